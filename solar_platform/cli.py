@@ -1,0 +1,44 @@
+"""`solar-platform`: one entry point for the stack, the pipeline parts and the platform.
+
+Each part owns its sub-commands in `<part>/commands.py`; this module only mounts them and turns
+the errors a user can fix into one readable line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from solar_platform.api.commands import app as api_app
+from solar_platform.fleet.commands import app as fleet_app
+from solar_platform.settings import SettingsError
+from solar_platform.stack.commands import app as stack_app
+from solar_platform.stack.commands import db_app, platform_down, platform_up
+from solar_platform.stack.preflight import StackError
+from solar_platform.streaming.commands import app as stream_app
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.add_typer(stack_app, name="stack", help="Local services: MariaDB and the Kafka cluster.")
+app.add_typer(db_app, name="db", help="Schema migrations in sql/.")
+app.add_typer(fleet_app, name="fleet", help="The simulated panel fleet.")
+app.add_typer(stream_app, name="stream", help="The Spark Structured Streaming job.")
+app.add_typer(api_app, name="api", help="The REST API.")
+app.command("up")(platform_up)
+app.command("down")(platform_down)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except (StackError, SettingsError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)

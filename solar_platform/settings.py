@@ -1,0 +1,167 @@
+"""The one typed configuration of the platform.
+
+Read from the environment and from `.env` in the working directory. Every option has a clear
+`SOLAR_*` name; the seed project's names (`CONTAINERS`, `PROBABILIDAD`, `TIME`, `TOPIC`) keep
+working as aliases, so an old `.env` still drives the fleet.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote_plus
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _alias(name: str, *seed_names: str) -> AliasChoices:
+    """Accept SOLAR_<NAME> first, then the seed's bare names."""
+    return AliasChoices(f"SOLAR_{name.upper()}", *seed_names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    # --- where the local stack keeps its state (data dirs, logs, jars, checkpoints) ---
+    home: Path = Field(Path(".solar"), validation_alias=_alias("home"))
+
+    # --- MySQL (MariaDB) ---
+    mysql_host: str = Field("127.0.0.1", validation_alias=_alias("mysql_host"))
+    mysql_port: int = Field(3307, ge=1, le=65535, validation_alias=_alias("mysql_port"))
+    mysql_database: str = Field("solar", pattern=r"^[A-Za-z0-9_]+$", validation_alias=_alias("mysql_database"))
+    mysql_writer_user: str = Field("solar_writer", validation_alias=_alias("mysql_writer_user"))
+    mysql_writer_password: str = Field("solar_writer", validation_alias=_alias("mysql_writer_password"))
+    mysql_readonly_user: str = Field("solar_reader", validation_alias=_alias("mysql_readonly_user"))
+    mysql_readonly_password: str = Field("solar_reader", validation_alias=_alias("mysql_readonly_password"))
+
+    # --- Kafka (KRaft: a controller quorum apart from the brokers) ---
+    kafka_broker_ports: tuple[int, ...] = Field((19092, 19094), validation_alias=_alias("kafka_broker_ports"))
+    kafka_controller_ports: tuple[int, ...] = Field((19093,), validation_alias=_alias("kafka_controller_ports"))
+    kafka_bootstrap_override: str | None = Field(None, validation_alias=_alias("kafka_bootstrap"))
+    kafka_heap: str = Field("384m", validation_alias=_alias("kafka_heap"))
+    topic: str = Field("panelInfo", pattern=r"^[A-Za-z0-9._-]+$", validation_alias=_alias("topic", "TOPIC"))
+    topic_partitions: int = Field(4, ge=1, le=1000, validation_alias=_alias("topic_partitions"))
+    topic_replication: int = Field(2, ge=1, validation_alias=_alias("topic_replication"))
+
+    # --- fleet simulator: the seed's model and its .env names ---
+    panels: int = Field(4, ge=1, le=5_000_000, validation_alias=_alias("panels", "CONTAINERS"))
+    offline_probability_pct: float = Field(
+        10.0, ge=0, le=100, validation_alias=_alias("offline_probability_pct", "PROBABILIDAD")
+    )
+    recovery_probability_pct: float = Field(50.0, ge=0, le=100, validation_alias=_alias("recovery_probability_pct"))
+    interval_seconds: float = Field(5.0, gt=0, validation_alias=_alias("interval_seconds", "TIME"))
+    seed: int | None = Field(None, validation_alias=_alias("seed"))
+    pmax_nominal_w: float = Field(400.0, gt=0, validation_alias=_alias("pmax_nominal_w"))
+    # Time of day (UTC) the production window opens, and its length. Unset start = the seed's
+    # demo: the window opens when the fleet starts.
+    production_start: time | None = Field(None, validation_alias=_alias("production_start"))
+    production_hours: float = Field(1.0, gt=0, le=24, validation_alias=_alias("production_hours"))
+    curve_exponent: float = Field(30.0, gt=0, validation_alias=_alias("curve_exponent"))
+    panel_id_prefix: str = Field("panel-", validation_alias=_alias("panel_id_prefix"))
+
+    # --- message contract ---
+    # Naive timestamps (the seed's "YYYY-MM-DD HH:MM:SS.ffffff") are read in this zone.
+    source_timezone: str = Field("UTC", validation_alias=_alias("source_timezone"))
+
+    # --- Spark streaming job ---
+    spark_master: str = Field("local[*]", validation_alias=_alias("spark_master"))
+    spark_driver_memory: str = Field("1g", validation_alias=_alias("spark_driver_memory"))
+    stream_trigger_seconds: float = Field(5.0, gt=0, validation_alias=_alias("stream_trigger_seconds"))
+    stream_window_seconds: int = Field(30, gt=0, validation_alias=_alias("stream_window_seconds"))
+    stream_watermark_seconds: int = Field(60, ge=0, validation_alias=_alias("stream_watermark_seconds"))
+    stream_max_offsets_per_trigger: int | None = Field(None, gt=0, validation_alias=_alias("stream_max_offsets"))
+    stream_starting_offsets: Literal["earliest", "latest"] = Field(
+        "earliest", validation_alias=_alias("stream_starting_offsets")
+    )
+    stream_checkpoint_dir: Path | None = Field(None, validation_alias=_alias("stream_checkpoint_dir"))
+
+    # --- Dagster and the API ---
+    dagster_port: int = Field(3000, ge=1, le=65535, validation_alias=_alias("dagster_port"))
+    api_host: str = Field("127.0.0.1", validation_alias=_alias("api_host"))
+    api_port: int = Field(5000, ge=1, le=65535, validation_alias=_alias("api_port"))
+    api_token: str | None = Field(None, validation_alias=_alias("api_token"))
+
+    @field_validator("kafka_broker_ports", "kafka_controller_ports", mode="before")
+    @classmethod
+    def _split_ports(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(int(part) for part in value.replace(",", " ").split())
+        if isinstance(value, int):
+            return (value,)
+        return value
+
+    @field_validator("source_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'Europe/Madrid')") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if not self.kafka_broker_ports or not self.kafka_controller_ports:
+            raise ValueError("need at least one Kafka broker port and one controller port")
+        if self.topic_replication > len(self.kafka_broker_ports):
+            raise ValueError(
+                f"topic_replication={self.topic_replication} exceeds the {len(self.kafka_broker_ports)} brokers"
+            )
+        ports = [self.mysql_port, *self.kafka_broker_ports, *self.kafka_controller_ports]
+        if len(set(ports)) != len(ports):
+            raise ValueError(f"MySQL and Kafka ports must all differ, got {ports}")
+        return self
+
+    # --- derived values: computed here once so every part agrees ---
+    @cached_property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        if self.kafka_bootstrap_override:
+            return self.kafka_bootstrap_override
+        return ",".join(f"127.0.0.1:{port}" for port in self.kafka_broker_ports)
+
+    def mysql_url(self, *, readonly: bool = False, database: str | None = None) -> str:
+        """SQLAlchemy URL for the writer (default) or the read-only user."""
+        user, password = (
+            (self.mysql_readonly_user, self.mysql_readonly_password)
+            if readonly
+            else (self.mysql_writer_user, self.mysql_writer_password)
+        )
+        db = self.mysql_database if database is None else database
+        return f"mysql+pymysql://{quote_plus(user)}:{quote_plus(password)}@{self.mysql_host}:{self.mysql_port}/{db}"
+
+    @property
+    def mysql_readonly_url(self) -> str:
+        return self.mysql_url(readonly=True)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.stream_checkpoint_dir or self.home_dir / "checkpoints" / self.mysql_database / self.topic
+
+
+class SettingsError(RuntimeError):
+    """Bad configuration, reported as one readable message instead of a traceback."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from env/.env with explicit overrides; bad values become a `SettingsError`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid configuration: {problems}") from exc
