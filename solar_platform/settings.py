@@ -28,7 +28,9 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
-        populate_by_name=True,
+        # Field names are NOT env names (a field `home` must never read $HOME): only the
+        # SOLAR_* aliases and the seed's names are read. `load_settings` maps field names.
+        populate_by_name=False,
         frozen=True,
     )
 
@@ -157,9 +159,20 @@ class SettingsError(RuntimeError):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from env/.env with explicit overrides; bad values become a `SettingsError`."""
+    """Settings from env/.env with explicit overrides (by field name; None = not given).
+
+    Bad values become one `SettingsError` naming each problem.
+    """
+    unknown = set(overrides) - set(Settings.model_fields)
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    by_alias = {
+        Settings.model_fields[name].validation_alias.choices[0]: value  # type: ignore[union-attr]
+        for name, value in overrides.items()
+        if value is not None
+    }
     try:
-        return Settings(**overrides)
+        return Settings(**by_alias)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()

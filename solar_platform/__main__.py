@@ -1,0 +1,3 @@
+from solar_platform.cli import main
+
+main()

@@ -1,0 +1,77 @@
+"""`solar-platform stack|db|up|down`: the local services and the whole platform."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from solar_platform.settings import load_settings
+from solar_platform.stack import services
+
+app = typer.Typer(no_args_is_help=True)
+db_app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("up")
+def stack_up() -> None:
+    """Start MariaDB and the Kafka cluster (idempotent); create users, schema and topic."""
+    settings = load_settings()
+    services.stack_up(settings, log=lambda line: typer.echo(f"· {line}"))
+    _print_connections(settings)
+
+
+@app.command("down")
+def stack_down() -> None:
+    """Stop every process of the stack and the platform."""
+    services.stack_down(load_settings())
+    typer.echo("stack stopped")
+
+
+@app.command("status")
+def stack_status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Service states and the URLs to connect with."""
+    report = services.status(load_settings())
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(f"supervisor: {report['supervisor']}")
+    for name, state in sorted(report["services"].items()):  # type: ignore[union-attr]
+        typer.echo(f"  {name:<24} {state}")
+    for key in ("mysql_url", "mysql_readonly_url", "kafka_bootstrap", "topic", "dagster_url", "api_url", "logs"):
+        typer.echo(f"{key}: {report[key]}")
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending migrations from sql/ (idempotent)."""
+    from solar_platform.storage.db import migrate
+
+    applied = migrate(load_settings())
+    typer.echo(f"applied: {', '.join(applied)}" if applied else "schema up to date")
+
+
+def platform_up(
+    only_stack: bool = typer.Option(False, "--only-stack", help="Start MariaDB and Kafka only."),
+) -> None:
+    """Start everything: the stack, then Dagster (webserver + daemon), the API, the fleet and the stream."""
+    settings = load_settings()
+    services.stack_up(settings, log=lambda line: typer.echo(f"· {line}"))
+    if not only_stack:
+        services.start_platform(settings)
+    _print_connections(settings)
+
+
+def platform_down() -> None:
+    """Stop the platform and the stack."""
+    stack_down()
+
+
+def _print_connections(settings: object) -> None:
+    report = services.status(settings)  # type: ignore[arg-type]
+    typer.echo("")
+    for name, state in sorted(report["services"].items()):  # type: ignore[union-attr]
+        typer.echo(f"  {name:<24} {state}")
+    typer.echo(f"\nDagster UI   {report['dagster_url']}\nREST API     {report['api_url']}")
+    typer.echo(f"MySQL        {report['mysql_url']}\nKafka        {report['kafka_bootstrap']} topic {report['topic']}")
+    typer.echo(f"Logs         {report['logs']}")

@@ -1,0 +1,92 @@
+"""The SparkSession the streaming job (and its tests and benchmark) runs in.
+
+Everything the JVM needs is decided here, once: Java, the extra jars (Kafka connector, MariaDB
+driver) as local files resolved by `stack.jars` (no Ivy, so it starts offline), UTC everywhere,
+few shuffle partitions for a 2-core machine, and quiet logs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from solar_platform.settings import Settings
+from solar_platform.stack.jars import ensure_jars
+from solar_platform.stack.preflight import java_home
+
+# Spark's default log4j2 config logs every Kafka consumer setting and every micro-batch at
+# INFO; a streaming job that runs for days should only say something when something is wrong.
+_LOG4J2 = """\
+rootLogger.level = warn
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yyyy-MM-dd HH:mm:ss} %p %c{1}: %m%n%ex
+logger.kafka.name = org.apache.kafka
+logger.kafka.level = warn
+# "Current batch is falling behind" is a normal state during a catch-up run.
+logger.trigger.name = org.apache.spark.sql.execution.streaming.ProcessingTimeExecutor
+logger.trigger.level = error
+logger.kafkadataconsumer.name = org.apache.spark.sql.kafka010.KafkaDataConsumer
+logger.kafkadataconsumer.level = error
+"""
+
+SHUFFLE_PARTITIONS = 4
+
+
+def _log4j2_config(settings: Settings) -> Path:
+    path = settings.home_dir / "spark" / "log4j2.properties"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != _LOG4J2:
+        path.write_text(_LOG4J2)
+    return path
+
+
+def prepare_environment() -> None:
+    """Environment pyspark reads when it launches the JVM; must run before the first session."""
+    os.environ["JAVA_HOME"] = str(java_home())
+    # Executors must run the same interpreter (and venv) as the driver.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    # Without this Spark binds to the first non-loopback interface: traffic stays on loopback.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+def build_session(settings: Settings, *, app_name: str = "solar-platform-stream",
+                  master: str | None = None) -> SparkSession:
+    """A SparkSession configured for the streaming job; reuses the process' active one if any.
+
+    JVM options only take effect when this call starts the JVM, so a second call in the same
+    process returns the first session unchanged (Spark's own `getOrCreate` rule).
+    """
+    prepare_environment()
+    jars = ensure_jars(settings, "spark")
+    # -Duser.timezone=UTC: java.sql.Timestamp <-> wall clock conversions in the JDBC writer use
+    # the JVM default zone, so UTC here is what makes DATETIME columns hold UTC.
+    jvm_options = f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{_log4j2_config(settings)}"
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(master or settings.spark_master)
+        .config("spark.jars", ",".join(str(jar) for jar in jars))
+        .config("spark.driver.memory", settings.spark_driver_memory)
+        .config("spark.driver.extraJavaOptions", jvm_options)
+        .config("spark.executor.extraJavaOptions", jvm_options)
+        .config("spark.driver.host", os.environ["SPARK_LOCAL_IP"])
+        .config("spark.driver.bindAddress", os.environ["SPARK_LOCAL_IP"])
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(SHUFFLE_PARTITIONS))
+        .config("spark.default.parallelism", str(SHUFFLE_PARTITIONS))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        # Small micro-batches: planning cost matters more than adaptive re-planning.
+        .config("spark.sql.adaptive.enabled", "false")
+        .config("spark.sql.streaming.metricsEnabled", "false")
+    )
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    return session

@@ -1,0 +1,29 @@
+"""The schema in sql/ applies cleanly, idempotently, with the keys the queries rely on."""
+
+import pytest
+from sqlalchemy import inspect
+
+from solar_platform.storage import db
+
+
+@pytest.mark.integration
+def test_migrations_are_idempotent_and_keyed(fresh_settings):
+    assert db.migrate(fresh_settings) == []  # already applied by the fixture: nothing to do
+    inspector = inspect(db.engine(fresh_settings))
+    assert inspector.get_pk_constraint(db.READINGS)["constrained_columns"] == ["Panel_id", "time_data"]
+    assert inspector.get_pk_constraint(db.WINDOWS)["constrained_columns"] == ["Panel_id", "window_start"]
+    # the seed's column order, for clients that SELECT *
+    assert [c["name"] for c in inspector.get_columns(db.READINGS)] == [
+        "Panel_id", "power_panel", "current_status", "time_data"]
+    assert db.table(fresh_settings, db.READINGS).c.time_data is not None
+
+
+@pytest.mark.integration
+def test_readonly_user_cannot_write(fresh_settings):
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    with db.engine(fresh_settings, readonly=True).connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM panelData")).scalar() == 0
+        with pytest.raises((OperationalError, ProgrammingError)):
+            conn.execute(text("DELETE FROM panelData"))
