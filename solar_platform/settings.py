@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import time
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError as _SourceError
 
 
 def _alias(name: str, *seed_names: str) -> AliasChoices:
@@ -47,8 +48,13 @@ class Settings(BaseSettings):
     mysql_readonly_password: str = Field("solar_reader", validation_alias=_alias("mysql_readonly_password"))
 
     # --- Kafka (KRaft: a controller quorum apart from the brokers) ---
-    kafka_broker_ports: tuple[int, ...] = Field((19092, 19094), validation_alias=_alias("kafka_broker_ports"))
-    kafka_controller_ports: tuple[int, ...] = Field((19093,), validation_alias=_alias("kafka_controller_ports"))
+    # "19092,19094" in env; NoDecode stops pydantic-settings from expecting JSON there.
+    kafka_broker_ports: Annotated[tuple[int, ...], NoDecode] = Field(
+        (19092, 19094), validation_alias=_alias("kafka_broker_ports")
+    )
+    kafka_controller_ports: Annotated[tuple[int, ...], NoDecode] = Field(
+        (19093,), validation_alias=_alias("kafka_controller_ports")
+    )
     kafka_bootstrap_override: str | None = Field(None, validation_alias=_alias("kafka_bootstrap"))
     kafka_heap: str = Field("384m", validation_alias=_alias("kafka_heap"))
     topic: str = Field("panelInfo", pattern=r"^[A-Za-z0-9._-]+$", validation_alias=_alias("topic", "TOPIC"))
@@ -173,6 +179,8 @@ def load_settings(**overrides: object) -> Settings:
     }
     try:
         return Settings(**by_alias)
+    except _SourceError as exc:
+        raise SettingsError(f"invalid configuration: {exc}") from exc
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()

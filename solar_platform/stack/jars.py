@@ -29,12 +29,25 @@ def ensure_jars(settings: Settings, profile: Profile) -> list[Path]:
         staging = target.with_name(f"{profile}.partial")
         shutil.rmtree(staging, ignore_errors=True)
         result = subprocess.run(
-            [mvn, "-B", "-q", "-f", str(POM), f"-P{profile}", "dependency:copy-dependencies",
-             "-DincludeScope=runtime", f"-DoutputDirectory={staging}"],
-            capture_output=True, text=True, check=False,
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(POM),
+                f"-P{profile}",
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={staging}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
-            raise StackError(f"Maven could not resolve the {profile} jars:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+            raise StackError(
+                f"Maven could not resolve the {profile} jars:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+            )
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
         stamp.write_text(digest)

@@ -112,9 +112,16 @@ def _kafka_programs(settings: Settings) -> list[Program]:
             Program(
                 name=f"kafka-{role}-{node_id}",
                 command=[
-                    java, f"-Xmx{settings.kafka_heap}", f"-Xms{settings.kafka_heap}", "-XX:+UseG1GC",
-                    "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={_write_log4j(settings)}",
-                    "-cp", classpath, "kafka.Kafka", str(props),
+                    java,
+                    f"-Xmx{settings.kafka_heap}",
+                    f"-Xms{settings.kafka_heap}",
+                    "-XX:+UseG1GC",
+                    "-Djava.awt.headless=true",
+                    f"-Dlog4j2.configurationFile={_write_log4j(settings)}",
+                    "-cp",
+                    classpath,
+                    "kafka.Kafka",
+                    str(props),
                 ],
                 priority=20 if role == "controller" else 30,
                 port=port,
@@ -137,19 +144,36 @@ def _platform_programs(settings: Settings) -> list[Program]:
     return [
         Program(
             "dagster-webserver",
-            [str(bin_dir / "dagster-webserver"), "-w", str(PROJECT_DIR / "workspace.yaml"),
-             "-h", "127.0.0.1", "-p", str(settings.dagster_port)],
-            priority=60, port=settings.dagster_port, autostart=False, environment=dagster_env,
+            [
+                str(bin_dir / "dagster-webserver"),
+                "-w",
+                str(PROJECT_DIR / "workspace.yaml"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(settings.dagster_port),
+            ],
+            priority=60,
+            port=settings.dagster_port,
+            autostart=False,
+            environment=dagster_env,
         ),
         Program(
             "dagster-daemon",
             [str(bin_dir / "dagster-daemon"), "run", "-w", str(PROJECT_DIR / "workspace.yaml")],
-            priority=60, autostart=False, environment=dagster_env,
+            priority=60,
+            autostart=False,
+            environment=dagster_env,
         ),
         Program("api", [*cli, "api", "serve"], priority=70, port=settings.api_port, autostart=False),
         Program("fleet", [*cli, "fleet", "run"], priority=80, autostart=False),
-        Program("stream", [*cli, "stream", "run", "--trigger", "continuous"], priority=80, autostart=False,
-                stop_wait_seconds=60),
+        Program(
+            "stream",
+            [*cli, "stream", "run", "--trigger", "continuous"],
+            priority=80,
+            autostart=False,
+            stop_wait_seconds=60,
+        ),
     ]
 
 
@@ -160,12 +184,24 @@ def programs(settings: Settings) -> list[Program]:
     datadir = settings.home_dir / "mariadb" / "data"
     mariadb = Program(
         "mariadb",
-        [mariadbd, "--no-defaults", f"--datadir={datadir}", f"--socket={mysql_socket(settings)}",
-         f"--port={settings.mysql_port}", "--bind-address=127.0.0.1", "--user=root" if os.geteuid() == 0 else "",
-         "--default-time-zone=+00:00", "--innodb-buffer-pool-size=1G", "--innodb-flush-log-at-trx-commit=2",
-         "--max-connections=300", "--local-infile=1", "--skip-name-resolve",
-         f"--pid-file={settings.home_dir / 'mariadb' / 'mariadbd.pid'}"],
-        priority=10, port=settings.mysql_port,
+        [
+            mariadbd,
+            "--no-defaults",
+            f"--datadir={datadir}",
+            f"--socket={mysql_socket(settings)}",
+            f"--port={settings.mysql_port}",
+            "--bind-address=127.0.0.1",
+            "--user=root" if os.geteuid() == 0 else "",
+            "--default-time-zone=+00:00",
+            "--innodb-buffer-pool-size=1G",
+            "--innodb-flush-log-at-trx-commit=2",
+            "--max-connections=300",
+            "--local-infile=1",
+            "--skip-name-resolve",
+            f"--pid-file={settings.home_dir / 'mariadb' / 'mariadbd.pid'}",
+        ],
+        priority=10,
+        port=settings.mysql_port,
     )
     mariadb = Program(mariadb.name, [arg for arg in mariadb.command if arg], mariadb.priority, mariadb.port)
     return [mariadb, *_kafka_programs(settings), *_platform_programs(settings)]
@@ -289,10 +325,22 @@ def _write_kafka_properties(settings: Settings, role: str, node_id: int, port: i
     if not (node_dir / "data" / "meta.properties").exists():
         jars = ensure_jars(settings, "kafka")
         result = subprocess.run(
-            [str(java_home() / "bin" / "java"), "-cp", os.pathsep.join(map(str, jars)),
-             f"-Dlog4j2.configurationFile={_write_log4j(settings)}",
-             "kafka.tools.StorageTool", "format", "-t", _cluster_id(settings), "-c", str(path), "--ignore-formatted"],
-            capture_output=True, text=True, check=False,
+            [
+                str(java_home() / "bin" / "java"),
+                "-cp",
+                os.pathsep.join(map(str, jars)),
+                f"-Dlog4j2.configurationFile={_write_log4j(settings)}",
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                _cluster_id(settings),
+                "-c",
+                str(path),
+                "--ignore-formatted",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise StackError(f"formatting Kafka storage for {role}-{node_id} failed:\n{result.stdout}{result.stderr}")
@@ -318,8 +366,13 @@ def _ensure_mariadb_datadir(settings: Settings) -> None:
         return
     install = find_program("mariadb-install-db", "Install Debian's MariaDB server: apt-get install mariadb-server.")
     datadir.mkdir(parents=True, exist_ok=True)
-    args = [install, "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=normal",
-            "--skip-test-db"]
+    args = [
+        install,
+        "--no-defaults",
+        f"--datadir={datadir}",
+        "--auth-root-authentication-method=normal",
+        "--skip-test-db",
+    ]
     if os.geteuid() == 0:
         args.append("--user=root")
     result = subprocess.run(args, capture_output=True, text=True, check=False)
@@ -329,8 +382,13 @@ def _ensure_mariadb_datadir(settings: Settings) -> None:
 
 def admin_connection(settings: Settings, database: str | None = None) -> pymysql.Connection:
     """root over the stack's private unix socket (root has no TCP access)."""
-    return pymysql.connect(unix_socket=str(mysql_socket(settings)), user="root", database=database,
-                           autocommit=True, init_command="SET time_zone = '+00:00'")
+    return pymysql.connect(
+        unix_socket=str(mysql_socket(settings)),
+        user="root",
+        database=database,
+        autocommit=True,
+        init_command="SET time_zone = '+00:00'",
+    )
 
 
 def provision_database(settings: Settings, database: str | None = None) -> None:
@@ -338,8 +396,10 @@ def provision_database(settings: Settings, database: str | None = None) -> None:
     db = database or settings.mysql_database
     with admin_connection(settings) as conn, conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4")
-        for user, password in ((settings.mysql_writer_user, settings.mysql_writer_password),
-                               (settings.mysql_readonly_user, settings.mysql_readonly_password)):
+        for user, password in (
+            (settings.mysql_writer_user, settings.mysql_writer_password),
+            (settings.mysql_readonly_user, settings.mysql_readonly_password),
+        ):
             cur.execute("CREATE USER IF NOT EXISTS %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
             cur.execute("ALTER USER %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
         cur.execute(f"GRANT ALL PRIVILEGES ON `{db}`.* TO %s@'127.0.0.1'", (settings.mysql_writer_user,))
@@ -358,8 +418,9 @@ def ensure_topic(settings: Settings, topic: str | None = None) -> None:
     from kafka.errors import TopicAlreadyExistsError
 
     name = topic or settings.topic
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="solar-stack",
-                             request_timeout_ms=30000)
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, client_id="solar-stack", request_timeout_ms=30000
+    )
     try:
         try:
             admin.create_topics([NewTopic(name, settings.topic_partitions, settings.topic_replication)])
@@ -434,8 +495,9 @@ def _start_supervisor(settings: Settings, progs: list[Program]) -> None:
         for name in added + changed:
             server.supervisor.addProcessGroup(name)
         return
-    result = subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(config)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "supervisor.supervisord", "-c", str(config)], capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         raise StackError(f"supervisord failed to start:\n{result.stderr}")
     _wait("supervisord", lambda: supervisor_running(settings), 15, settings, "supervisord")
@@ -465,8 +527,7 @@ def stack_up(settings: Settings, log: Callable[[str], None] = print) -> None:
         if prog.name.startswith("kafka-"):
             log(f"starting {prog.name}")
             _start(settings, prog.name)
-    _wait("the Kafka brokers", lambda: _kafka_brokers_ready(settings), 120, settings,
-          f"kafka-broker-{100 + 1}")
+    _wait("the Kafka brokers", lambda: _kafka_brokers_ready(settings), 120, settings, f"kafka-broker-{100 + 1}")
     ensure_topic(settings)
     log(f"topic {settings.topic}: {settings.topic_partitions} partitions, RF {settings.topic_replication}")
 
@@ -494,8 +555,13 @@ def stack_down(settings: Settings) -> None:
 
 def start_platform(settings: Settings, names: Iterable[str] = PLATFORM_PROGRAMS) -> None:
     """Start the platform's own processes (stack must be up)."""
-    require_free_ports({n: p for n, p in (("dagster-webserver", settings.dagster_port), ("api", settings.api_port))
-                        if n in names and process_states(settings).get(n) != "RUNNING"})
+    require_free_ports(
+        {
+            n: p
+            for n, p in (("dagster-webserver", settings.dagster_port), ("api", settings.api_port))
+            if n in names and process_states(settings).get(n) != "RUNNING"
+        }
+    )
     for name in names:
         _start(settings, name)
 

@@ -14,7 +14,11 @@ def test_migrations_are_idempotent_and_keyed(fresh_settings):
     assert inspector.get_pk_constraint(db.WINDOWS)["constrained_columns"] == ["Panel_id", "window_start"]
     # the seed's column order, for clients that SELECT *
     assert [c["name"] for c in inspector.get_columns(db.READINGS)] == [
-        "Panel_id", "power_panel", "current_status", "time_data"]
+        "Panel_id",
+        "power_panel",
+        "current_status",
+        "time_data",
+    ]
     assert db.table(fresh_settings, db.READINGS).c.time_data is not None
 
 

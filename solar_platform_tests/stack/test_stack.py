@@ -1,0 +1,94 @@
+"""The local stack on the real services: idempotent start, connection info, broker failover."""
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from solar_platform.stack import services
+
+pytestmark = pytest.mark.integration
+
+
+def _pids(settings):
+    info = services.supervisor(settings).supervisor.getAllProcessInfo()
+    return {p["name"]: p["pid"] for p in info if p["statename"] == "RUNNING"}
+
+
+def test_up_is_idempotent(stack_settings):
+    before = _pids(stack_settings)
+    services.stack_up(stack_settings, log=lambda _line: None)
+    assert _pids(stack_settings) == before  # nothing restarted
+    assert {"mariadb", "kafka-controller-1", "kafka-broker-101", "kafka-broker-102"} <= set(before)
+
+
+def test_status_json_has_connection_info(stack_settings):
+    out = subprocess.run(
+        [sys.executable, "-m", "solar_platform", "stack", "status", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    report = json.loads(out)
+    assert report["mysql_url"].startswith("mysql+pymysql://solar_writer:")
+    assert report["mysql_readonly_url"].startswith("mysql+pymysql://solar_reader:")
+    assert report["kafka_bootstrap"] == "127.0.0.1:19092,127.0.0.1:19094"
+    assert report["topic"] == "panelInfo"
+    assert report["services"]["mariadb"] == "RUNNING"
+
+
+def test_bad_config_exits_2_with_one_line(stack_settings):
+    result = subprocess.run(
+        [sys.executable, "-m", "solar_platform", "stack", "status"],
+        capture_output=True,
+        text=True,
+        env={"SOLAR_MYSQL_PORT": "abc", "PATH": ""},
+    )
+    assert result.returncode == 2
+    assert "SOLAR_MYSQL_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_topic_has_replication_factor_two(stack_settings):
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=stack_settings.kafka_bootstrap)
+    try:
+        [topic] = admin.describe_topics([stack_settings.topic])
+    finally:
+        admin.close()
+    assert len(topic["partitions"]) == stack_settings.topic_partitions
+    assert all(len(p["replica_nodes"]) == 2 for p in topic["partitions"])
+
+
+def test_cluster_keeps_serving_when_a_broker_dies(kafka_stack):
+    """Stop one broker: producing (acks=all, idempotent) and consuming still work on the other."""
+    server = services.supervisor(kafka_stack).supervisor
+    server.stopProcess("kafka-broker-101", True)
+    try:
+        producer = KafkaProducer(
+            bootstrap_servers=kafka_stack.kafka_bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=30000
+        )
+        marker = uuid.uuid4().hex
+        for i in range(50):
+            producer.send(kafka_stack.topic, key=f"p{i}".encode(), value=f"{marker}-{i}".encode())
+        producer.flush(60)
+        producer.close()
+        consumer = KafkaConsumer(
+            kafka_stack.topic,
+            bootstrap_servers=kafka_stack.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=20000,
+            group_id=f"failover-{marker}",
+        )
+        seen = {m.value.decode() for m in consumer if m.value.decode().startswith(marker)}
+        consumer.close()
+        assert len(seen) == 50
+    finally:
+        server.startProcess("kafka-broker-101", True)
+        deadline = time.monotonic() + 60
+        while not services._kafka_brokers_ready(kafka_stack) and time.monotonic() < deadline:
+            time.sleep(0.5)
