@@ -138,8 +138,7 @@ def _python() -> str:
 
 def _platform_programs(settings: Settings) -> list[Program]:
     cli = [_python(), "-m", "solar_platform"]
-    dagster_home = str(settings.home_dir / "dagster")
-    dagster_env = {"DAGSTER_HOME": dagster_home}
+    dagster_env = {"DAGSTER_HOME": str(settings.home_dir / "dagster")}
     bin_dir = Path(sys.prefix) / "bin"
     return [
         Program(
@@ -553,8 +552,20 @@ def stack_down(settings: Settings) -> None:
         time.sleep(0.2)
 
 
+def dagster_home(settings: Settings) -> Path:
+    """DAGSTER_HOME for the webserver and daemon; local SQLite storage, telemetry off (loopback only)."""
+    home = settings.home_dir / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    return home
+
+
 def start_platform(settings: Settings, names: Iterable[str] = PLATFORM_PROGRAMS) -> None:
     """Start the platform's own processes (stack must be up)."""
+    names = list(names)
+    dagster_home(settings)
     require_free_ports(
         {
             n: p
