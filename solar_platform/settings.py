@@ -24,13 +24,19 @@ def _alias(name: str, *seed_names: str) -> AliasChoices:
     return AliasChoices(f"SOLAR_{name.upper()}", *seed_names)
 
 
+def _env_name(key: str) -> str:
+    """The primary env name of a field (`home` -> `SOLAR_HOME`); other keys pass through."""
+    field = Settings.model_fields.get(key)
+    return field.validation_alias.choices[0] if field else key  # type: ignore[union-attr]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
         # Field names are NOT env names (a field `home` must never read $HOME): only the
-        # SOLAR_* aliases and the seed's names are read. `load_settings` maps field names.
+        # SOLAR_* aliases and the seed's names are read. __init__ maps field names to aliases.
         populate_by_name=False,
         frozen=True,
     )
@@ -68,7 +74,9 @@ class Settings(BaseSettings):
     )
     recovery_probability_pct: float = Field(50.0, ge=0, le=100, validation_alias=_alias("recovery_probability_pct"))
     interval_seconds: float = Field(5.0, gt=0, validation_alias=_alias("interval_seconds", "TIME"))
-    seed: int | None = Field(None, validation_alias=_alias("seed"))
+    # Fixed by default: a panel's Pmax derives from it, and must not change when the fleet restarts
+    # (the Dagster registry and the bounds checks rely on it).
+    seed: int = Field(42, ge=0, validation_alias=_alias("seed"))
     pmax_nominal_w: float = Field(400.0, gt=0, validation_alias=_alias("pmax_nominal_w"))
     # Time of day (UTC) the production window opens, and its length. Unset start = the seed's
     # demo: the window opens when the fleet starts.
@@ -98,6 +106,11 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", validation_alias=_alias("api_host"))
     api_port: int = Field(5000, ge=1, le=65535, validation_alias=_alias("api_port"))
     api_token: str | None = Field(None, validation_alias=_alias("api_token"))
+
+    def __init__(self, **values: object) -> None:
+        # Settings(home=...) by field name must work (and not be ignored silently), without
+        # letting the environment be read by field name.
+        super().__init__(**{_env_name(key): value for key, value in values.items()})
 
     @field_validator("kafka_broker_ports", "kafka_controller_ports", mode="before")
     @classmethod
@@ -172,13 +185,8 @@ def load_settings(**overrides: object) -> Settings:
     unknown = set(overrides) - set(Settings.model_fields)
     if unknown:
         raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    by_alias = {
-        Settings.model_fields[name].validation_alias.choices[0]: value  # type: ignore[union-attr]
-        for name, value in overrides.items()
-        if value is not None
-    }
     try:
-        return Settings(**by_alias)
+        return Settings(**{name: value for name, value in overrides.items() if value is not None})
     except _SourceError as exc:
         raise SettingsError(f"invalid configuration: {exc}") from exc
     except ValidationError as exc:

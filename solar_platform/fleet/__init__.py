@@ -1,0 +1,25 @@
+"""The simulated panel fleet: the seed's power model (numpy), fleet state, and the Kafka publisher.
+
+Entry points for other parts (streaming tests, Dagster):
+- `simulate_readings(settings, start=, end=, panels=, seed=)`: what fast-forward publishes, no Kafka;
+- `fast_forward(settings, start=, end=, ...)` and `run_live(settings, ...)`: publish to Kafka.
+"""
+
+from __future__ import annotations
+
+from solar_platform.fleet.model import PowerModel, power_curve
+from solar_platform.fleet.publisher import FleetError, PublishSummary, expected_messages, fast_forward, run_live
+from solar_platform.fleet.simulation import FleetReadings, FleetSimulator, simulate_readings
+
+__all__ = [
+    "FleetError",
+    "FleetReadings",
+    "FleetSimulator",
+    "PowerModel",
+    "PublishSummary",
+    "expected_messages",
+    "fast_forward",
+    "power_curve",
+    "run_live",
+    "simulate_readings",
+]

@@ -1,0 +1,181 @@
+"""`solar-platform fleet run`: the simulated fleet, live or fast-forwarded over a past range."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from solar_platform.fleet.publisher import (
+    FleetError,
+    PublishSummary,
+    expected_messages,
+    fast_forward,
+    run_live,
+)
+from solar_platform.settings import Settings, load_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+console = Console(stderr=True)  # progress and diagnostics
+report = Console()  # the run's summary: the result, on stdout
+
+HEARTBEAT_SECONDS = 60.0  # live mode prints one status line about this often
+
+
+@app.callback()
+def fleet() -> None:
+    """The simulated panel fleet."""  # a callback keeps `run` a sub-command even when it is the only one
+
+
+def parse_moment(text: str) -> datetime:
+    """An ISO 8601 timestamp; naive means UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise typer.BadParameter(f"not an ISO timestamp: {text!r} (e.g. 2024-06-01T00:00:00Z)") from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and the first Ctrl-C set `stop` (the run flushes and ends); a second Ctrl-C interrupts.
+
+    Signal handlers belong to the main thread; elsewhere (Dagster, tests) only `stop` stops the run.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum: int, _frame: object) -> None:
+        console.print(f"[yellow]{signal.Signals(signum).name}: finishing up, flushing what was sent…[/]")
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _print_summary(summary: PublishSummary) -> None:
+    report.print(
+        f"{summary.mode}: {summary.messages_sent:,} messages ({summary.panels:,} panels × {summary.cycles:,} "
+        f"cycles) to {summary.topic!r} in {summary.seconds:.1f} s = {summary.messages_per_second:,.0f} msg/s; "
+        f"seed {summary.seed}"
+    )
+    if summary.mode == "live" and summary.cycles:
+        report.print(f"publishing took {summary.busy_seconds / summary.cycles:.2f} s per cycle on average")
+    if summary.stopped_early:
+        report.print("[yellow]stopped before the end (signal)[/]")
+    if not summary.all_delivered:
+        report.print(
+            f"[red]{summary.messages_failed:,} failed and {summary.messages_unconfirmed:,} unconfirmed "
+            f"of {summary.messages_sent:,} messages[/]"
+        )
+        for error in summary.first_errors:
+            report.print(f"[red]  {escape(error)}[/]")
+
+
+@app.command("run")
+def run(
+    panels: int | None = typer.Option(None, "--panels", min=1, help="Fleet size (settings: panels, CONTAINERS)."),
+    interval: float | None = typer.Option(
+        None, "--interval", min=0.001, help="Seconds between cycles (settings: interval_seconds, TIME)."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed; the same seed gives the same fleet."),
+    cycles: int | None = typer.Option(None, "--cycles", min=1, help="Live mode: stop after N cycles."),
+    start: str | None = typer.Option(
+        None, "--from", help="Fast-forward: first simulated instant (ISO 8601, UTC if naive)."
+    ),
+    end: str | None = typer.Option(None, "--to", help="Fast-forward: end of the range (exclusive)."),
+    topic: str | None = typer.Option(None, "--topic", help="Kafka topic (settings: topic, TOPIC)."),
+    bootstrap: str | None = typer.Option(None, "--bootstrap", help="Kafka bootstrap HOST:PORT[,HOST:PORT]."),
+) -> None:
+    """Publish one reading per panel per cycle: live every --interval, or fast-forward over --from/--to.
+
+    Without --seed a random one is drawn and printed, so any run can be repeated.
+    """
+    if (start is None) != (end is None):
+        raise typer.BadParameter("--from and --to go together")
+    if start is not None and cycles is not None:
+        raise typer.BadParameter("--cycles is for live mode; fast-forward runs over --from/--to")
+    time_range = (parse_moment(start), parse_moment(end)) if start is not None and end is not None else None
+    settings = load_settings(
+        panels=panels, interval_seconds=interval, seed=seed, topic=topic, kafka_bootstrap_override=bootstrap
+    )
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # kafka-python logs every retry of a broker it cannot reach; what matters (failed deliveries,
+    # missing topic, no brokers) reaches the summary or a one-line error instead.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    stop = threading.Event()
+    try:
+        with stop_on_signals(stop):
+            if time_range is not None:
+                summary = _fast_forward(settings, *time_range, stop)
+            else:
+                summary = _live(settings, cycles, stop)
+    except FleetError as exc:
+        console.print(f"[red]error: {escape(str(exc))}[/]")
+        raise typer.Exit(2) from exc
+    _print_summary(summary)
+    if not summary.all_delivered:
+        raise typer.Exit(1)
+
+
+def _fast_forward(settings: Settings, start: datetime, end: datetime, stop: threading.Event) -> PublishSummary:
+    try:
+        total = expected_messages(settings, start, end)
+    except ValueError as exc:
+        raise FleetError(str(exc)) from exc
+    columns = (
+        TextColumn("[bold]fast-forward"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("messages", total=total)
+        return fast_forward(
+            settings,
+            start=start,
+            end=end,
+            stop=stop,
+            on_progress=lambda sent: progress.update(task, completed=sent),
+        )
+
+
+def _live(settings: Settings, cycles: int | None, stop: threading.Event) -> PublishSummary:
+    every = max(1, round(HEARTBEAT_SECONDS / settings.interval_seconds))
+    console.print(
+        f"live: {settings.panels:,} panels every {settings.interval_seconds:g} s to {settings.topic!r} "
+        f"on {settings.kafka_bootstrap} (Ctrl-C or SIGTERM stops)"
+    )
+
+    def heartbeat(summary: PublishSummary) -> None:
+        if summary.cycles == 1 or summary.cycles % every == 0:
+            console.print(
+                f"cycle {summary.cycles:,}: {summary.messages_delivered:,}/{summary.messages_sent:,} delivered, "
+                f"{summary.messages_failed:,} failed, seed {summary.seed}"
+            )
+
+    return run_live(settings, cycles=cycles, stop=stop, on_cycle=heartbeat)

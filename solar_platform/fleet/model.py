@@ -1,0 +1,127 @@
+"""The seed's panel power model, vectorised with numpy. Pure: no clock, no I/O, no randomness.
+
+A panel produces during a window that opens at `t_ini` and lasts `D` seconds:
+
+    P(t) = Pmax / cosh(x) ** C,   x = (t - t_ini) / D - 0.5,   C = 30 by default
+
+so the peak, `Pmax`, is at the middle of the window. The formula is kept as-is for every `t`,
+also outside the window: there is no cut-off to zero, the curve just decays (at the window's
+edges it is `Pmax / cosh(0.5)**30`, 2.7 % of Pmax; half a window further out, 2e-6 of Pmax).
+A hard cut-off would add a step the seed never had.
+
+Times are float seconds since the Unix epoch (UTC) throughout.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+
+import numpy as np
+import numpy.typing as npt
+
+from solar_platform.settings import Settings
+
+DAY_SECONDS = 86_400.0
+_LN2 = math.log(2.0)
+
+ArrayLike = npt.ArrayLike
+FloatArray = npt.NDArray[np.float64]
+
+
+def epoch_seconds(moment: datetime) -> float:
+    """Seconds since the Unix epoch; a naive datetime is read as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def seconds_of_day_utc(moment: time) -> float:
+    """A time of day as seconds after UTC midnight (an aware time is shifted by its offset)."""
+    seconds = moment.hour * 3600 + moment.minute * 60 + moment.second + moment.microsecond / 1e6
+    offset = moment.utcoffset()
+    if offset is not None:
+        seconds -= offset.total_seconds()
+    return seconds % DAY_SECONDS
+
+
+def curve_shape(time_s: ArrayLike, window_start_s: ArrayLike, window_seconds: float, exponent: float) -> FloatArray:
+    """`1 / cosh(x) ** C` with `x = (t - t_ini) / D - 0.5`: the curve normalised to a peak of 1.
+
+    Computed as `exp(-C * log(cosh(x)))` with a log-cosh that cannot overflow, so a time far from
+    its window gives a clean 0.0 instead of an overflow warning and `inf` in the denominator.
+    """
+    x = (np.asarray(time_s, dtype=np.float64) - window_start_s) / window_seconds - 0.5
+    abs_x = np.abs(x)
+    log_cosh = abs_x + np.log1p(np.exp(-2.0 * abs_x)) - _LN2
+    return np.exp(-exponent * log_cosh)
+
+
+def power_curve(
+    time_s: ArrayLike,
+    window_start_s: ArrayLike,
+    window_seconds: float,
+    pmax_w: ArrayLike,
+    exponent: float = 30.0,
+) -> FloatArray:
+    """The seed's closed form `Pmax / cosh((t - t_ini)/D - 0.5) ** C`; broadcasts over all arguments."""
+    return np.asarray(pmax_w, dtype=np.float64) * curve_shape(time_s, window_start_s, window_seconds, exponent)
+
+
+def daily_window_start(time_s: ArrayLike, start_of_day_s: float, window_seconds: float) -> FloatArray:
+    """Opening time of the daily window each timestamp belongs to.
+
+    The window repeats every UTC day at `start_of_day_s` after midnight. A timestamp belongs to the
+    window whose middle is nearest, so before dawn it is on the rising side of today's curve and
+    after dusk on the falling side of today's, never at the far tail of a neighbour. The switch
+    happens 12 h from both middles, where both windows give the same value: the power is
+    continuous (and, for D = 24 h, each window is exactly one day).
+    """
+    times = np.asarray(time_s, dtype=np.float64)
+    first_middle = start_of_day_s + window_seconds / 2.0
+    day_index = np.floor((times - first_middle) / DAY_SECONDS + 0.5)
+    return day_index * DAY_SECONDS + start_of_day_s
+
+
+@dataclass(frozen=True, slots=True)
+class PowerModel:
+    """The curve's parameters plus the rule that places the window; shared by every mode.
+
+    `daily_start` set: the window repeats every day at that UTC time of day (history, backfills,
+    rollups). `daily_start` None: the seed's demo, one window opening at `fleet_start_s`.
+    """
+
+    window_seconds: float
+    exponent: float
+    daily_start: time | None
+    fleet_start_s: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings, fleet_start: datetime | float) -> PowerModel:
+        start_s = fleet_start if isinstance(fleet_start, int | float) else epoch_seconds(fleet_start)
+        return cls(
+            window_seconds=settings.production_hours * 3600.0,
+            exponent=settings.curve_exponent,
+            daily_start=settings.production_start,
+            fleet_start_s=float(start_s),
+        )
+
+    def window_start(self, time_s: ArrayLike) -> FloatArray:
+        """`t_ini` for each timestamp (vectorised): the one place that decides where windows are."""
+        times = np.asarray(time_s, dtype=np.float64)
+        if self.daily_start is None:
+            return np.full_like(times, self.fleet_start_s)
+        return daily_window_start(times, seconds_of_day_utc(self.daily_start), self.window_seconds)
+
+    def shape(self, time_s: ArrayLike) -> FloatArray:
+        """The normalised curve (peak 1) at each timestamp; the same factor for every panel."""
+        return curve_shape(time_s, self.window_start(time_s), self.window_seconds, self.exponent)
+
+    def power(self, pmax_w: npt.NDArray[np.float64], time_s: float) -> FloatArray:
+        """Power of every panel at one instant: shape (N,), one multiply over the fleet."""
+        return pmax_w * float(self.shape(time_s))
+
+    def power_grid(self, pmax_w: npt.NDArray[np.float64], time_s: ArrayLike) -> FloatArray:
+        """Power of every panel at many instants: shape (T, N), time-major like the publisher."""
+        return np.multiply.outer(self.shape(time_s), pmax_w)

@@ -1,0 +1,86 @@
+"""Fleet state: who the panels are, how strong each one is, and which ones are online.
+
+Randomness comes from one seed split into two independent streams (`numpy.random.SeedSequence`):
+one draws Pmax, the other drives the offline/recovery process. So a panel's Pmax depends only on
+the seed and its index, never on how many cycles ran or how large the fleet is.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from solar_platform.settings import Settings
+
+PMAX_SPREAD = (0.8, 1.2)  # the seed: Pmax = nominal x U(0.8, 1.2)
+
+
+def panel_ids(count: int, prefix: str = "panel-") -> list[str]:
+    """`panel-000000`, `panel-000001`, ...: index i is row i of every fleet array."""
+    return [f"{prefix}{index:06d}" for index in range(count)]
+
+
+def draw_pmax(rng: np.random.Generator, count: int, nominal_w: float) -> npt.NDArray[np.float64]:
+    """Each panel's peak power: nominal x U(0.8, 1.2)."""
+    low, high = PMAX_SPREAD
+    return nominal_w * rng.uniform(low, high, size=count)
+
+
+def resolve_seed(seed: int | None) -> int:
+    """The seed to use; when none is given, a fresh one that can be printed and passed back later."""
+    if seed is not None:
+        return seed
+    return secrets.randbits(32)
+
+
+@dataclass(slots=True)
+class FleetState:
+    """The fleet's arrays, index-aligned: `panel_ids[i]`, `pmax_w[i]`, `online[i]`."""
+
+    panel_ids: list[str]
+    pmax_w: npt.NDArray[np.float64]
+    online: npt.NDArray[np.bool_]
+    offline_probability: float
+    recovery_probability: float
+    seed: int
+    _status_rng: np.random.Generator = field(repr=False)
+
+    @classmethod
+    def create(cls, settings: Settings, *, panels: int | None = None, seed: int | None = None) -> FleetState:
+        """A fresh fleet, every panel online; `panels`/`seed` override the settings."""
+        count = settings.panels if panels is None else panels
+        if count < 1:
+            raise ValueError(f"a fleet needs at least one panel, got {count}")
+        used_seed = resolve_seed(settings.seed if seed is None else seed)
+        pmax_stream, status_stream = np.random.SeedSequence(used_seed).spawn(2)
+        return cls(
+            panel_ids=panel_ids(count, settings.panel_id_prefix),
+            pmax_w=draw_pmax(np.random.default_rng(pmax_stream), count, settings.pmax_nominal_w),
+            online=np.ones(count, dtype=bool),
+            offline_probability=settings.offline_probability_pct / 100.0,
+            recovery_probability=settings.recovery_probability_pct / 100.0,
+            seed=used_seed,
+            _status_rng=np.random.default_rng(status_stream),
+        )
+
+    @property
+    def size(self) -> int:
+        return len(self.panel_ids)
+
+    def step(self) -> None:
+        """One cycle of the two-state process: online -> offline with p_off, offline -> online with p_rec.
+
+        One uniform draw per panel per cycle, compared with the probability of the panel's current
+        state, so the draw count (and thus every later cycle) does not depend on the states.
+        """
+        draws = self._status_rng.random(self.size)
+        threshold = np.where(self.online, self.offline_probability, self.recovery_probability)
+        self.online ^= draws < threshold
+
+    @property
+    def status(self) -> npt.NDArray[np.int8]:
+        """The contract's `current_status`: 1 online, 0 offline."""
+        return self.online.astype(np.int8)
