@@ -1,0 +1,257 @@
+"""Request parameters and response bodies. flask-openapi3 validates requests against these models
+and builds the OpenAPI document from them, so the spec cannot drift from the code.
+
+Times: parameters accept ISO 8601 (`2024-05-01T12:00:00Z`, `+02:00` offsets; a naive time is UTC).
+Responses always give ISO 8601 UTC with milliseconds and a `Z`, e.g. `2024-05-01T12:00:05.000Z`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
+
+from solar_platform.contracts import PANEL_ID_MAX_LENGTH
+from solar_platform.storage.queries import EnergyUnit
+
+EARLIEST = datetime(1970, 1, 2)
+LATEST = datetime(2100, 1, 1)
+
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 10_000
+MAX_PAGE = 100  # Enphase-style pages for lists of panels and alerts
+
+
+def to_naive_utc(moment: datetime | None) -> datetime | None:
+    """What the DATETIME(3) columns hold: naive UTC. A naive input is taken as UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    if not EARLIEST <= moment <= LATEST:
+        raise ValueError(f"time must lie between {EARLIEST.date()} and {LATEST.date()}")
+    return moment
+
+
+class _Query(BaseModel):
+    # Unknown parameters are errors: a typo such as `form=` must not silently widen a query.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class _TimeRange(_Query):
+    start: datetime | None = Field(None, alias="from", description="Inclusive start, ISO 8601 (naive = UTC).")
+    end: datetime | None = Field(None, alias="to", description="Exclusive end, ISO 8601 (naive = UTC).")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return to_naive_utc(value)
+
+
+class OutputFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+class PanelPath(BaseModel):
+    panel_id: str = Field(min_length=1, max_length=PANEL_ID_MAX_LENGTH, description="The panel id (the Kafka key).")
+
+
+# ---------------------------------------------------------------- seed route
+class SeedPowerQuery(_TimeRange):
+    limit: int = Field(
+        DEFAULT_LIMIT,
+        ge=1,
+        le=MAX_LIMIT,
+        description="At most this many rows. Without `from`, the most recent ones (still oldest first).",
+    )
+
+
+class SeedReading(BaseModel):
+    """One row of `panelData` with the seed's names and types."""
+
+    Panel_id: str
+    power_panel: float = Field(description="Watts.")
+    current_status: int = Field(description="1 = producing/online, 0 = offline.")
+    time_data: str = Field(description="ISO 8601 UTC with milliseconds, e.g. `2024-05-01T12:00:05.000Z`.")
+
+
+class SeedReadings(RootModel[list[SeedReading]]):
+    """The seed's response: a bare JSON list of rows, oldest first."""
+
+
+# ---------------------------------------------------------------- panels
+class PanelsQuery(_Query):
+    limit: int = Field(MAX_PAGE, ge=1, le=MAX_PAGE, description="Page size (at most 100).")
+    cursor: str | None = Field(None, max_length=200, description="`next_cursor` of the previous page.")
+
+
+class Reading(BaseModel):
+    time: str = Field(description="ISO 8601 UTC.")
+    power_w: float
+    status: int = Field(description="1 = online, 0 = offline.")
+
+
+class Panel(BaseModel):
+    panel_id: str
+    pmax_w: float | None = Field(description="Rated peak power; null when the panel is not registered.")
+    first_seen: str | None
+    last_seen: str | None = Field(description="Time of the newest reading.")
+    current_status: int | None = Field(description="Status of the newest reading.")
+    health: str = Field(
+        description="Most severe open alert (silent > offline > underperforming), else `reporting`; "
+        "`unknown` when never seen."
+    )
+
+
+class PanelsPage(BaseModel):
+    items: list[Panel]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class PanelDetail(Panel):
+    latest_reading: Reading | None
+    lifetime_energy_wh: float = Field(description="All energy recorded for the panel, Wh.")
+
+
+# ---------------------------------------------------------------- readings and windows
+_CSV_CONTENT = {"content": {"text/csv": {"schema": {"type": "string"}}}}
+
+
+class ReadingsQuery(_TimeRange):
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
+    cursor: str | None = Field(None, max_length=200, description="`next_cursor` of the previous page.")
+    format: OutputFormat = Field(OutputFormat.JSON, description="`csv` returns text/csv (no paging envelope).")
+
+
+class ReadingsPage(BaseModel):
+    model_config = ConfigDict(openapi_extra=_CSV_CONTENT)  # type: ignore[typeddict-unknown-key]
+
+    panel_id: str
+    start: str = Field(alias="from")
+    end: str = Field(alias="to")
+    items: list[Reading]
+    next_cursor: str | None
+
+
+class WindowsQuery(_TimeRange):
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
+    cursor: str | None = Field(None, max_length=200, description="`next_cursor` of the previous page.")
+
+
+class Window(BaseModel):
+    window_start: str
+    window_end: str
+    mean_power_w: float = Field(description="Mean of the readings in the window (panelDataAgg.total_power).")
+    reading_count: int
+
+
+class WindowsPage(BaseModel):
+    panel_id: str
+    start: str = Field(alias="from")
+    end: str = Field(alias="to")
+    items: list[Window]
+    next_cursor: str | None
+
+
+# ---------------------------------------------------------------- energy
+class EnergyQuery(_TimeRange):
+    unit: EnergyUnit = Field(
+        EnergyUnit.DAY,
+        description="Bucket size. Longest range: QUARTER_OF_AN_HOUR and HOUR 1 month (31 days), DAY 1 year "
+        "(366 days), WEEK/MONTH/YEAR unlimited.",
+    )
+    format: OutputFormat = Field(OutputFormat.JSON, description="`csv` returns text/csv `date,value_wh`.")
+
+
+class EnergyValue(BaseModel):
+    date: str = Field(description="Bucket start, ISO 8601 UTC (weeks start on Monday).")
+    value: float | None = Field(description="Wh; null for a bucket without data between buckets with data.")
+
+
+class Energy(BaseModel):
+    model_config = ConfigDict(openapi_extra=_CSV_CONTENT)  # type: ignore[typeddict-unknown-key]
+
+    panel_id: str | None = Field(description="null for the fleet.")
+    time_unit: EnergyUnit
+    unit: Literal["Wh"] = "Wh"
+    start: str = Field(alias="from")
+    end: str = Field(alias="to")
+    total_wh: float
+    values: list[EnergyValue]
+
+
+# ---------------------------------------------------------------- fleet, alerts, health
+class FleetOverview(BaseModel):
+    as_of: str
+    current_power_w: float = Field(description="Sum of each panel's newest reading within the horizon.")
+    horizon_seconds: float = Field(description="How recent a reading must be to count as current.")
+    panels_reporting: int = Field(description="Panels with a reading within the horizon.")
+    panels_expected: int = Field(description="Panels in the registry (`panels` table).")
+    newest_reading: str | None
+    today_energy_wh: float = Field(description="Energy since 00:00 UTC today.")
+    lifetime_energy_wh: float
+
+
+class AlertState(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+    ALL = "all"
+
+
+class AlertKind(StrEnum):
+    OFFLINE = "offline"
+    SILENT = "silent"
+    UNDERPERFORMING = "underperforming"
+
+
+class AlertsQuery(_Query):
+    state: AlertState = Field(AlertState.OPEN, description="open (default), resolved or all.")
+    since: datetime | None = Field(
+        None, description="Only alerts active at or after this time: still open, or opened/resolved since."
+    )
+    kind: AlertKind | None = Field(None, description="Only this kind.")
+    panel_id: str | None = Field(None, min_length=1, max_length=PANEL_ID_MAX_LENGTH)
+    limit: int = Field(MAX_PAGE, ge=1, le=MAX_PAGE, description="Page size (at most 100).")
+    cursor: str | None = Field(None, max_length=200, description="`next_cursor` of the previous page.")
+
+    @field_validator("since")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return to_naive_utc(value)
+
+
+class Alert(BaseModel):
+    id: int
+    panel_id: str
+    kind: str
+    state: str
+    opened_at: str
+    resolved_at: str | None
+    last_checked: str
+    detail: str | None
+
+
+class AlertsPage(BaseModel):
+    items: list[Alert]
+    next_cursor: str | None
+
+
+class StreamStatus(BaseModel):
+    last_heartbeat: str | None = Field(description="`stream_progress.recorded_at` of the newest micro-batch.")
+    heartbeat_age_seconds: float | None
+    stale: bool = Field(description="True when there is no heartbeat or it is older than `stale_after_seconds`.")
+    stale_after_seconds: float
+    newest_event_time: str | None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded", "down"] = Field(
+        description="ok; degraded = database up but the stream is stale; down = database unreachable (503)."
+    )
+    database_reachable: bool
+    stream: StreamStatus | None
+    dead_letters_total: int | None
+    dead_letters_last_24h: int | None

@@ -1,0 +1,59 @@
+"""The seed project's route, kept for its clients: `GET /power/<panel_id>`."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify
+from flask_openapi3 import APIBlueprint, Tag
+
+from solar_platform.api.context import iso, read_connection
+from solar_platform.api.errors import BAD_REQUEST, operation_id
+from solar_platform.api.models import PanelPath, SeedPowerQuery, SeedReadings
+from solar_platform.storage import queries
+
+TAG = Tag(name="seed", description="The seed project's route, unchanged in shape.")
+
+
+def seed_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBlueprint:
+    bp = APIBlueprint(
+        "seed",
+        __name__,
+        abp_tags=[TAG],
+        abp_security=security,
+        abp_responses=common,
+        operation_id_callback=operation_id,
+    )
+
+    @bp.get("/power/<string:panel_id>", responses={200: SeedReadings, **BAD_REQUEST})
+    def seed_power(path: PanelPath, query: SeedPowerQuery) -> Response:
+        """A panel's raw readings in the seed's shape.
+
+        A JSON list of `{Panel_id, power_panel, current_status, time_data}`, oldest first, as the
+        seed returned it; `time_data` is ISO 8601 UTC with milliseconds (`2024-05-01T12:00:05.000Z`).
+        The seed returned every row ever sent; this returns at most `limit` (default 1000, max
+        10000) rows in `[from, to)`. Without `from` these are the most recent rows. An unknown panel
+        gives an empty list, as in the seed.
+        """
+        with read_connection() as conn:
+            rows = queries.readings(
+                conn,
+                path.panel_id,
+                start=query.start,
+                end=query.end,
+                limit=query.limit,
+                newest_first=query.start is None,
+            )
+        if query.start is None:
+            rows.reverse()
+        return jsonify(
+            [
+                {
+                    "Panel_id": row.panel_id,
+                    "power_panel": row.power_w,
+                    "current_status": row.status,
+                    "time_data": iso(row.time_utc),
+                }
+                for row in rows
+            ]
+        )
+
+    return bp

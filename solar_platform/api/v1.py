@@ -1,0 +1,396 @@
+"""`/api/v1`: panels, readings, windows, energy, fleet overview, alerts and health.
+
+Modelled on what operators know from SolarEdge (site overview, energy by time unit with range
+limits, 429) and Enphase v4 (per-device telemetry, lifetime energy, alarms, pages of <= 100).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Response, jsonify
+from flask_openapi3 import APIBlueprint, Tag
+from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from solar_platform.api.context import (
+    api_context,
+    decode_cursor,
+    decode_time_cursor,
+    encode_cursor,
+    encode_time_cursor,
+    iso,
+    read_connection,
+)
+from solar_platform.api.errors import BAD_REQUEST, NOT_FOUND, RANGE_TOO_LONG, ApiError, operation_id
+from solar_platform.api.models import (
+    AlertsPage,
+    AlertsQuery,
+    AlertState,
+    Energy,
+    EnergyQuery,
+    FleetOverview,
+    Health,
+    OutputFormat,
+    PanelDetail,
+    PanelPath,
+    PanelsPage,
+    PanelsQuery,
+    ReadingsPage,
+    ReadingsQuery,
+    WindowsPage,
+    WindowsQuery,
+)
+from solar_platform.api.ranges import (
+    ENERGY_DEFAULT_SPAN,
+    ENERGY_MAX_SPAN,
+    READINGS_DEFAULT_SPAN,
+    READINGS_MAX_SPAN,
+    WINDOWS_DEFAULT_SPAN,
+    WINDOWS_MAX_SPAN,
+    resolve_range,
+)
+from solar_platform.storage import queries
+from solar_platform.storage.health import ALERT_KINDS
+
+PANELS = Tag(name="panels", description="Per-panel state, telemetry and energy (Enphase-style devices).")
+FLEET = Tag(name="fleet", description="The whole fleet (SolarEdge-style site).")
+OPS = Tag(name="operations", description="Alerts and platform health.")
+
+# A panel's newest reading counts as "current" for this many reporting intervals (and >= 60 s).
+CURRENT_HORIZON_INTERVALS = 6
+# The stream is stale when its newest micro-batch is older than this many triggers (and >= 60 s).
+STALE_AFTER_TRIGGERS = 6
+
+
+def csv_response(header: Sequence[str], rows: Iterable[Sequence[object]], filename: str) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response(
+        buffer.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def require_panel(conn: Connection, panel_id: str) -> None:
+    if not queries.panel_exists(conn, panel_id):
+        raise ApiError(404, "not_found", f"unknown panel {panel_id!r}")
+
+
+def panel_json(summary: queries.PanelSummary) -> dict[str, object]:
+    return {
+        "panel_id": summary.panel_id,
+        "pmax_w": summary.pmax_w,
+        "first_seen": iso(summary.first_seen),
+        "last_seen": iso(summary.last_seen),
+        "current_status": summary.current_status,
+        "health": summary.health,
+    }
+
+
+def reading_json(row: queries.ReadingRow) -> dict[str, object]:
+    return {"time": iso(row.time_utc), "power_w": row.power_w, "status": row.status}
+
+
+def energy_response(panel_id: str | None, query: EnergyQuery) -> Response:
+    ctx = api_context()
+    unit = query.unit
+    start, end = resolve_range(
+        query.start, query.end, now=ctx.now(), default_span=ENERGY_DEFAULT_SPAN[unit], max_span=ENERGY_MAX_SPAN[unit]
+    )
+    with read_connection() as conn:
+        if panel_id is not None:
+            require_panel(conn, panel_id)
+        buckets = queries.energy_buckets(conn, panel_id, start, end, unit)
+    values: list[tuple[datetime, float | None]] = []
+    if buckets:
+        # Contiguous from the first to the last bucket with data; gaps between are null.
+        cursor, last = min(buckets), max(buckets)
+        while cursor <= last:
+            values.append((cursor, buckets.get(cursor)))
+            cursor = queries.next_bucket(cursor, unit)
+    if query.format is OutputFormat.CSV:
+        return csv_response(
+            ["date", "value_wh"],
+            ((iso(moment), "" if value is None else round(value, 6)) for moment, value in values),
+            f"energy_{panel_id or 'fleet'}_{unit.value.lower()}.csv",
+        )
+    return jsonify(
+        {
+            "panel_id": panel_id,
+            "time_unit": unit.value,
+            "unit": "Wh",
+            "from": iso(start),
+            "to": iso(end),
+            "total_wh": sum(buckets.values()),
+            "values": [{"date": iso(moment), "value": value} for moment, value in values],
+        }
+    )
+
+
+def v1_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBlueprint:
+    bp = APIBlueprint("v1", __name__, url_prefix="/api/v1", abp_responses=common, operation_id_callback=operation_id)
+
+    def get(rule: str, **options: Any) -> Callable:
+        """`bp.get` with the API's security unless a route opts out (`security=[]`: health)."""
+        options.setdefault("security", security)
+        return bp.get(rule, **options)
+
+    @get("/panels", tags=[PANELS], responses={200: PanelsPage, **BAD_REQUEST})
+    def list_panels(query: PanelsQuery) -> Response:
+        """The fleet's panels with rated Pmax, last seen, current status and health, paged by id.
+
+        Lists registered panels and any panel the stream has seen. Pages hold at most 100; follow
+        `next_cursor` (keyset paging on panel id, stable while panels are added).
+        """
+        after = decode_cursor(query.cursor) if query.cursor else None
+        with read_connection() as conn:
+            panels = queries.list_panels(conn, limit=query.limit + 1, after=after)
+        page, more = panels[: query.limit], len(panels) > query.limit
+        return jsonify(
+            {
+                "items": [panel_json(p) for p in page],
+                "next_cursor": encode_cursor(page[-1].panel_id) if more else None,
+            }
+        )
+
+    @get("/panels/<string:panel_id>", tags=[PANELS], responses={200: PanelDetail, **BAD_REQUEST, **NOT_FOUND})
+    def get_panel(path: PanelPath) -> Response:
+        """One panel: registry details, health, its latest reading and lifetime energy (Wh)."""
+        with read_connection() as conn:
+            summary = queries.panel_summary(conn, path.panel_id)
+            if summary is None:
+                raise ApiError(404, "not_found", f"unknown panel {path.panel_id!r}")
+            lifetime = queries.lifetime_energy(conn, path.panel_id)
+        return jsonify(
+            {
+                **panel_json(summary),
+                "latest_reading": reading_json(summary.latest) if summary.latest else None,
+                "lifetime_energy_wh": lifetime,
+            }
+        )
+
+    @get(
+        "/panels/<string:panel_id>/readings",
+        tags=[PANELS],
+        responses={200: ReadingsPage, **BAD_REQUEST, **NOT_FOUND, **RANGE_TOO_LONG},
+    )
+    def panel_readings(path: PanelPath, query: ReadingsQuery) -> Response:
+        """A panel's raw readings in `[from, to)`, oldest first, keyset-paged on time (never OFFSET).
+
+        `to` defaults to now, `from` to 24 h before `to`; the range may be at most 7 days (422
+        otherwise). `format=csv` gives one page as text/csv; follow `next_cursor` for more.
+        """
+        start, end = resolve_range(
+            query.start,
+            query.end,
+            now=api_context().now(),
+            default_span=READINGS_DEFAULT_SPAN,
+            max_span=READINGS_MAX_SPAN,
+        )
+        after = decode_time_cursor(query.cursor) if query.cursor else None
+        with read_connection() as conn:
+            require_panel(conn, path.panel_id)
+            rows = queries.readings(conn, path.panel_id, start=start, end=end, limit=query.limit + 1, after=after)
+        page, more = rows[: query.limit], len(rows) > query.limit
+        if query.format is OutputFormat.CSV:
+            return csv_response(
+                ["panel_id", "time", "power_w", "status"],
+                ((r.panel_id, iso(r.time_utc), r.power_w, r.status) for r in page),
+                f"readings_{path.panel_id}.csv",
+            )
+        return jsonify(
+            {
+                "panel_id": path.panel_id,
+                "from": iso(start),
+                "to": iso(end),
+                "items": [reading_json(r) for r in page],
+                "next_cursor": encode_time_cursor(page[-1].time_utc) if more else None,
+            }
+        )
+
+    @get(
+        "/panels/<string:panel_id>/windows",
+        tags=[PANELS],
+        responses={200: WindowsPage, **BAD_REQUEST, **NOT_FOUND, **RANGE_TOO_LONG},
+    )
+    def panel_windows(path: PanelPath, query: WindowsQuery) -> Response:
+        """A panel's 30-second window means (`panelDataAgg`) starting in `[from, to)`.
+
+        `to` defaults to now and `from` to 24 h before; at most 31 days. Keyset-paged on window start.
+        """
+        start, end = resolve_range(
+            query.start,
+            query.end,
+            now=api_context().now(),
+            default_span=WINDOWS_DEFAULT_SPAN,
+            max_span=WINDOWS_MAX_SPAN,
+        )
+        after = decode_time_cursor(query.cursor) if query.cursor else None
+        with read_connection() as conn:
+            require_panel(conn, path.panel_id)
+            rows = queries.windows(conn, path.panel_id, start=start, end=end, limit=query.limit + 1, after=after)
+        page, more = rows[: query.limit], len(rows) > query.limit
+        return jsonify(
+            {
+                "panel_id": path.panel_id,
+                "from": iso(start),
+                "to": iso(end),
+                "items": [
+                    {
+                        "window_start": iso(w.window_start),
+                        "window_end": iso(w.window_end),
+                        "mean_power_w": w.mean_power_w,
+                        "reading_count": w.reading_count,
+                    }
+                    for w in page
+                ],
+                "next_cursor": encode_time_cursor(page[-1].window_start) if more else None,
+            }
+        )
+
+    @get(
+        "/panels/<string:panel_id>/energy",
+        tags=[PANELS],
+        responses={200: Energy, **BAD_REQUEST, **NOT_FOUND, **RANGE_TOO_LONG},
+    )
+    def panel_energy(path: PanelPath, query: EnergyQuery) -> Response:
+        """A panel's energy (Wh) per time unit, as SolarEdge's energy endpoint.
+
+        DAY and coarser come from the daily rollups (`panel_daily_energy`) where they exist and are
+        integrated from readings otherwise (today, or days not rolled up yet); they count whole UTC
+        days. QUARTER_OF_AN_HOUR/HOUR integrate readings in `[from, to)`. Integration = trapezoid over
+        consecutive readings within a bucket, the rollups' definition. Range limits per unit: see `unit`.
+        """
+        return energy_response(path.panel_id, query)
+
+    @get("/fleet/energy", tags=[FLEET], responses={200: Energy, **BAD_REQUEST, **RANGE_TOO_LONG})
+    def fleet_energy(query: EnergyQuery) -> Response:
+        """The fleet's energy (Wh) per time unit: `fleet_daily_energy` for whole days, readings otherwise.
+
+        Same definitions and range limits as the per-panel energy.
+        """
+        return energy_response(None, query)
+
+    @get("/fleet/overview", tags=[FLEET], responses={200: FleetOverview})
+    def fleet_overview() -> Response:
+        """Site overview: current power, panels reporting vs expected, today's and lifetime energy.
+
+        Current power is the sum of each panel's newest reading within a horizon of 6 reporting
+        intervals (at least 60 s); panels expected = panels in the registry.
+        """
+        ctx = api_context()
+        now = ctx.now()
+        horizon = max(60.0, CURRENT_HORIZON_INTERVALS * ctx.settings.interval_seconds)
+        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        with read_connection() as conn:
+            current = queries.fleet_now(conn, now - timedelta(seconds=horizon))
+            today_energy = sum(queries.daily_energy(conn, None, today.date(), today.date()).values())
+            lifetime = queries.lifetime_energy(conn, None)
+        return jsonify(
+            {
+                "as_of": iso(now),
+                "current_power_w": current.current_power_w,
+                "horizon_seconds": horizon,
+                "panels_reporting": current.panels_reporting,
+                "panels_expected": current.panels_expected,
+                "newest_reading": iso(current.newest_reading),
+                "today_energy_wh": today_energy,
+                "lifetime_energy_wh": lifetime,
+            }
+        )
+
+    @get("/alerts", tags=[OPS], responses={200: AlertsPage, **BAD_REQUEST})
+    def list_alerts(query: AlertsQuery) -> Response:
+        """Panel-health alerts (offline, silent, underperforming), newest first, pages of at most 100.
+
+        `state` defaults to open. `since` keeps alerts still open or opened/resolved at or after it.
+        """
+        before = None
+        if query.cursor:
+            try:
+                before = int(decode_cursor(query.cursor))
+            except ValueError as exc:
+                raise ApiError(400, "bad_request", "cursor is not one this API issued") from exc
+        with read_connection() as conn:
+            rows = queries.alerts(
+                conn,
+                state=None if query.state is AlertState.ALL else query.state.value,
+                since=query.since,
+                kinds=[query.kind.value] if query.kind else ALERT_KINDS,
+                panel_id=query.panel_id,
+                limit=query.limit + 1,
+                before_id=before,
+            )
+        page, more = rows[: query.limit], len(rows) > query.limit
+        return jsonify(
+            {
+                "items": [
+                    {
+                        "id": a.id,
+                        "panel_id": a.panel_id,
+                        "kind": a.kind,
+                        "state": a.state,
+                        "opened_at": iso(a.opened_at),
+                        "resolved_at": iso(a.resolved_at),
+                        "last_checked": iso(a.last_checked),
+                        "detail": a.detail,
+                    }
+                    for a in page
+                ],
+                "next_cursor": encode_cursor(str(page[-1].id)) if more else None,
+            }
+        )
+
+    @get("/health", tags=[OPS], security=[], responses={200: Health, 503: Health})
+    def health() -> Response:
+        """Is the platform alive: database reachable, stream heartbeat age, dead letters. No auth.
+
+        200 when the database answers (status ok, or degraded when the stream heartbeat is older than
+        6 triggers, at least 60 s, or missing); 503 with status down when it does not.
+        """
+        ctx = api_context()
+        now = ctx.now()
+        stale_after = max(60.0, STALE_AFTER_TRIGGERS * ctx.settings.stream_trigger_seconds)
+        try:
+            with read_connection() as conn:
+                stream = queries.stream_health(conn, now)
+        except SQLAlchemyError as exc:
+            response = jsonify(
+                {
+                    "status": "down",
+                    "database_reachable": False,
+                    "stream": None,
+                    "dead_letters_total": None,
+                    "dead_letters_last_24h": None,
+                    "detail": type(exc).__name__,
+                }
+            )
+            response.status_code = 503
+            return response
+        age = None if stream.last_heartbeat is None else max(0.0, (now - stream.last_heartbeat).total_seconds())
+        stale = age is None or age > stale_after
+        return jsonify(
+            {
+                "status": "degraded" if stale else "ok",
+                "database_reachable": True,
+                "stream": {
+                    "last_heartbeat": iso(stream.last_heartbeat),
+                    "heartbeat_age_seconds": age,
+                    "stale": stale,
+                    "stale_after_seconds": stale_after,
+                    "newest_event_time": iso(stream.newest_event_time),
+                },
+                "dead_letters_total": stream.dead_letters_total,
+                "dead_letters_last_24h": stream.dead_letters_last_24h,
+            }
+        )
+
+    return bp

@@ -1,0 +1,219 @@
+"""A realistic small fleet written into a migrated database, following the contract and the seed's model.
+
+Four panels report every 5 s from 2024-05-01 00:00 to NOW (2024-05-03 13:00 UTC), producing
+`Pmax / cosh(x)^30` during a daily 1-h window opening at 11:00 UTC (Pmax = 400 W x U(0.8, 1.2)).
+- panel-0003 falls silent at 12:30 on the last day; panel-0004 goes offline (power 0, status 0) at 12:00;
+- panel-0005 is registered but never reported;
+- 2024-04-30 exists only as rollup rows (raw rows pruned), 2024-05-01 has rollups and readings,
+  2024-05-02 and 2024-05-03 are not rolled up yet (the API must integrate them from readings);
+- 30-s window means for every panel, a stream heartbeat 2 s before NOW, two dead letters, and alerts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+from sqlalchemy import Engine, text
+
+NOW = datetime(2024, 5, 3, 13, 0, tzinfo=UTC)
+START = datetime(2024, 5, 1)
+END = datetime(2024, 5, 3, 13, 0)  # exclusive, naive UTC
+INTERVAL_S = 5
+WINDOW_OPENS = 11 * 3600
+WINDOW_SECONDS = 3600
+PANELS = ("panel-0001", "panel-0002", "panel-0003", "panel-0004")
+NEVER_SEEN = "panel-0005"
+SILENT_PANEL, SILENT_FROM = "panel-0003", datetime(2024, 5, 3, 12, 30)
+OFFLINE_PANEL, OFFLINE_FROM = "panel-0004", datetime(2024, 5, 3, 12, 0)
+PRUNED_DAY = date(2024, 4, 30)
+ROLLED_DAY = date(2024, 5, 1)
+
+
+@dataclass
+class Fleet:
+    pmax: dict[str, float]
+    epochs: dict[str, np.ndarray] = field(default_factory=dict)  # seconds since epoch, per panel
+    power: dict[str, np.ndarray] = field(default_factory=dict)
+    status: dict[str, np.ndarray] = field(default_factory=dict)
+    pruned_day_wh: dict[str, float] = field(default_factory=dict)
+
+    def day_energy(self, panel_id: str, day: date) -> float:
+        """The rollups' definition: trapezoid between the day's first and last reading."""
+        return self.range_energy(
+            panel_id,
+            datetime.combine(day, datetime.min.time()),
+            datetime.combine(day + timedelta(days=1), datetime.min.time()),
+        )
+
+    def range_energy(self, panel_id: str, start: datetime, end: datetime) -> float:
+        t, p = self.epochs[panel_id], self.power[panel_id]
+        mask = (t >= epoch(start)) & (t < epoch(end))
+        return float(np.trapezoid(p[mask], t[mask]) / 3600.0) if mask.sum() > 1 else 0.0
+
+
+def epoch(moment: datetime) -> float:
+    return moment.replace(tzinfo=UTC).timestamp() if moment.tzinfo is None else moment.timestamp()
+
+
+def seed_power(t: np.ndarray, pmax: float) -> np.ndarray:
+    seconds_of_day = np.mod(t, 86400)
+    x = (seconds_of_day - WINDOW_OPENS) / WINDOW_SECONDS - 0.5
+    return pmax / np.cosh(x) ** 30
+
+
+def build_fleet(seed: int = 7) -> Fleet:
+    rng = np.random.default_rng(seed)
+    fleet = Fleet(pmax={pid: float(400.0 * rng.uniform(0.8, 1.2)) for pid in (*PANELS, NEVER_SEEN)})
+    t_all = np.arange(epoch(START), epoch(END), INTERVAL_S, dtype=float)
+    for pid in PANELS:
+        t = t_all[t_all < epoch(SILENT_FROM)] if pid == SILENT_PANEL else t_all
+        p = seed_power(t, fleet.pmax[pid]) * rng.uniform(0.97, 1.03, size=t.size)
+        s = np.ones(t.size, dtype=int)
+        if pid == OFFLINE_PANEL:
+            off = t >= epoch(OFFLINE_FROM)
+            p[off], s[off] = 0.0, 0
+        fleet.epochs[pid], fleet.power[pid], fleet.status[pid] = t, np.round(p, 3), s
+        fleet.pruned_day_wh[pid] = round(float(rng.uniform(300, 350)), 3)
+    return fleet
+
+
+def _naive(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC).replace(tzinfo=None)
+
+
+def load_fleet(engine: Engine, fleet: Fleet) -> None:
+    """Write everything with the writer user, in the shapes the stream and Dagster write."""
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO panels (panel_id, pmax_w, first_seen, last_seen) VALUES (:p, :w, :f, :l)"),
+            [
+                {
+                    "p": pid,
+                    "w": fleet.pmax[pid],
+                    "f": _naive(fleet.epochs[pid][0]) if pid in fleet.epochs else None,
+                    "l": _naive(fleet.epochs[pid][-1]) if pid in fleet.epochs else None,
+                }
+                for pid in (*PANELS, NEVER_SEEN)
+            ],
+        )
+        for pid in PANELS:
+            rows = [
+                {"p": pid, "w": float(w), "s": int(s), "t": _naive(t)}
+                for t, w, s in zip(fleet.epochs[pid], fleet.power[pid], fleet.status[pid], strict=True)
+            ]
+            for i in range(0, len(rows), 20_000):
+                conn.execute(
+                    text(
+                        "INSERT INTO panelData (Panel_id, power_panel, current_status, time_data) "
+                        "VALUES (:p, :w, :s, :t)"
+                    ),
+                    rows[i : i + 20_000],
+                )
+            t, w = fleet.epochs[pid], fleet.power[pid]
+            window = (t // 30) * 30
+            starts, index, counts = np.unique(window, return_inverse=True, return_counts=True)
+            means = np.bincount(index, weights=w) / counts
+            conn.execute(
+                text(
+                    "INSERT INTO panelDataAgg (Panel_id, total_power, window_start, window_end, reading_count) "
+                    "VALUES (:p, :m, :a, :b, :n)"
+                ),
+                [
+                    {"p": pid, "m": float(m), "a": _naive(s), "b": _naive(s + 30), "n": int(n)}
+                    for s, m, n in zip(starts, means, counts, strict=True)
+                ],
+            )
+        panel_days = []
+        for pid in PANELS:
+            panel_days.append({"d": PRUNED_DAY, "p": pid, "e": fleet.pruned_day_wh[pid], "k": 400.0})
+            panel_days.append(
+                {
+                    "d": ROLLED_DAY,
+                    "p": pid,
+                    "e": fleet.day_energy(pid, ROLLED_DAY),
+                    "k": float(fleet.power[pid][fleet.epochs[pid] < epoch(START) + 86400].max()),
+                }
+            )
+        conn.execute(
+            text(
+                "INSERT INTO panel_daily_energy (day, panel_id, energy_wh, peak_w, uptime_share, readings_received, "
+                "readings_expected, computed_at) VALUES (:d, :p, :e, :k, 1.0, 17280, 17280, '2024-05-02 01:00:00')"
+            ),
+            panel_days,
+        )
+        conn.execute(
+            text(
+                "INSERT INTO fleet_daily_energy (day, energy_wh, peak_panel_w, panels_reporting, readings_received, "
+                "readings_expected, mean_uptime_share, computed_at) "
+                "SELECT day, SUM(energy_wh), MAX(peak_w), COUNT(*), SUM(readings_received), SUM(readings_expected), "
+                "AVG(uptime_share), '2024-05-02 01:00:00' FROM panel_daily_energy GROUP BY day"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO stream_progress (query_id, query_name, batch_id, rows_in, rows_written, dead_letters, "
+                "max_event_time, duration_ms, recorded_at) VALUES (:q, 'readings', :b, 4, 4, 0, :e, 800, :r)"
+            ),
+            [
+                {
+                    "q": "00000000-0000-0000-0000-000000000001",
+                    "b": b,
+                    "e": END - timedelta(seconds=5 * (10 - b)),
+                    "r": END - timedelta(seconds=2 + 5 * (9 - b)),
+                }
+                for b in range(10)
+            ],
+        )
+        conn.execute(
+            text(
+                "INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, kafka_key, payload, reason, "
+                "kafka_timestamp, recorded_at) VALUES ('panelInfo', 0, :o, :k, :p, :r, :t, :t)"
+            ),
+            [
+                {
+                    "o": 11,
+                    "k": b"panel-0001",
+                    "p": b'{"Panel_id": "panel-0001", "power_panel": "abc"}',
+                    "r": "invalid_power",
+                    "t": END - timedelta(hours=2),
+                },
+                {"o": 12, "k": None, "p": b"not json", "r": "invalid_json", "t": END - timedelta(days=2)},
+            ],
+        )
+        conn.execute(
+            text(
+                "INSERT INTO panel_alerts (panel_id, kind, state, opened_at, resolved_at, last_checked, detail) "
+                "VALUES (:p, :k, :s, :o, :r, :c, :d)"
+            ),
+            [
+                {
+                    "p": "panel-0002",
+                    "k": "underperforming",
+                    "s": "resolved",
+                    "o": datetime(2024, 5, 1, 11, 30),
+                    "r": datetime(2024, 5, 1, 12, 10),
+                    "c": datetime(2024, 5, 1, 12, 10),
+                    "d": "P/Pmax 0.4 of median",
+                },
+                {
+                    "p": OFFLINE_PANEL,
+                    "k": "offline",
+                    "s": "open",
+                    "o": datetime(2024, 5, 3, 12, 1),
+                    "r": None,
+                    "c": datetime(2024, 5, 3, 12, 59),
+                    "d": "latest status 0",
+                },
+                {
+                    "p": SILENT_PANEL,
+                    "k": "silent",
+                    "s": "open",
+                    "o": datetime(2024, 5, 3, 12, 31),
+                    "r": None,
+                    "c": datetime(2024, 5, 3, 12, 59),
+                    "d": "no reading for 30 min",
+                },
+            ],
+        )

@@ -1,0 +1,333 @@
+"""Every endpoint's happy and error paths, on the real MariaDB through the read-only user."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, timedelta
+
+import pytest
+from flask.testing import FlaskClient
+
+from solar_platform.api.app import create_app
+from solar_platform.settings import Settings
+from solar_platform_tests.api.fleet_data import (
+    END,
+    INTERVAL_S,
+    NEVER_SEEN,
+    NOW,
+    OFFLINE_PANEL,
+    PANELS,
+    ROLLED_DAY,
+    SILENT_PANEL,
+    Fleet,
+)
+
+pytestmark = pytest.mark.integration
+
+P1 = "panel-0001"
+
+
+def error_of(response) -> str:
+    body = response.get_json()
+    assert set(body) == {"error", "detail"}, body
+    assert response.mimetype == "application/json"
+    return body["error"]
+
+
+# ---------------------------------------------------------------- seed route
+def test_seed_route_keeps_the_seed_shape(client: FlaskClient, fleet: Fleet) -> None:
+    response = client.get(f"/power/{P1}")
+    assert response.status_code == 200
+    rows = response.get_json()
+    assert isinstance(rows, list) and len(rows) == 1000  # the default limit: the most recent 1000 rows
+    for row in rows:
+        assert list(row) == ["Panel_id", "power_panel", "current_status", "time_data"]
+        assert row["Panel_id"] == P1
+        assert isinstance(row["power_panel"], float) and row["current_status"] in (0, 1)
+        assert isinstance(row["time_data"], str) and row["time_data"].endswith("Z")
+    times = [datetime.fromisoformat(r["time_data"]) for r in rows]
+    assert times == sorted(times)
+    assert rows[-1]["time_data"] == (END - timedelta(seconds=INTERVAL_S)).isoformat() + ".000Z"
+    assert rows[-1]["power_panel"] == pytest.approx(float(fleet.power[P1][-1]))
+
+
+def test_seed_route_bounds(client: FlaskClient) -> None:
+    rows = client.get(f"/power/{P1}?from=2024-05-02T11:00:00Z&to=2024-05-02T11:01:00Z").get_json()
+    assert [r["time_data"] for r in rows][:2] == ["2024-05-02T11:00:00.000Z", "2024-05-02T11:00:05.000Z"]
+    assert len(rows) == 12
+    assert len(client.get(f"/power/{P1}?from=2024-05-01T00:00:00Z&limit=10000").get_json()) == 10000
+    assert client.get("/power/nobody").get_json() == []  # the seed answered an unknown panel with []
+    for bad in ("limit=0", "limit=10001", "limit=abc", "from=yesterday", "bogus=1"):
+        response = client.get(f"/power/{P1}?{bad}")
+        assert response.status_code == 400, bad
+        assert error_of(response) == "bad_request"
+
+
+# ---------------------------------------------------------------- panels
+def test_panels_list_and_paging(client: FlaskClient, fleet: Fleet) -> None:
+    body = client.get("/api/v1/panels").get_json()
+    by_id = {p["panel_id"]: p for p in body["items"]}
+    assert list(by_id) == [*PANELS, NEVER_SEEN] and body["next_cursor"] is None
+    assert by_id[P1]["health"] == "reporting" and by_id[P1]["current_status"] == 1
+    assert by_id[SILENT_PANEL]["health"] == "silent"
+    assert by_id[OFFLINE_PANEL]["health"] == "offline" and by_id[OFFLINE_PANEL]["current_status"] == 0
+    assert by_id[NEVER_SEEN]["health"] == "unknown" and by_id[NEVER_SEEN]["last_seen"] is None
+    assert by_id[P1]["pmax_w"] == pytest.approx(fleet.pmax[P1])
+    assert by_id[P1]["last_seen"] == "2024-05-03T12:59:55.000Z"
+
+    seen, cursor = [], None
+    while True:
+        page = client.get("/api/v1/panels", query_string={"limit": 2, **({"cursor": cursor} if cursor else {})})
+        seen += [p["panel_id"] for p in page.get_json()["items"]]
+        cursor = page.get_json()["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [*PANELS, NEVER_SEEN]
+    assert client.get("/api/v1/panels?limit=101").status_code == 400
+    assert error_of(client.get("/api/v1/panels?cursor=***")) == "bad_request"
+
+
+def test_panel_detail(client: FlaskClient, fleet: Fleet) -> None:
+    body = client.get(f"/api/v1/panels/{P1}").get_json()
+    assert body["latest_reading"] == {
+        "time": "2024-05-03T12:59:55.000Z",
+        "power_w": pytest.approx(float(fleet.power[P1][-1])),
+        "status": 1,
+    }
+    expected = (
+        fleet.pruned_day_wh[P1]
+        + fleet.day_energy(P1, ROLLED_DAY)
+        + fleet.range_energy(P1, datetime(2024, 5, 2), datetime(2024, 5, 3))
+        + fleet.range_energy(P1, datetime(2024, 5, 3), datetime(2024, 5, 4))
+    )
+    assert body["lifetime_energy_wh"] == pytest.approx(expected, rel=1e-9)
+    assert client.get(f"/api/v1/panels/{NEVER_SEEN}").get_json()["latest_reading"] is None
+    response = client.get("/api/v1/panels/nobody")
+    assert response.status_code == 404 and error_of(response) == "not_found"
+    assert client.get("/api/v1/panels/" + "x" * 65).status_code == 400
+
+
+# ---------------------------------------------------------------- readings and windows
+def test_readings_keyset_pages_cover_the_range_exactly(client: FlaskClient, fleet: Fleet) -> None:
+    params = {"from": "2024-05-02T11:00:00Z", "to": "2024-05-02T12:00:00+00:00", "limit": 300}
+    items, cursor, pages = [], None, 0
+    while True:
+        body = client.get(
+            f"/api/v1/panels/{P1}/readings", query_string={**params, **({"cursor": cursor} if cursor else {})}
+        ).get_json()
+        items += body["items"]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3 and len(items) == 720 == len({i["time"] for i in items})
+    assert items[0]["time"] == "2024-05-02T11:00:00.000Z" and items[-1]["time"] == "2024-05-02T11:59:55.000Z"
+    t = fleet.epochs[P1]
+    mask = (t >= datetime.fromisoformat("2024-05-02T11:00:00+00:00").timestamp()) & (
+        t < datetime.fromisoformat("2024-05-02T12:00:00+00:00").timestamp()
+    )
+    assert [i["power_w"] for i in items] == pytest.approx(fleet.power[P1][mask].tolist())
+    assert {i["status"] for i in items} == {1}
+
+
+def test_readings_defaults_csv_and_errors(client: FlaskClient) -> None:
+    body = client.get(f"/api/v1/panels/{P1}/readings?limit=5").get_json()
+    assert body["from"] == "2024-05-02T13:00:00.000Z" and body["to"] == "2024-05-03T13:00:00.000Z"
+    assert body["items"][0]["time"] == "2024-05-02T13:00:00.000Z" and body["next_cursor"]
+
+    response = client.get(f"/api/v1/panels/{P1}/readings?from=2024-05-02T11:00:00Z&to=2024-05-02T11:00:20Z&format=csv")
+    assert response.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0] == ["panel_id", "time", "power_w", "status"] and len(rows) == 5
+    assert rows[1][:2] == [P1, "2024-05-02T11:00:00.000Z"]
+
+    too_long = client.get(f"/api/v1/panels/{P1}/readings?from=2024-04-01T00:00:00Z&to=2024-04-09T00:00:00Z")
+    assert too_long.status_code == 422 and error_of(too_long) == "range_too_long"
+    backwards = client.get(f"/api/v1/panels/{P1}/readings?from=2024-05-02T00:00:00Z&to=2024-05-01T00:00:00Z")
+    assert backwards.status_code == 400 and error_of(backwards) == "bad_request"
+    for bad in ("from=2024-13-01", "limit=-1", "format=xml", "cursor=%%%", "from=1900-01-01T00:00:00Z"):
+        assert client.get(f"/api/v1/panels/{P1}/readings?{bad}").status_code == 400, bad
+    missing = client.get("/api/v1/panels/nobody/readings")
+    assert missing.status_code == 404 and error_of(missing) == "not_found"
+
+
+def test_windows(client: FlaskClient, fleet: Fleet) -> None:
+    body = client.get(f"/api/v1/panels/{P1}/windows?from=2024-05-02T11:29:00Z&to=2024-05-02T11:31:00Z").get_json()
+    assert [w["window_start"] for w in body["items"]] == [
+        "2024-05-02T11:29:00.000Z",
+        "2024-05-02T11:29:30.000Z",
+        "2024-05-02T11:30:00.000Z",
+        "2024-05-02T11:30:30.000Z",
+    ]
+    assert all(w["reading_count"] == 6 for w in body["items"])
+    t, p = fleet.epochs[P1], fleet.power[P1]
+    start = datetime.fromisoformat("2024-05-02T11:30:00+00:00").timestamp()
+    assert body["items"][2]["mean_power_w"] == pytest.approx(float(p[(t >= start) & (t < start + 30)].mean()))
+    paged = client.get(f"/api/v1/panels/{P1}/windows?from=2024-05-02T11:29:00Z&to=2024-05-02T11:31:00Z&limit=3")
+    assert paged.get_json()["next_cursor"] is not None
+    assert (
+        client.get(f"/api/v1/panels/{P1}/windows?from=2024-01-01T00:00:00Z&to=2024-03-01T00:00:00Z").status_code == 422
+    )
+    assert client.get("/api/v1/panels/nobody/windows").status_code == 404
+
+
+# ---------------------------------------------------------------- energy
+def _values(body: dict) -> dict[str, float | None]:
+    return {v["date"]: v["value"] for v in body["values"]}
+
+
+def test_panel_energy_by_day_uses_rollups_then_readings(client: FlaskClient, fleet: Fleet) -> None:
+    body = client.get(f"/api/v1/panels/{P1}/energy?from=2024-04-30&to=2024-05-04&unit=DAY").get_json()
+    assert body["unit"] == "Wh" and body["time_unit"] == "DAY"
+    values = _values(body)
+    assert values["2024-04-30T00:00:00.000Z"] == pytest.approx(fleet.pruned_day_wh[P1])  # only in the rollup
+    assert values["2024-05-01T00:00:00.000Z"] == pytest.approx(fleet.day_energy(P1, ROLLED_DAY))
+    assert values["2024-05-02T00:00:00.000Z"] == pytest.approx(fleet.day_energy(P1, date(2024, 5, 2)), rel=1e-9)
+    assert values["2024-05-03T00:00:00.000Z"] == pytest.approx(fleet.day_energy(P1, date(2024, 5, 3)), rel=1e-9)
+    assert body["total_wh"] == pytest.approx(sum(values.values()))
+    # A day at the seed's model: Pmax x D x integral of 1/cosh(x)^30 over one window, about 0.45 Pmax Wh.
+    assert 0.40 * fleet.pmax[P1] < values["2024-05-02T00:00:00.000Z"] < 0.50 * fleet.pmax[P1]
+
+
+def test_energy_sub_day_units_agree_with_days(client: FlaskClient, fleet: Fleet) -> None:
+    day = client.get(f"/api/v1/panels/{P1}/energy?from=2024-05-02&to=2024-05-03&unit=DAY").get_json()
+    hours = client.get(f"/api/v1/panels/{P1}/energy?from=2024-05-02&to=2024-05-03&unit=HOUR").get_json()
+    quarters = client.get(
+        f"/api/v1/panels/{P1}/energy?from=2024-05-02T11:00:00Z&to=2024-05-02T12:00:00Z&unit=QUARTER_OF_AN_HOUR"
+    ).get_json()
+    assert len(hours["values"]) == 24 and hours["values"][11]["date"] == "2024-05-02T11:00:00.000Z"
+    assert hours["total_wh"] == pytest.approx(day["total_wh"], rel=2e-3)  # pairs across hour edges are not counted
+    assert [v["date"][11:16] for v in quarters["values"]] == ["11:00", "11:15", "11:30", "11:45"]
+    assert quarters["values"][1]["value"] == pytest.approx(
+        fleet.range_energy(P1, datetime(2024, 5, 2, 11, 15), datetime(2024, 5, 2, 11, 30)), rel=1e-9
+    )
+
+
+def test_energy_coarse_units_and_limits(client: FlaskClient, fleet: Fleet) -> None:
+    week = client.get(f"/api/v1/panels/{P1}/energy?from=2024-04-01&to=2024-06-01&unit=WEEK").get_json()
+    assert [v["date"] for v in week["values"]] == ["2024-04-29T00:00:00.000Z"]  # weeks start on Monday
+    month = client.get(f"/api/v1/panels/{P1}/energy?from=2020-01-01&to=2030-01-01&unit=MONTH").get_json()
+    assert [v["date"][:7] for v in month["values"]] == ["2024-04", "2024-05"]
+    year = client.get(f"/api/v1/panels/{P1}/energy?from=2000-01-01&to=2099-01-01&unit=YEAR").get_json()
+    assert year["values"][0]["value"] == pytest.approx(month["total_wh"])
+
+    response = client.get(f"/api/v1/panels/{P1}/energy?from=2024-04-01&to=2024-06-01&unit=DAY&format=csv")
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert response.mimetype == "text/csv" and rows[0] == ["date", "value_wh"] and len(rows) == 1 + 4
+
+    for query, status in (
+        ("from=2024-01-01&to=2024-03-01&unit=QUARTER_OF_AN_HOUR", 422),
+        ("from=2024-01-01&to=2024-02-15&unit=HOUR", 422),
+        ("from=2022-01-01&to=2024-01-03&unit=DAY", 422),
+        ("from=2024-01-01&to=2024-01-31&unit=HOUR", 200),
+        ("unit=FORTNIGHT", 400),
+        ("unit=day", 400),
+    ):
+        response = client.get(f"/api/v1/panels/{P1}/energy?{query}")
+        assert response.status_code == status, query
+        if status != 200:
+            error_of(response)
+    assert client.get("/api/v1/panels/nobody/energy").status_code == 404
+
+
+def test_fleet_energy_is_the_sum_of_panels(client: FlaskClient, fleet: Fleet) -> None:
+    fleet_days = _values(client.get("/api/v1/fleet/energy?from=2024-04-30&to=2024-05-04&unit=DAY").get_json())
+    panel_days = [
+        _values(client.get(f"/api/v1/panels/{pid}/energy?from=2024-04-30&to=2024-05-04").get_json()) for pid in PANELS
+    ]
+    for day, value in fleet_days.items():
+        assert value == pytest.approx(sum(p.get(day) or 0.0 for p in panel_days), rel=1e-9), day
+    assert client.get("/api/v1/fleet/energy?from=2024-01-01&to=2025-06-01&unit=DAY").status_code == 422
+
+
+# ---------------------------------------------------------------- overview, alerts, health
+def test_fleet_overview(client: FlaskClient, fleet: Fleet) -> None:
+    body = client.get("/api/v1/fleet/overview").get_json()
+    assert body["as_of"] == "2024-05-03T13:00:00.000Z"
+    assert body["panels_expected"] == 5
+    assert body["panels_reporting"] == 3  # panel-0003 is silent, panel-0005 never reported
+    current = sum(float(fleet.power[pid][-1]) for pid in PANELS if pid != SILENT_PANEL)
+    assert body["current_power_w"] == pytest.approx(current)
+    today = sum(fleet.day_energy(pid, date(2024, 5, 3)) for pid in PANELS)
+    assert body["today_energy_wh"] == pytest.approx(today, rel=1e-9)
+    assert body["lifetime_energy_wh"] > body["today_energy_wh"] > 0
+
+
+def test_alerts(client: FlaskClient) -> None:
+    open_alerts = client.get("/api/v1/alerts").get_json()["items"]
+    assert {(a["panel_id"], a["kind"]) for a in open_alerts} == {(SILENT_PANEL, "silent"), (OFFLINE_PANEL, "offline")}
+    resolved = client.get("/api/v1/alerts?state=resolved").get_json()["items"]
+    assert [(a["kind"], a["resolved_at"]) for a in resolved] == [("underperforming", "2024-05-01T12:10:00.000Z")]
+    assert len(client.get("/api/v1/alerts?state=all").get_json()["items"]) == 3
+    assert len(client.get("/api/v1/alerts?state=all&since=2024-05-02T00:00:00Z").get_json()["items"]) == 2
+    assert len(client.get("/api/v1/alerts?state=all&since=2024-05-01T12:00:00Z").get_json()["items"]) == 3
+    assert [a["panel_id"] for a in client.get("/api/v1/alerts?kind=offline").get_json()["items"]] == [OFFLINE_PANEL]
+    first = client.get("/api/v1/alerts?state=all&limit=2").get_json()
+    second = client.get(f"/api/v1/alerts?state=all&limit=2&cursor={first['next_cursor']}").get_json()
+    ids = [a["id"] for a in first["items"] + second["items"]]
+    assert len(ids) == 3 == len(set(ids)) and ids == sorted(ids, reverse=True) and second["next_cursor"] is None
+    for bad in ("state=closed", "limit=101", "since=soon", "kind=broken"):
+        assert client.get(f"/api/v1/alerts?{bad}").status_code == 400, bad
+
+
+def test_health(client: FlaskClient, api_settings: Settings) -> None:
+    body = client.get("/api/v1/health").get_json()
+    assert body["status"] == "ok" and body["database_reachable"] is True
+    assert body["stream"]["heartbeat_age_seconds"] == pytest.approx(2.0)
+    assert body["stream"]["last_heartbeat"] == "2024-05-03T12:59:58.000Z"
+    assert body["dead_letters_total"] == 2 and body["dead_letters_last_24h"] == 1
+
+    later = create_app(api_settings, rate_per_second=None, clock=lambda: NOW + timedelta(hours=1)).test_client()
+    stale = later.get("/api/v1/health").get_json()
+    assert stale["status"] == "degraded" and stale["stream"]["stale"] is True
+
+    unreachable = api_settings.model_copy(update={"mysql_port": 1})
+    down = create_app(unreachable, rate_per_second=None).test_client().get("/api/v1/health")
+    assert down.status_code == 503 and down.get_json()["status"] == "down"
+    assert create_app(unreachable, rate_per_second=None).test_client().get("/api/v1/panels").status_code == 503
+
+
+# ---------------------------------------------------------------- cross-cutting
+def test_token_auth(api_settings: Settings) -> None:
+    secured = create_app(
+        api_settings.model_copy(update={"api_token": "s3cret"}), rate_per_second=None, clock=lambda: NOW
+    ).test_client()
+    response = secured.get(f"/power/{P1}?limit=1")
+    assert response.status_code == 401 and error_of(response) == "unauthorized"
+    assert secured.get("/api/v1/panels", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert secured.get("/api/v1/panels", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert secured.get("/api/v1/panels", headers={"X-API-Key": "s3cret"}).status_code == 200
+    assert secured.get("/api/v1/health").status_code == 200  # open for probes
+    spec = secured.get("/openapi.json").get_json()
+    assert spec["components"]["securitySchemes"]["bearerToken"]["scheme"] == "bearer"
+    assert "401" in spec["paths"]["/api/v1/panels"]["get"]["responses"]
+    assert spec["paths"]["/api/v1/panels"]["get"]["security"] == [{"bearerToken": []}, {"apiKey": []}]
+    assert not spec["paths"]["/api/v1/health"]["get"].get("security")
+
+
+def test_rate_limit(api_settings: Settings) -> None:
+    limited = create_app(api_settings, rate_per_second=0.5, burst=2, clock=lambda: NOW).test_client()
+    assert [limited.get("/api/v1/alerts").status_code for _ in range(3)] == [200, 200, 429]
+    response = limited.get("/api/v1/alerts")
+    assert error_of(response) == "rate_limited" and int(response.headers["Retry-After"]) >= 1
+    assert limited.get("/api/v1/health").status_code == 200
+
+
+def test_unknown_route_and_method_use_the_error_shape(client: FlaskClient) -> None:
+    assert error_of(client.get("/api/v2/panels")) == "not_found"
+    response = client.post("/api/v1/panels")
+    assert response.status_code == 405 and error_of(response) == "method_not_allowed"
+
+
+def test_openapi_and_docs(client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    assert {"/power/{panel_id}", "/api/v1/panels/{panel_id}/readings", "/api/v1/fleet/energy", "/api/v1/health"} <= set(
+        spec["paths"]
+    )
+    readings = spec["paths"]["/api/v1/panels/{panel_id}/readings"]["get"]
+    assert {"200", "400", "404", "422", "429"} <= set(readings["responses"])
+    assert "text/csv" in readings["responses"]["200"]["content"]
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/api/v1/fleet/overview" in docs.get_data(as_text=True)
