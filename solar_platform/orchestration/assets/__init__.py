@@ -1,0 +1,1 @@
+"""Assets by domain: storage (schema, registry), ingestion (topic, fleet, stream), live tables, rollups."""

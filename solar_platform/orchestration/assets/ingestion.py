@@ -1,0 +1,112 @@
+"""Ingestion domain: the Kafka topic, the simulated fleet and the Spark stream.
+
+The fleet and the stream are long-running processes supervised by supervisord (programs
+'fleet' and 'stream'), never held inside a Dagster run: materializing these assets starts (or
+restarts, or stops) the process and records what runs; the run itself ends in seconds.
+"""
+
+
+from enum import Enum
+
+import dagster as dg
+from pydantic import Field
+
+from solar_platform.orchestration.assets.storage import mysql_schema
+from solar_platform.orchestration.resources import KafkaResource, ProcessControl, SolarSettingsResource
+
+GROUP = "ingestion"
+
+
+class Action(Enum):
+    ENSURE = "ensure"
+    RESTART = "restart"
+    STOP = "stop"
+
+
+class ProcessConfig(dg.Config):
+    action: Action = Field(Action.ENSURE, description="ensure = start unless running; restart; stop.")
+
+
+@dg.asset(group_name=GROUP, kinds={"kafka"})
+def kafka_topic(solar: SolarSettingsResource, kafka: KafkaResource) -> dg.MaterializeResult:
+    """The Kafka topic the fleet publishes panel readings to (key = panel id), with its partitions
+    and replication factor.
+
+    Creates it when missing, grows its partitions to the configured count, then describes it:
+    partitions, replication factor and in-sync replicas per partition as metadata.
+    """
+    from solar_platform.stack import services
+
+    settings = solar.get()
+    services.ensure_topic(settings)
+    described = kafka.describe_topic()
+    return dg.MaterializeResult(metadata={
+        "topic": settings.topic,
+        "bootstrap": settings.kafka_bootstrap,
+        "partitions": described["partitions"],
+        "replication_factor": max(described["replication_factors"], default=0),
+        "min_in_sync_replicas": described["min_isr"],
+        "leaders": dg.MetadataValue.json(described["leaders"]),
+    })
+
+
+def _process_metadata(info: dict, extra: dict | None = None) -> dict:
+    meta = {
+        "program": info["name"],
+        "state": info["state"],
+        "pid": info.get("pid", 0),
+        "started_at": info.get("started_at") or "",
+        "log": info.get("log", ""),
+    }
+    return {**meta, **(extra or {})}
+
+
+def _apply(processes: ProcessControl, name: str, action: Action) -> dict:
+    if action is Action.STOP:
+        return processes.stop(name)
+    if action is Action.RESTART:
+        return processes.restart(name)
+    return processes.start(name)
+
+
+@dg.asset(group_name=GROUP, kinds={"python", "kafka"}, deps=[kafka_topic])
+def panel_fleet(context: dg.AssetExecutionContext, config: ProcessConfig, solar: SolarSettingsResource,
+                processes: ProcessControl) -> dg.MaterializeResult:
+    """The simulated panel fleet: the supervised 'fleet' process publishing one reading per panel
+    per interval to the topic.
+
+    Materialize to launch it (action ensure), restart or stop it; the process outlives the run.
+    Metadata: pid, state, fleet size, interval, seed.
+    """
+    settings = solar.get()
+    info = _apply(processes, "fleet", config.action)
+    context.log.info(f"fleet {config.action.value}: {info}")
+    if config.action is not Action.STOP and info["state"] not in ("RUNNING", "STARTING"):
+        raise dg.Failure(f"fleet is {info['state']} after {config.action.value}", metadata=_process_metadata(info))
+    return dg.MaterializeResult(metadata=_process_metadata(info, {
+        "panels": settings.panels, "interval_seconds": settings.interval_seconds,
+        "seed": settings.seed if settings.seed is not None else "random per start", "topic": settings.topic,
+    }))
+
+
+@dg.asset(group_name=GROUP, kinds={"spark"}, deps=[kafka_topic, mysql_schema])
+def spark_stream(context: dg.AssetExecutionContext, config: ProcessConfig, solar: SolarSettingsResource,
+                 processes: ProcessControl) -> dg.MaterializeResult:
+    """The Spark Structured Streaming job: topic -> panelData, panelDataAgg, dead_letters and
+    stream_progress, run as the supervised 'stream' process (continuous trigger) outside any run.
+
+    Materialize to launch it (ensure), restart it from its checkpoint, or stop it. A restart resumes
+    exactly where the checkpoint left off; the sinks upsert, so nothing is duplicated.
+    Metadata: pid, state, checkpoint directory.
+    """
+    settings = solar.get()
+    info = _apply(processes, "stream", config.action)
+    context.log.info(f"stream {config.action.value}: {info}")
+    if config.action is not Action.STOP and info["state"] not in ("RUNNING", "STARTING"):
+        raise dg.Failure(f"stream is {info['state']} after {config.action.value}", metadata=_process_metadata(info))
+    return dg.MaterializeResult(metadata=_process_metadata(info, {
+        "checkpoint": str(settings.checkpoint_dir),
+        "trigger_seconds": settings.stream_trigger_seconds,
+        "topic": settings.topic,
+        "database": settings.mysql_database,
+    }))

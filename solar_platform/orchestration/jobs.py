@@ -1,0 +1,42 @@
+"""Jobs: what an operator (or a sensor or schedule) launches."""
+
+
+import dagster as dg
+
+from solar_platform.orchestration.assets.live import PANEL_DATA, PANEL_DATA_AGG
+
+setup_platform = dg.define_asset_job(
+    "setup_platform",
+    selection=dg.AssetSelection.assets("mysql_schema", "kafka_topic", "panels"),
+    description="Apply the MySQL schema, ensure the Kafka topic and sync the panel registry.",
+)
+
+launch_stream = dg.define_asset_job(
+    "launch_stream", selection=dg.AssetSelection.assets("spark_stream"),
+    description="Start the supervised Spark stream unless it runs (the run ends at once; the stream keeps going).",
+)
+
+restart_stream = dg.define_asset_job(
+    "restart_stream", selection=dg.AssetSelection.assets("spark_stream"),
+    config={"ops": {"spark_stream": {"config": {"action": "RESTART"}}}},
+    description="Restart the Spark stream from its checkpoint (requested by the stream_heartbeat sensor).",
+)
+
+launch_fleet = dg.define_asset_job(
+    "launch_fleet", selection=dg.AssetSelection.assets("panel_fleet"),
+    description="Start the simulated fleet (supervised 'fleet' process); configure action=STOP to stop it.",
+)
+
+observe_live_tables = dg.define_asset_job(
+    "observe_live_tables",
+    selection=dg.AssetSelection.assets(PANEL_DATA, PANEL_DATA_AGG),
+    description="Observe panelData and panelDataAgg and run their checks.",
+)
+
+daily_rollups = dg.define_asset_job(
+    "daily_rollups",
+    selection=dg.AssetSelection.assets("panel_daily_energy", "fleet_daily_energy"),
+    description="Per-panel and fleet daily energy for one UTC day (or a single-run backfill of many).",
+)
+
+all_jobs = [setup_platform, launch_stream, restart_stream, launch_fleet, observe_live_tables, daily_rollups]

@@ -1,0 +1,20 @@
+"""Schedules: the nightly rollup and the minute-by-minute observation of the live tables."""
+
+
+import dagster as dg
+
+from solar_platform.orchestration.jobs import daily_rollups, observe_live_tables
+
+daily_rollups_schedule = dg.build_schedule_from_partitioned_job(
+    daily_rollups, name="daily_rollups_after_midnight", hour_of_day=0, minute_of_hour=10,
+    description="Roll up the UTC day that just ended, at 00:10 UTC.",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+observe_live_tables_schedule = dg.ScheduleDefinition(
+    name="observe_live_tables_every_2_minutes", job=observe_live_tables, cron_schedule="*/2 * * * *",
+    execution_timezone="UTC", description="Observe the live tables and run their checks every two minutes.",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+all_schedules = [daily_rollups_schedule, observe_live_tables_schedule]

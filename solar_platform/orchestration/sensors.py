@@ -1,0 +1,105 @@
+"""Sensors: the stream's heartbeat, panel health, and a record of failed runs."""
+
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+from sqlalchemy import text
+
+from solar_platform.orchestration.assets.live import PANEL_ALERTS
+from solar_platform.orchestration.jobs import restart_stream
+from solar_platform.orchestration.resources import MonitoringResource, ProcessControl, SolarSettingsResource
+from solar_platform.storage import db
+from solar_platform.storage import health as h
+
+STREAM_ASSET = dg.AssetKey("spark_stream")
+# supervisord states in which the stream should be running but is not (STOPPED = an operator's choice)
+_DEAD_STATES = ("EXITED", "FATAL", "BACKOFF", "UNKNOWN")
+
+
+@dg.sensor(job=restart_stream, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Reads the stream's heartbeat (stream_progress). When no micro-batch was recorded "
+                       "within N x the trigger interval while 'stream' should run, or the process died, it "
+                       "records an observation on spark_stream and requests a restart from the checkpoint.")
+def stream_heartbeat(context: dg.SensorEvaluationContext, solar: SolarSettingsResource,
+                     monitoring: MonitoringResource, processes: ProcessControl) -> dg.SensorResult | dg.SkipReason:
+    settings = solar.get()
+    now = datetime.now(UTC)
+    with db.engine(settings).connect() as conn:
+        heartbeat, batches = h.last_heartbeat(conn)
+    info = processes.info("stream")
+    state = info["state"]
+    limit = monitoring.heartbeat_limit_seconds(settings)
+    age = None if heartbeat is None else (now - heartbeat).total_seconds()
+    started = datetime.fromisoformat(info["started_at"]) if info.get("started_at") else None
+    since_start = None if started is None else (now - started).total_seconds()
+
+    if state in ("STOPPED", "NO_SUPERVISOR"):
+        return dg.SkipReason(f"stream is {state}: not launched (or stopped by an operator); nothing to restart")
+    if state == "STARTING" or (since_start is not None and since_start < limit and (age is None or age > limit)):
+        return dg.SkipReason(f"stream started {since_start or 0:.0f} s ago; waiting for its first heartbeat")
+    dead = state in _DEAD_STATES
+    stale = age is None or age > limit
+    if not dead and not stale:
+        return dg.SkipReason(f"stream healthy: last batch {age:.0f} s ago (limit {limit:.0f} s), state {state}")
+
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    last_request = cursor.get("last_restart_request", 0.0)
+    observation = dg.AssetObservation(asset_key=STREAM_ASSET, metadata={
+        "heartbeat_stale": stale, "process_state": state, "pid": info.get("pid", 0),
+        "last_heartbeat": heartbeat.isoformat() if heartbeat else "never",
+        "heartbeat_age_seconds": round(age, 1) if age is not None else -1.0,
+        "stale_after_seconds": limit, "batches_recorded": batches})
+    if now.timestamp() - last_request < monitoring.restart_grace_seconds:
+        return dg.SensorResult(asset_events=[observation], skip_reason=dg.SkipReason(
+            "stream still unhealthy; a restart was requested less than the grace period ago"))
+    context.update_cursor(json.dumps({"last_restart_request": now.timestamp()}))
+    reason = f"process {state}" if dead else f"no heartbeat for {age if age is not None else float('inf'):.0f} s"
+    context.log.warning(f"stream unhealthy ({reason}); requesting a restart from its checkpoint")
+    return dg.SensorResult(
+        asset_events=[observation],
+        run_requests=[dg.RunRequest(run_key=f"restart-stream-{int(now.timestamp())}",
+                                    tags={"solar/reason": reason[:200]})],
+    )
+
+
+@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Classifies every panel as reporting, offline, silent or underperforming and keeps "
+                       "panel_alerts in step (opens new alerts, confirms kept ones, resolves the rest).")
+def panel_health(context: dg.SensorEvaluationContext, solar: SolarSettingsResource,
+                 monitoring: MonitoringResource) -> dg.SensorResult | dg.SkipReason:
+    settings = solar.get()
+    engine = db.engine(settings)
+    snapshot = h.load_snapshot(engine, lookback=timedelta(minutes=monitoring.health_lookback_minutes),
+                               bucket_seconds=monitoring.bucket_seconds(settings))
+    if not len(snapshot.panel_ids):
+        return dg.SkipReason("no panels registered or seen yet")
+    result = h.classify_panels(snapshot, monitoring.thresholds(settings))
+    changes = h.sync_alerts(engine, result.findings())
+    counts = result.counts()
+    context.log.info(f"panel health: {counts}; alerts opened {changes.opened}, resolved {changes.resolved}")
+    return dg.SensorResult(asset_events=[dg.AssetObservation(asset_key=PANEL_ALERTS, metadata={
+        **{f"panels_{k}": v for k, v in counts.items()},
+        "alerts_open": changes.open_now, "alerts_opened": changes.opened, "alerts_resolved": changes.resolved,
+        "reference_time": datetime.fromtimestamp(result.reference_time, UTC).isoformat()
+        if result.reference_time else "none"})])
+
+
+@dg.run_failure_sensor(name="record_run_failures", default_status=dg.DefaultSensorStatus.RUNNING,
+                       description="Logs every failed run and records it in orchestration_run_failures.")
+def record_run_failures(context: dg.RunFailureSensorContext, solar: SolarSettingsResource) -> None:
+    run = context.dagster_run
+    message = (context.failure_event.message or "")[:4000] if context.failure_event else ""
+    context.log.error(f"run {run.run_id} of job {run.job_name} failed: {message}")
+    try:
+        with db.engine(solar.get()).begin() as conn:
+            conn.execute(text(
+                "INSERT INTO orchestration_run_failures (run_id, job_name, failed_at, message) "
+                "VALUES (:id, :job, UTC_TIMESTAMP(3), :msg) ON DUPLICATE KEY UPDATE message = VALUES(message)"),
+                {"id": run.run_id, "job": run.job_name, "msg": message})
+    except Exception as exc:  # noqa: BLE001 - the database may be what failed; the log line still stands
+        context.log.warning(f"could not record the failure in MySQL: {exc}")
+
+
+all_sensors = [stream_heartbeat, panel_health, record_run_failures]

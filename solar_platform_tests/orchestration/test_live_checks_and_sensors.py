@@ -1,0 +1,166 @@
+"""Live-table observation and checks, and the heartbeat and panel-health sensors, on real MariaDB."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+from sqlalchemy import text
+
+from solar_platform.orchestration import checks as c
+from solar_platform.orchestration import sensors as s
+from solar_platform.orchestration.resources import MonitoringResource, SolarSettingsResource
+from solar_platform.storage import db
+from solar_platform_tests.orchestration.conftest import insert_readings, register_panels, test_defs
+from solar_platform_tests.orchestration.fleet_faults import faulty_fleet, precision_recall
+
+pytestmark = pytest.mark.integration
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _good_recent_data(settings, panels: int = 5, minutes: int = 10) -> dict[str, float]:
+    pmax = {f"p-{i}": 380.0 + i for i in range(panels)}
+    register_panels(settings, pmax)
+    end = _now()
+    steps = int(minutes * 60 / settings.interval_seconds)
+    insert_readings(settings, [(pid, 0.5 * pm, 1, end - timedelta(seconds=settings.interval_seconds * k))
+                               for pid, pm in pmax.items() for k in range(steps)])
+    return pmax
+
+
+def _check(check_def, settings, **extra):
+    solar = SolarSettingsResource.for_settings(settings)
+    return check_def(solar=solar, monitoring=MonitoringResource(), **extra)
+
+
+def test_observation_job_records_figures_and_runs_checks(fresh_settings):
+    _good_recent_data(fresh_settings)
+    defs = test_defs(fresh_settings)
+    result = defs.resolve_job_def("observe_live_tables").execute_in_process(raise_on_error=False)
+    observations = {e.asset_key.to_user_string(): e.event_specific_data.asset_observation.metadata
+                    for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
+    assert observations["panelData"]["row_count"].value == 5 * 120
+    assert observations["panelData"]["lag_seconds"].value < 60
+    assert "dagster/last_updated_timestamp" in observations["panelData"]
+    evaluations = {f"{e.asset_check_key.asset_key.to_user_string()}:{e.asset_check_key.name}": e.passed
+                   for e in result.get_asset_check_evaluations()}
+    assert evaluations["panelData:fresh"] and evaluations["panelData:complete"]
+    assert evaluations["panelData:power_within_bounds"] and evaluations["panelData:no_duplicate_readings"]
+    assert evaluations["panelData:dead_letter_rate"]
+    assert not evaluations["panelDataAgg:fresh"]  # nothing aggregated yet: stale
+
+
+def test_checks_fail_on_injected_bad_data(fresh_settings):
+    pmax = _good_recent_data(fresh_settings)
+    assert _check(c.panel_data_power_bounds, fresh_settings).passed
+    now = _now()
+    insert_readings(fresh_settings, [("p-0", 1.3 * pmax["p-0"], 1, now + timedelta(milliseconds=1)),
+                                     ("p-1", -2.0, 1, now + timedelta(milliseconds=2))])
+    bounds = _check(c.panel_data_power_bounds, fresh_settings)
+    assert not bounds.passed
+    assert (bounds.metadata["negative"].value, bounds.metadata["above_limit"].value) == (1, 1)
+    # p-0 and p-1 now have two readings in the newest tick: a re-stamped duplicate
+    dup = _check(c.panel_data_no_duplicates, fresh_settings)
+    assert not dup.passed and dup.metadata["duplicate_groups"].value == 2
+
+
+def test_stale_table_fails_freshness(fresh_settings):
+    insert_readings(fresh_settings, [("p-0", 10.0, 1, _now() - timedelta(hours=2))])
+    result = _check(c.panel_data_fresh, fresh_settings)
+    assert not result.passed and result.metadata["lag_seconds"].value > 7000
+
+
+def test_stream_lag_counts_uncommitted_messages(fresh_settings):
+    from kafka import KafkaProducer
+
+    from solar_platform.orchestration.resources import KafkaResource
+
+    producer = KafkaProducer(bootstrap_servers=fresh_settings.kafka_bootstrap)
+    for i in range(40):
+        producer.send(fresh_settings.topic, key=b"p-0", value=b'{"x": %d}' % i)
+    producer.flush()
+    producer.close()
+    solar = SolarSettingsResource.for_settings(fresh_settings)
+    figures = c.stream_lag_figures(fresh_settings, KafkaResource(solar=solar))
+    assert figures["messages_behind"] == 40 and figures["committed_batch"] == -1
+    # a checkpoint whose last committed batch ended at the end offsets: no lag
+    ends = KafkaResource(solar=solar).end_offsets()
+    ckpt = fresh_settings.checkpoint_dir / "readings"
+    (ckpt / "offsets").mkdir(parents=True)
+    (ckpt / "commits").mkdir()
+    (ckpt / "offsets" / "3").write_text('v1\n{"batchWatermarkMs":0}\n' + json.dumps(
+        {fresh_settings.topic: {str(p): o for p, o in ends.items()}}))
+    (ckpt / "commits" / "3").write_text('v1\n{"nextBatchWatermarkMs":0}')
+    figures = c.stream_lag_figures(fresh_settings, KafkaResource(solar=solar))
+    assert figures["messages_behind"] == 0 and figures["committed_batch"] == 3
+
+
+def _progress(settings, recorded_at: datetime) -> None:
+    with db.engine(settings).begin() as conn:
+        conn.execute(text("INSERT INTO stream_progress (query_id, query_name, batch_id, rows_in, rows_written, "
+                          "dead_letters, max_event_time, duration_ms, recorded_at) VALUES "
+                          "('q', 'readings', 1, 10, 10, 0, :t, 5, :t)"), {"t": recorded_at})
+
+
+def _evaluate(sensor, defs, **kwargs):
+    with dg.build_sensor_context(resources=defs.resources, definitions=defs, **kwargs) as context:
+        return sensor(context), context.cursor
+
+
+def test_stale_heartbeat_requests_a_restart(fresh_settings, offline_processes):
+    defs = test_defs(fresh_settings, processes=offline_processes)
+    offline_processes.set_state("stream", "RUNNING")
+    _progress(fresh_settings, _now() - timedelta(minutes=10))
+    with dg.instance_for_test() as instance:
+        result, cursor = _evaluate(s.stream_heartbeat, defs, instance=instance)
+        assert isinstance(result, dg.SensorResult)
+        assert len(result.run_requests) == 1 and result.run_requests[0].run_key.startswith("restart-stream-")
+        observation = result.asset_events[0]
+        assert observation.asset_key == dg.AssetKey("spark_stream")
+        assert observation.metadata["heartbeat_stale"].value is True
+        # within the grace period: observed, but no second restart
+        again, _ = _evaluate(s.stream_heartbeat, defs, instance=instance, cursor=cursor)
+        assert not again.run_requests
+    # a fresh heartbeat: healthy, nothing requested
+    with db.engine(fresh_settings).begin() as conn:
+        conn.execute(text("UPDATE stream_progress SET recorded_at = UTC_TIMESTAMP(3)"))
+    healthy, _ = _evaluate(s.stream_heartbeat, defs)
+    assert isinstance(healthy, dg.SkipReason) and "healthy" in healthy.skip_message
+    # an operator stopped it: leave it alone
+    offline_processes.set_state("stream", "STOPPED")
+    with db.engine(fresh_settings).begin() as conn:
+        conn.execute(text("UPDATE stream_progress SET recorded_at = UTC_TIMESTAMP(3) - INTERVAL 1 HOUR"))
+    assert isinstance(_evaluate(s.stream_heartbeat, defs)[0], dg.SkipReason)
+
+
+def test_panel_health_sensor_writes_the_right_alerts(fresh_settings):
+    settings = fresh_settings.model_copy(update={"interval_seconds": 10.0})
+    fleet = faulty_fleet(_now(), panels=1000, minutes=30, interval_s=10.0)
+    register_panels(settings, dict(zip(fleet.panel_ids, fleet.pmax_w.tolist(), strict=True)))
+    insert_readings(settings, fleet.rows())
+    defs = test_defs(settings)
+    result, _ = _evaluate(s.panel_health, defs)
+    assert isinstance(result, dg.SensorResult)
+    with db.engine(settings).connect() as conn:
+        alerts = conn.execute(text("SELECT panel_id, kind FROM panel_alerts WHERE state = 'open'")).all()
+    for kind, truth in fleet.truth.items():
+        found = {pid for pid, k in alerts if k == kind}
+        precision, recall = precision_recall(found, truth)
+        assert precision >= 0.99 and recall >= 0.99, (kind, precision, recall)
+    # a silent panel speaks again, an offline one recovers: their alerts resolve, nothing duplicates
+    silent_one, offline_one = sorted(fleet.truth["silent"])[0], sorted(fleet.truth["offline"])[0]
+    newest = fleet.times[-1] + timedelta(milliseconds=500)
+    insert_readings(settings, [(silent_one, 100.0, 1, newest), (offline_one, 100.0, 1, newest)])
+    _evaluate(s.panel_health, defs)
+    with db.engine(settings).connect() as conn:
+        rows = conn.execute(text("SELECT panel_id, kind, state FROM panel_alerts")).all()
+        open_per_key = conn.execute(text("SELECT MAX(n) FROM (SELECT COUNT(*) n FROM panel_alerts "
+                                         "WHERE state = 'open' GROUP BY panel_id, kind) x")).scalar()
+    states = {(pid, kind): state for pid, kind, state in rows}
+    assert states[(silent_one, "silent")] == "resolved" and states[(offline_one, "offline")] == "resolved"
+    assert open_per_key == 1

@@ -1,0 +1,61 @@
+"""Materializing the storage and ingestion assets against a fresh database and topic."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+from sqlalchemy import text
+
+from solar_platform.orchestration.assets import ingestion, storage
+from solar_platform.storage import db
+from solar_platform_tests.orchestration.conftest import test_defs
+
+pytestmark = pytest.mark.integration
+
+
+def test_schema_topic_and_registry(fresh_settings, offline_processes):
+    settings = fresh_settings.model_copy(update={"seed": 42, "panels": 25})
+    defs = test_defs(settings, processes=offline_processes)
+    result = defs.resolve_job_def("setup_platform").execute_in_process()
+    assert result.success
+    by_key = {m.asset_key.to_user_string(): m.metadata for m in result.get_asset_materialization_events()
+              and [e.materialization for e in result.get_asset_materialization_events()]}
+    assert "panel_daily_energy" in by_key["mysql_schema"]["tables"].value
+    assert by_key["kafka_topic"]["replication_factor"].value == 2
+    assert by_key["kafka_topic"]["partitions"].value == settings.topic_partitions
+    assert by_key["panels"]["with_pmax"].value == 25
+
+    # the registry holds exactly the Pmax the simulator draws
+    from solar_platform.fleet.state import FleetState
+
+    fleet = FleetState.create(settings)
+    with db.engine(settings).connect() as conn:
+        stored = dict(conn.execute(text("SELECT panel_id, pmax_w FROM panels")).all())
+    assert stored == dict(zip(fleet.panel_ids, fleet.pmax_w.tolist(), strict=True))
+
+    # materializing again changes nothing (idempotent)
+    again = dg.materialize([storage.mysql_schema], resources=defs.resources)
+    assert again.success
+    assert again.get_asset_materialization_events()[0].materialization.metadata["applied"].value == []
+
+
+def test_stream_and_fleet_assets_launch_processes_outside_the_run(fresh_settings, offline_processes):
+    defs = test_defs(fresh_settings, processes=offline_processes)
+    result = dg.materialize([ingestion.spark_stream, ingestion.panel_fleet], resources=defs.resources,
+                            selection=["spark_stream", "panel_fleet"])
+    assert result.success
+    assert set(offline_processes.calls) == {("start", "stream"), ("start", "fleet")}
+    meta = {e.materialization.asset_key.to_user_string(): e.materialization.metadata
+            for e in result.get_asset_materialization_events()}
+    assert meta["spark_stream"]["state"].value == "RUNNING"
+    assert meta["spark_stream"]["checkpoint"].value == str(fresh_settings.checkpoint_dir)
+    restart = defs.resolve_job_def("restart_stream").execute_in_process()
+    assert restart.success
+    assert offline_processes.calls[-2:] == [("stop", "stream"), ("start", "stream")]
+
+
+def test_supervisord_control_reads_the_real_stream_program(stack_settings):
+    from solar_platform.orchestration.resources import SolarSettingsResource, SupervisordProcessControl
+
+    info = SupervisordProcessControl(solar=SolarSettingsResource()).info("stream")
+    assert info["state"] in ("RUNNING", "STOPPED", "STARTING", "EXITED", "FATAL", "BACKOFF")
