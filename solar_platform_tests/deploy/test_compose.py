@@ -1,0 +1,311 @@
+"""docker-compose.yml, the Dockerfile and docker/ agree with the code they deploy.
+
+No Docker engine is needed: the files are parsed and checked against `Settings`, the pom and the
+SQL they must match. When a Compose CLI is on PATH, `compose config` validates the file too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from solar_platform.settings import Settings, load_settings
+from solar_platform.stack.jars import POM, jar_dir
+from solar_platform_tests.deploy.grafana_sql import PROJECT_DIR, load_yaml
+
+COMPOSE_FILE = PROJECT_DIR / "docker-compose.yml"
+DOCKERFILE = PROJECT_DIR / "Dockerfile"
+DOCKER_DIR = PROJECT_DIR / "docker"
+PLATFORM_IMAGE = "solar-platform:local"
+
+# Settings that have no meaning inside the containers, so compose need not pass them on.
+NOT_FOR_CONTAINERS = {
+    "SOLAR_KAFKA_BROKER_PORTS",  # the no-Docker stack's ports; compose sets SOLAR_KAFKA_BOOTSTRAP
+    "SOLAR_KAFKA_CONTROLLER_PORTS",
+    "SOLAR_KAFKA_HEAP",  # used by the Kafka containers (KAFKA_HEAP_OPTS), not the platform's
+    "SOLAR_STREAM_CHECKPOINT_DIR",  # under SOLAR_HOME/checkpoints, a volume
+    "SOLAR_API_HOST",  # set on the api service only
+}
+
+
+def setting_names() -> set[str]:
+    """Every env name Settings reads: SOLAR_* plus the seed's CONTAINERS, PROBABILIDAD, TIME, TOPIC."""
+    names: set[str] = set()
+    for field in Settings.model_fields.values():
+        names.update(field.validation_alias.choices)  # type: ignore[union-attr]
+    return names
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return load_yaml(COMPOSE_FILE)
+
+
+def _env(service: dict) -> dict[str, object]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        return dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
+    return env
+
+
+def _platform_services(compose: dict) -> dict[str, dict]:
+    return {name: svc for name, svc in compose["services"].items() if svc.get("image") == PLATFORM_IMAGE}
+
+
+def _default(value: object) -> str:
+    """A compose value with `${VAR:-default}` interpolation resolved to its default."""
+    text = str(value)
+    while True:
+        new = re.sub(r"\$\{(\w+):?-([^${}]*)\}", r"\2", text)
+        if new == text:
+            return new
+        text = new
+
+
+def test_compose_has_every_service(compose):
+    assert set(compose["services"]) == {
+        "mariadb", "migrate", "kafka-controller", "kafka-1", "kafka-2", "topic",
+        "fleet", "stream", "api", "dagster-webserver", "dagster-daemon", "grafana",
+    }
+    assert set(_platform_services(compose)) == {
+        "migrate", "topic", "fleet", "stream", "api", "dagster-webserver", "dagster-daemon"
+    }
+    for name, svc in _platform_services(compose).items():
+        assert svc["build"]["context"] == ".", name
+
+
+def test_platform_env_uses_only_setting_names(compose):
+    valid = setting_names()
+    for name, svc in _platform_services(compose).items():
+        unknown = set(_env(svc)) - valid
+        assert not unknown, f"{name}: not a setting of solar_platform.settings.Settings: {sorted(unknown)}"
+    for name, svc in compose["services"].items():  # Grafana reads SOLAR_* too: same names
+        unknown = {key for key in _env(svc) if key.startswith("SOLAR_")} - valid
+        assert not unknown, f"{name}: unknown SOLAR_* setting(s) {sorted(unknown)}"
+
+
+def test_every_setting_reaches_the_platform_containers(compose):
+    """A new setting must be passed on by compose (or listed in NOT_FOR_CONTAINERS)."""
+    for name, svc in _platform_services(compose).items():
+        env = set(_env(svc))
+        missing = {
+            field.validation_alias.choices[0]  # type: ignore[union-attr]
+            for field in Settings.model_fields.values()
+        } - env - NOT_FOR_CONTAINERS
+        assert not missing, f"{name}: add to x-solar-env in docker-compose.yml: {sorted(missing)}"
+
+
+def test_platform_env_makes_valid_settings(compose, monkeypatch):
+    """The fixed values (defaults of the ${...}) load as Settings pointing at the containers."""
+    env = {k: _default(v) for k, v in _env(compose["services"]["api"]).items() if v is not None}
+    for key in setting_names():
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(PROJECT_DIR / "docker")  # no .env here
+    settings = load_settings()
+    assert settings.mysql_host == "mariadb" and settings.mysql_port == 3306
+    assert settings.kafka_bootstrap == "kafka-1:9092,kafka-2:9092"
+    assert settings.api_host == "0.0.0.0"
+    assert settings.topic_replication == 2
+    assert settings.home_dir == Path("/opt/solar")
+    assert settings.mysql_writer_user == Settings.model_fields["mysql_writer_user"].default
+    assert settings.mysql_readonly_user == Settings.model_fields["mysql_readonly_user"].default
+
+
+def test_published_ports_are_loopback_only(compose):
+    published = 0
+    for name, svc in compose["services"].items():
+        for port in svc.get("ports", []):
+            if isinstance(port, dict):
+                assert port.get("host_ip") == "127.0.0.1", f"{name}: {port}"
+            else:
+                assert re.fullmatch(r"127\.0\.0\.1:\d+:\d+(/tcp)?", str(port)), f"{name}: {port!r}"
+            published += 1
+        assert "network_mode" not in svc, f"{name}: host networking would bypass the loopback binding"
+    assert published >= 5
+
+
+def _pom_version(artifact: str) -> str:
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    root = ET.parse(POM).getroot()
+    versions = {
+        dep.findtext("m:version", namespaces=ns)
+        for dep in root.iterfind(".//m:dependency", ns)
+        if dep.findtext("m:artifactId", namespaces=ns) == artifact
+    }
+    assert len(versions) == 1, f"{artifact}: {versions}"
+    return versions.pop()
+
+
+def test_kafka_version_matches_the_pom(compose):
+    kafka = _pom_version("kafka_2.13")
+    images = {svc["image"] for svc in compose["services"].values() if "kafka" in svc.get("image", "")}
+    assert images == {f"apache/kafka:{kafka}"}
+
+
+def test_kafka_is_a_controller_apart_from_two_brokers(compose):
+    services = compose["services"]
+    nodes = {n: _env(s) for n, s in services.items() if str(s.get("image", "")).startswith("apache/kafka")}
+    roles = {n: env["KAFKA_PROCESS_ROLES"] for n, env in nodes.items()}
+    assert sorted(roles.values()) == ["broker", "broker", "controller"]
+    ids = [str(env["KAFKA_NODE_ID"]) for env in nodes.values()]
+    assert len(set(ids)) == len(ids)
+    assert len({env["CLUSTER_ID"] for env in nodes.values()}) == 1
+    controller = next(n for n, r in roles.items() if r == "controller")
+    for name, env in nodes.items():
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{nodes[controller]['KAFKA_NODE_ID']}@{controller}:9093"
+        if roles[name] == "broker":
+            for key in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+                        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR", "KAFKA_DEFAULT_REPLICATION_FACTOR"):
+                assert 1 <= int(env[key]) <= 2, f"{name} {key}"
+            for key in ("KAFKA_MIN_INSYNC_REPLICAS", "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+                        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR"):
+                assert int(env[key]) == 1, f"{name} {key}"
+            assert services[name]["depends_on"][controller]["condition"] == "service_healthy"
+            assert f"PLAINTEXT://{name}:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    platform = _env(services["topic"])
+    assert platform["SOLAR_KAFKA_BOOTSTRAP"] == ",".join(
+        f"{n}:9092" for n in sorted(n for n, r in roles.items() if r == "broker")
+    )
+    assert platform["SOLAR_TOPIC_REPLICATION"] == "2"
+
+
+def test_dependencies_wait_for_health_or_completion(compose):
+    services = compose["services"]
+    for name, svc in services.items():
+        for dep, cond in (svc.get("depends_on") or {}).items():
+            assert dep in services, f"{name} depends on unknown {dep}"
+            condition = cond["condition"]
+            if condition == "service_healthy":
+                assert "healthcheck" in services[dep], f"{name} waits for {dep} to be healthy: no healthcheck"
+            elif condition == "service_completed_successfully":
+                assert services[dep].get("restart") == "no", f"{dep} is a one-shot job: restart must be 'no'"
+            else:
+                pytest.fail(f"{name} -> {dep}: wait for health or completion, not {condition}")
+    assert services["migrate"]["depends_on"]["mariadb"]["condition"] == "service_healthy"
+    for name in ("stream", "api", "dagster-webserver", "dagster-daemon"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    for name in ("fleet", "stream"):
+        assert services[name]["depends_on"]["topic"]["condition"] == "service_completed_successfully"
+    for name in ("mariadb", "kafka-controller", "kafka-1", "kafka-2", "api", "dagster-webserver",
+                 "dagster-daemon", "grafana"):
+        assert services[name].get("healthcheck"), f"{name} has no healthcheck"
+
+
+def test_platform_commands(compose):
+    services = compose["services"]
+    assert services["migrate"]["command"] == ["python", "-m", "solar_platform", "db", "migrate"]
+    assert services["api"]["command"] == ["python", "-m", "solar_platform", "api", "serve"]
+    assert services["fleet"]["command"] == ["python", "-m", "solar_platform", "fleet", "run"]
+    assert services["stream"]["command"][-4:] == ["stream", "run", "--trigger", "continuous"]
+    assert "ensure_topic(settings)" in "".join(services["topic"]["command"])
+    for name in ("dagster-webserver", "dagster-daemon"):
+        command = services[name]["command"]
+        assert command[command.index("-w") + 1] == "workspace.yaml"
+        assert (PROJECT_DIR / "workspace.yaml").exists()
+
+
+# ---------------------------------------------------------------- MariaDB init and Dagster
+def test_init_sql_creates_the_settings_default_users():
+    sql = (DOCKER_DIR / "mariadb-init" / "01-users.sql").read_text()
+    field = Settings.model_fields
+    db = field["mysql_database"].default
+    writer, writer_pw = field["mysql_writer_user"].default, field["mysql_writer_password"].default
+    reader, reader_pw = field["mysql_readonly_user"].default, field["mysql_readonly_password"].default
+    assert f"CREATE DATABASE IF NOT EXISTS `{db}`" in sql
+    assert f"CREATE USER IF NOT EXISTS '{writer}'@'%' IDENTIFIED BY '{writer_pw}';" in sql
+    assert f"GRANT ALL PRIVILEGES ON `{db}`.* TO '{writer}'@'%';" in sql
+    assert f"CREATE USER IF NOT EXISTS '{reader}'@'%' IDENTIFIED BY '{reader_pw}';" in sql
+    grants_to_reader = re.findall(rf"GRANT (.+?) ON (\S+) TO '{reader}'", sql)
+    assert grants_to_reader == [("SELECT", f"`{db}`.*")]
+
+
+def test_compose_db_defaults_match_init_sql(compose):
+    env = {k: _default(v) for k, v in _env(compose["services"]["migrate"]).items() if v is not None}
+    sql = (DOCKER_DIR / "mariadb-init" / "01-users.sql").read_text()
+    assert f"'{env['SOLAR_MYSQL_WRITER_USER']}'@'%' IDENTIFIED BY '{env['SOLAR_MYSQL_WRITER_PASSWORD']}'" in sql
+    assert f"'{env['SOLAR_MYSQL_READONLY_USER']}'@'%' IDENTIFIED BY '{env['SOLAR_MYSQL_READONLY_PASSWORD']}'" in sql
+    assert f"CREATE DATABASE IF NOT EXISTS `{env['SOLAR_MYSQL_DATABASE']}`" in sql
+    mounts = compose["services"]["mariadb"]["volumes"]
+    assert "./docker/mariadb-init:/docker-entrypoint-initdb.d:ro" in mounts
+
+
+def test_dagster_yaml_uses_mysql_storage_from_settings():
+    config = load_yaml(DOCKER_DIR / "dagster.yaml")
+    db = config["storage"]["mysql"]["mysql_db"]
+    env_refs = {value["env"] for value in db.values() if isinstance(value, dict)}
+    assert env_refs <= setting_names()
+    assert db["username"] == {"env": "SOLAR_MYSQL_WRITER_USER"}
+    sql = (DOCKER_DIR / "mariadb-init" / "01-users.sql").read_text()
+    assert f"CREATE DATABASE IF NOT EXISTS `{db['db_name']}`" in sql
+    assert f"GRANT ALL PRIVILEGES ON `{db['db_name']}`.* TO 'solar_writer'@'%';" in sql
+    assert config["telemetry"] == {"enabled": False}
+    storage_dirs = {config["local_artifact_storage"]["config"]["base_dir"]}
+    assert config["compute_logs"]["config"]["base_dir"].startswith(next(iter(storage_dirs)))
+
+
+def test_dagster_containers_share_the_storage_volume(compose):
+    base = load_yaml(DOCKER_DIR / "dagster.yaml")["local_artifact_storage"]["config"]["base_dir"]
+    for name in ("dagster-webserver", "dagster-daemon"):
+        assert f"dagster-storage:{base}" in compose["services"][name]["volumes"]
+
+
+# ---------------------------------------------------------------- Dockerfile
+def test_dockerfile_pins_and_jar_layout():
+    text = DOCKERFILE.read_text()
+    pyproject = (PROJECT_DIR / "pyproject.toml").read_text()
+    dagster_lib = re.search(r'"dagster-pyspark==([\d.]+)"', pyproject).group(1)
+    assert f'"dagster-mysql=={dagster_lib}"' in text  # the libraries move with dagster's own pin
+    assert "FROM python:3.11-slim" in text and "openjdk-17-jre-headless" in text
+    assert "FROM maven:3-eclipse-temurin-17 AS jars" in text
+    assert "-Pspark dependency:copy-dependencies" in text
+    # Where jars.py looks for the spark profile when SOLAR_HOME is the image's.
+    home = re.search(r"SOLAR_HOME=(\S+)", text).group(1)
+    target = jar_dir(load_settings(home=home), "spark")
+    assert f"COPY --from=jars /out/spark {target}" in text
+    assert "/out/spark/.pom-sha256" in text
+
+
+def test_the_dockerfile_stamp_is_what_jars_py_compares(tmp_path):
+    """The build stage's shell pipeline writes exactly sha256(pom) as hex, no newline."""
+    if not shutil.which("sha256sum"):
+        pytest.skip("sha256sum not installed")
+    command = re.search(r"&& (sha256sum pom\.xml \| .+?) > /out/spark/\.pom-sha256", DOCKERFILE.read_text()).group(1)
+    shutil.copy(POM, tmp_path / "pom.xml")
+    stamp = subprocess.run(["sh", "-c", command], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert stamp == hashlib.sha256(POM.read_bytes()).hexdigest()
+
+
+def test_dockerignore_keeps_what_the_build_copies():
+    ignored = {line.strip() for line in (PROJECT_DIR / ".dockerignore").read_text().splitlines()}
+    for needed in ("solar_platform", "sql", "workspace.yaml", "pyproject.toml", "README.md", "docker"):
+        assert needed not in ignored
+        assert (PROJECT_DIR / needed).exists()
+    assert {".venv", ".solar", ".env", ".git"} <= ignored
+
+
+def _compose_cli() -> list[str] | None:
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True, check=False).returncode == 0:
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy else None
+
+
+def test_compose_config_validates_when_a_compose_cli_exists(tmp_path):
+    cli = _compose_cli()
+    if cli is None:
+        pytest.skip("no Docker Compose CLI on this machine")
+    result = subprocess.run(
+        [*cli, "-f", str(COMPOSE_FILE), "--project-directory", str(PROJECT_DIR), "config", "-q"],
+        capture_output=True, text=True, check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MARIADB_ROOT_PASSWORD": "test"},
+    )
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,202 @@
+"""Grafana's provisioning and dashboards: well-formed, on the read-only datasource, and every query
+runs against the real schema as the read-only user."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from solar_platform_tests.deploy.grafana_sql import (
+    GRAFANA_DIR,
+    PROJECT_DIR,
+    QueryContext,
+    dashboards,
+    expand,
+    load_yaml,
+    queries,
+    relative_range,
+    walk_panels,
+)
+
+DATASOURCES = GRAFANA_DIR / "provisioning" / "datasources" / "mysql.yaml"
+PROVIDERS = GRAFANA_DIR / "provisioning" / "dashboards" / "solar.yaml"
+EXPECTED = {"Fleet overview", "Panel detail", "Health & pipeline", "Daily energy"}
+
+
+def _datasource() -> dict:
+    (source,) = load_yaml(DATASOURCES)["datasources"]
+    return source
+
+
+# ---------------------------------------------------------------- unit
+def test_datasource_is_mysql_as_the_readonly_user():
+    source = _datasource()
+    assert source["uid"] == "solar-mysql" and source["type"] == "mysql"
+    assert source["user"] == "${SOLAR_MYSQL_READONLY_USER}"
+    assert source["secureJsonData"]["password"] == "${SOLAR_MYSQL_READONLY_PASSWORD}"
+    assert source["jsonData"]["database"] == "${SOLAR_MYSQL_DATABASE}"
+    assert source["jsonData"]["timezone"] == "+00:00"
+
+
+def test_grafana_container_gets_what_provisioning_reads():
+    import re
+
+    compose = load_yaml(PROJECT_DIR / "docker-compose.yml")
+    grafana = compose["services"]["grafana"]
+    env = grafana["environment"]
+    for name in set(re.findall(r"\$\{(\w+)\}", DATASOURCES.read_text())):
+        assert name in env, f"grafana's environment lacks {name}"
+    assert "WRITER" not in " ".join(env)  # Grafana never gets the writer's credentials
+    provider_path = load_yaml(PROVIDERS)["providers"][0]["options"]["path"]
+    assert f"./grafana/dashboards:{provider_path}:ro" in grafana["volumes"]
+    assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in grafana["volumes"]
+    home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith(provider_path + "/")
+    assert (GRAFANA_DIR / "dashboards" / home.rsplit("/", 1)[1]).exists()
+
+
+def test_dashboards_are_valid_and_use_the_provisioned_datasource():
+    uid = _datasource()["uid"]
+    boards = dashboards()
+    assert {board["title"] for board in boards.values()} == EXPECTED
+    uids = [board["uid"] for board in boards.values()]
+    assert len(set(uids)) == len(uids), uids
+    for name, board in boards.items():
+        assert "id" not in board or board["id"] is None, f"{name}: provisioned dashboards carry no id"
+        panels = list(walk_panels(board["panels"]))
+        ids = [panel["id"] for panel in panels]
+        assert len(set(ids)) == len(ids), f"{name}: duplicate panel ids"
+        for panel in panels:
+            if panel["type"] == "row":
+                continue
+            assert panel["datasource"] == {"type": "mysql", "uid": uid}, f"{name}: {panel['title']}"
+            assert panel["targets"], f"{name}: {panel['title']} has no query"
+            for target in panel["targets"]:
+                assert target["datasource"]["uid"] == uid
+                assert target["rawQuery"] and target["rawSql"].strip()
+                assert target["format"] in ("time_series", "table")
+        for variable in board["templating"]["list"]:
+            if variable["type"] == "query":
+                assert variable["datasource"]["uid"] == uid
+
+
+def test_time_series_queries_group_with_grafana_macros():
+    for board in dashboards().values():
+        for query in queries(board):
+            if query.fmt == "time_series":
+                assert "$__timeGroupAlias(" in query.sql or " AS time" in query.sql, query.where
+            assert "NOW()" not in query.sql.upper(), f"{query.where}: use $__timeTo() or UTC_TIMESTAMP()"
+
+
+def test_macro_expander_matches_grafana():
+    start = datetime(2025, 6, 1, tzinfo=UTC)
+    ctx = QueryContext(start, start + timedelta(hours=1), "1m", {"panel": "panel-7"})
+    t0, t1 = int(start.timestamp()), int(start.timestamp()) + 3600
+    assert expand("WHERE $__timeFilter(a.ts)", ctx) == f"WHERE a.ts BETWEEN FROM_UNIXTIME({t0}) AND FROM_UNIXTIME({t1})"
+    assert expand("$__timeGroupAlias(ts, '5m')", ctx) == 'UNIX_TIMESTAMP(ts) DIV 300 * 300 AS "time"'
+    assert expand("$__timeGroupAlias(ts, $__interval)", ctx) == 'UNIX_TIMESTAMP(ts) DIV 60 * 60 AS "time"'
+    assert expand("$__timeFrom() $__timeTo() $__interval_ms", ctx) == f"FROM_UNIXTIME({t0}) FROM_UNIXTIME({t1}) 60000"
+    assert expand("id = '$panel' OR id = '${panel}'", ctx) == "id = 'panel-7' OR id = 'panel-7'"
+    with pytest.raises(ValueError, match="unexpanded"):
+        expand("id = '$unknown'", ctx)
+    with pytest.raises(ValueError, match="unknown or misused"):
+        expand("$__timeEpoch(ts)", ctx)
+
+
+# ---------------------------------------------------------------- integration
+def _seed(settings, now: datetime) -> None:
+    """A few minutes of a 3-panel fleet, as the stream, the fleet sync and Dagster would write it."""
+    from sqlalchemy import text
+
+    from solar_platform.storage import db
+
+    def ts(delta: timedelta) -> datetime:
+        return (now - delta).replace(tzinfo=None)
+
+    panels = {"panel-1": 410.0, "panel-2": 385.5, "panel-3": 402.25}
+    readings, windows = [], []
+    for i, (panel, pmax) in enumerate(panels.items()):
+        for step in range(60):  # 5 minutes at 5 s
+            at = ts(timedelta(seconds=5 * step))
+            offline = panel == "panel-3" and step < 10
+            readings.append({"p": panel, "w": 0.0 if offline else pmax * (0.5 + 0.01 * i), "s": 0 if offline else 1,
+                             "t": at})
+        for k in range(10):
+            start = ts(timedelta(seconds=30 * (k + 1)))
+            windows.append({"p": panel, "w": pmax * 0.5, "s": start, "e": start + timedelta(seconds=30), "n": 6})
+    today = now.date()
+    with db.engine(settings).begin() as conn:
+        conn.execute(text("INSERT INTO panels (panel_id, pmax_w, first_seen, last_seen) VALUES (:p, :w, :f, :l)"),
+                     [{"p": p, "w": w, "f": ts(timedelta(days=2)), "l": ts(timedelta(0))} for p, w in panels.items()])
+        conn.execute(text("INSERT INTO panelData VALUES (:p, :w, :s, :t)"), readings)
+        conn.execute(text("INSERT INTO panelDataAgg VALUES (:p, :w, :s, :e, :n)"), windows)
+        conn.execute(text(
+            "INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, kafka_key, payload, reason,"
+            " kafka_timestamp, recorded_at) VALUES (:topic, 0, :o, 'panel-1', :payload, :reason, :t, :t)"),
+            [{"topic": settings.topic, "o": o, "payload": b'{"Panel_id": "panel-1", "power_panel": "x"}',
+              "reason": reason, "t": ts(timedelta(minutes=o))}
+             for o, reason in enumerate(["invalid_json", "missing_field", "invalid_json"])])
+        conn.execute(text(
+            "INSERT INTO stream_progress VALUES (:q, :name, :b, 12, 12, :dl, :ev, 180, :at)"),
+            [{"q": "00000000-0000-0000-0000-00000000000" + str(j), "name": name, "b": b, "dl": b % 2,
+              "ev": ts(timedelta(seconds=5 * b + 3)), "at": ts(timedelta(seconds=5 * b))}
+             for j, name in enumerate(["readings", "windows"]) for b in range(20)])
+        conn.execute(text(
+            "INSERT INTO panel_alerts (panel_id, kind, state, opened_at, resolved_at, last_checked, detail)"
+            " VALUES (:p, :k, :s, :o, :r, :c, :d)"),
+            [{"p": "panel-3", "k": "offline", "s": "open", "o": ts(timedelta(minutes=4)), "r": None,
+              "c": ts(timedelta(0)), "d": "status 0 for 50 s"},
+             {"p": "panel-2", "k": "underperforming", "s": "resolved", "o": ts(timedelta(hours=2)),
+              "r": ts(timedelta(hours=1)), "c": ts(timedelta(hours=1)), "d": "62% of fleet median"},
+             {"p": "panel-1", "k": "silent", "s": "open", "o": ts(timedelta(minutes=20)), "r": None,
+              "c": ts(timedelta(0)), "d": None}])
+        for days_ago in (0, 1, 2):
+            day = today - timedelta(days=days_ago)
+            conn.execute(text("INSERT INTO panel_daily_energy VALUES (:d, :p, :e, :pk, :u, 700, 720, :c)"),
+                         [{"d": day, "p": p, "e": w * 0.6, "pk": w * 0.98, "u": 0.97, "c": ts(timedelta(0))}
+                          for p, w in panels.items()])
+            conn.execute(text("INSERT INTO fleet_daily_energy VALUES (:d, :e, :pk, 3, 2100, 2160, 0.97, :c)"),
+                         {"d": day, "e": sum(panels.values()) * 0.6, "pk": 402.0, "c": ts(timedelta(0))})
+        conn.execute(text("INSERT INTO orchestration_run_failures VALUES ('run-1', 'daily_rollup_job', :t, :m)"),
+                     {"t": ts(timedelta(minutes=30)), "m": "Spark JDBC write failed"})
+
+
+@pytest.mark.integration
+def test_every_dashboard_query_runs_as_the_readonly_user(fresh_settings):
+    from solar_platform.storage import db
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    _seed(fresh_settings, now)
+    readonly = db.engine(fresh_settings, readonly=True)
+    ran, empty = 0, []
+    raw = readonly.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SELECT CURRENT_USER()")
+        assert cursor.fetchone()[0].startswith(fresh_settings.mysql_readonly_user + "@")
+        # Grafana's session is UTC too (jsonData.timezone), so FROM_UNIXTIME matches the stored UTC.
+        cursor.execute("SET time_zone = '+00:00'")
+        for board in dashboards().values():
+            start = relative_range(board["time"]["from"], now)
+            for query in queries(board):
+                ctx = QueryContext(start, now, query.interval, {"panel": "panel-3"})
+                sql = expand(query.sql, ctx)
+                try:
+                    cursor.execute(sql)
+                except Exception as exc:  # noqa: BLE001 - report which panel, with its SQL
+                    pytest.fail(f"{query.dashboard} / {query.where} failed: {exc}\n{sql}")
+                rows = cursor.fetchall()
+                columns = [d[0] for d in cursor.description]
+                if query.fmt == "time_series":
+                    assert columns[0] == "time", f"{query.dashboard} / {query.where}: columns {columns}"
+                if not rows or all(value is None for value in rows[0]):
+                    empty.append(f"{query.dashboard} / {query.where}")
+                ran += 1
+        with pytest.raises(Exception, match="denied"):
+            cursor.execute("DELETE FROM panelData")
+    finally:
+        raw.close()
+    assert ran >= 35
+    # Every table the dashboards read was seeded: a query that finds nothing has a logic error.
+    assert not empty, f"queries that returned no data: {empty}"
