@@ -19,7 +19,11 @@ from solar_platform.stack.commands import db_app, platform_down, platform_up
 from solar_platform.stack.preflight import StackError
 from solar_platform.streaming.commands import app as stream_app
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Solar fleet data platform: local stack, fleet simulator, Spark stream, REST API, Dagster.",
+)
 app.add_typer(stack_app, name="stack", help="Local services: MariaDB and the Kafka cluster.")
 app.add_typer(db_app, name="db", help="Schema migrations in sql/.")
 app.add_typer(fleet_app, name="fleet", help="The simulated panel fleet.")
