@@ -1,0 +1,311 @@
+"""Stream throughput: fleet -> Kafka -> Spark -> MySQL, on the running local stack (run by hand).
+
+    .venv/bin/python bench/stream_throughput.py [--panels 50000] [--interval 5] [--measure 120]
+
+Measures, on scratch databases and topics it creates and drops:
+
+1. `jdbc`: Spark's JDBC writer appending N rows of panelData's shape to a scratch table with the
+   MariaDB driver, per batching option (driver default, useBulkStmts on/off,
+   rewriteBatchedStatements), against `LOAD DATA LOCAL INFILE` of the same rows: the ceiling.
+2. `backlog`: the job draining a fast-forwarded backlog with `--trigger available-now`: capacity.
+3. `live`: the fleet publishing live (`--panels` every `--interval` s) while the job runs
+   continuously: sustained readings/s and freshness, the time from a reading's timestamp (the
+   fleet stamps a cycle when it publishes it) to the moment its whole cycle is visible in panelData,
+   polled every 0.25 s.
+
+Prints one JSON document. Everything runs on loopback, bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pymysql
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as sf
+from sqlalchemy import text
+
+from solar_platform.fleet.publisher import fast_forward
+from solar_platform.settings import Settings, load_settings
+from solar_platform.stack import services
+from solar_platform.storage import db
+from solar_platform.streaming import job
+from solar_platform.streaming.session import build_session
+
+JDBC_OPTIONS = {
+    "driver default": "",
+    "useBulkStmts=true": "useBulkStmts=true",
+    "useBulkStmts=false": "useBulkStmts=false",
+    "rewriteBatchedStatements=true": "rewriteBatchedStatements=true",
+    "useBulkStmts=false&rewriteBatchedStatements=true": "useBulkStmts=false&rewriteBatchedStatements=true",
+}
+SCRATCH_TABLE = "bench_panel_data"
+
+
+@contextmanager
+def scratch(label: str, keep: bool) -> Iterator[Settings]:
+    """A fresh migrated database and topic (and checkpoint), dropped afterwards unless `keep`."""
+    name = f"bench_{label}_{int(time.time())}"
+    checkpoints = Path(tempfile.mkdtemp(prefix=f"{name}_"))
+    settings = load_settings(mysql_database=name, topic=name, stream_checkpoint_dir=checkpoints)
+    services.provision_database(settings)
+    db.migrate(settings)
+    services.ensure_topic(settings)
+    try:
+        yield settings
+    finally:
+        if not keep:
+            services.drop_database(settings, name)
+            from kafka.admin import KafkaAdminClient
+
+            admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+            try:
+                admin.delete_topics([name])
+            finally:
+                admin.close()
+            shutil.rmtree(checkpoints, ignore_errors=True)
+
+
+def _execute(settings: Settings, statement: str) -> None:
+    with db.engine(settings).begin() as connection:
+        connection.execute(text(statement))
+
+
+# --------------------------------------------------------------------------- 1. JDBC vs LOAD DATA
+def bench_jdbc(spark: SparkSession, settings: Settings, rows: int, repeats: int) -> dict[str, object]:
+    _execute(settings, f"CREATE TABLE {SCRATCH_TABLE} LIKE `{db.READINGS}`")
+    panels = 10_000
+    frame = spark.range(rows).select(
+        sf.format_string("panel-%06d", (sf.col("id") % panels).cast("int")).alias("Panel_id"),
+        (sf.rand(7) * 400).alias("power_panel"),
+        sf.lit(1).cast("tinyint").alias("current_status"),
+        sf.timestamp_millis(sf.lit(1_714_564_800_000) + (sf.col("id") / panels).cast("long") * 5000).alias("time_data"),
+    ).repartition(4).persist()
+    frame.count()
+    results: dict[str, object] = {"rows": rows, "partitions": 4}
+    for label, options in JDBC_OPTIONS.items():
+        rates = []
+        for _ in range(repeats):
+            _execute(settings, f"TRUNCATE TABLE {SCRATCH_TABLE}")
+            started = time.perf_counter()
+            job.jdbc_append(frame, settings, SCRATCH_TABLE, batch_options=options)
+            rates.append(rows / (time.perf_counter() - started))
+        results[f"spark_jdbc[{label}] rows/s"] = round(max(rates))
+
+    # The ceiling: the same rows as one CSV file through LOAD DATA LOCAL INFILE.
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "rows.csv"
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            for row in frame.toLocalIterator():
+                writer.writerow([row[0], repr(row[1]), row[2], row[3].isoformat(sep=" ", timespec="milliseconds")])
+        rates = []
+        for _ in range(repeats):
+            _execute(settings, f"TRUNCATE TABLE {SCRATCH_TABLE}")
+            connection = pymysql.connect(
+                host=settings.mysql_host, port=settings.mysql_port, user=settings.mysql_writer_user,
+                password=settings.mysql_writer_password, database=settings.mysql_database, local_infile=True,
+            )
+            try:
+                with connection.cursor() as cursor:
+                    started = time.perf_counter()
+                    cursor.execute(
+                        f"LOAD DATA LOCAL INFILE %s INTO TABLE {SCRATCH_TABLE} FIELDS TERMINATED BY ',' "
+                        "OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\r\\n'", (str(path),)
+                    )
+                    connection.commit()
+                    rates.append(rows / (time.perf_counter() - started))
+            finally:
+                connection.close()
+        results["load_data_local_infile rows/s"] = round(max(rates))
+    frame.unpersist()
+    _execute(settings, f"DROP TABLE {SCRATCH_TABLE}")
+    return results
+
+
+# ------------------------------------------------------------------------------- 2. backlog drain
+def _progress_rows(settings: Settings) -> list[dict[str, object]]:
+    with db.engine(settings).connect() as connection:
+        result = connection.execute(text(f"SELECT * FROM `{db.STREAM_PROGRESS}` ORDER BY recorded_at"))
+        return [dict(row._mapping) for row in result]
+
+
+def bench_backlog(spark: SparkSession, settings: Settings, panels: int, cycles: int) -> dict[str, object]:
+    start = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    published = fast_forward(settings, start=start, end=start + timedelta(seconds=5 * cycles), panels=panels, seed=1)
+    started = time.perf_counter()
+    job.run_job(settings, "available-now", spark=spark)
+    seconds = time.perf_counter() - started
+    with db.engine(settings).connect() as connection:
+        stored = connection.execute(text(f"SELECT COUNT(*) FROM `{db.READINGS}`")).scalar()
+    batches = [row for row in _progress_rows(settings) if row["query_name"] == "readings"]
+    return {
+        "messages": published.messages_delivered,
+        "fleet_publish msgs/s": round(published.messages_per_second),
+        "rows_in_panelData": stored,
+        "job_seconds (incl. query start)": round(seconds, 1),
+        "drain rows/s": round(published.messages_delivered / seconds),
+        "readings_batches": len(batches),
+    }
+
+
+# ----------------------------------------------------------------------------------- 3. live run
+class FreshnessPoller:
+    """Polls panelData for complete cycles: freshness = first time a cycle is complete - its timestamp."""
+
+    def __init__(self, settings: Settings, panels: int) -> None:
+        self.settings = settings
+        self.panels = panels
+        self.complete: dict[datetime, float] = {}  # cycle time -> seconds until visible
+        self.samples: list[tuple[float, int]] = []  # (monotonic, rows stored)
+        self.stop = threading.Event()
+        self._since = datetime(1970, 1, 1)
+
+    def run(self) -> None:
+        engine = db.engine(self.settings)
+        query = text(
+            f"SELECT time_data, COUNT(*) FROM `{db.READINGS}` WHERE time_data >= :since GROUP BY time_data"
+        )
+        total_query = text(f"SELECT COUNT(*) FROM `{db.READINGS}`")
+        last_total_at = 0.0
+        while not self.stop.is_set():
+            now_wall = datetime.now(UTC).replace(tzinfo=None)
+            with engine.connect() as connection:
+                counts = connection.execute(query, {"since": self._since}).fetchall()
+                if time.monotonic() - last_total_at >= 2:
+                    self.samples.append((time.monotonic(), int(connection.execute(total_query).scalar() or 0)))
+                    last_total_at = time.monotonic()
+            pending = []
+            for moment, count in counts:
+                if moment in self.complete:
+                    continue
+                if count >= self.panels:
+                    self.complete[moment] = (now_wall - moment).total_seconds()
+                else:
+                    pending.append(moment)
+            if pending:
+                self._since = min(pending)
+            elif counts:
+                self._since = max(moment for moment, _ in counts) + timedelta(milliseconds=1)
+            self.stop.wait(0.25)
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+def bench_live(spark: SparkSession, settings: Settings, panels: int, interval: float, warmup: float,
+               measure: float) -> dict[str, object]:
+    stop_job = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            job.run_job(settings, "continuous", spark=spark, stop=stop_job)
+        except BaseException as exc:  # noqa: BLE001 - reported in the results
+            failure.append(exc)
+
+    runner = threading.Thread(target=run, name="stream-job", daemon=True)
+    runner.start()
+    time.sleep(3)  # queries started, first (empty) trigger done
+    cycles = int((warmup + measure) / interval) + 1
+    fleet = subprocess.Popen(
+        [sys.executable, "-m", "solar_platform", "fleet", "run", "--panels", str(panels), "--interval", str(interval),
+         "--cycles", str(cycles), "--seed", "3", "--topic", settings.topic],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "SOLAR_HOME": str(settings.home_dir)},
+    )
+    poller = FreshnessPoller(settings, panels)
+    polling = threading.Thread(target=poller.run, name="poller", daemon=True)
+    polling.start()
+    began = time.monotonic()
+    try:
+        fleet_error = fleet.communicate(timeout=warmup + measure + 120)[1].decode()
+        time.sleep(max(0.0, began + warmup + measure - time.monotonic()))
+        # Let the last cycles land, bounded.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(poller.complete) < cycles:
+            time.sleep(0.5)
+    finally:
+        if fleet.poll() is None:
+            fleet.kill()
+        poller.stop.set()
+        polling.join()
+        stop_job.set()
+        runner.join(timeout=120)
+
+    window = [(at, rows) for at, rows in poller.samples if began + warmup <= at <= began + warmup + measure]
+    sustained = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0]) if len(window) >= 2 else 0.0
+    freshness = list(poller.complete.values())
+    steady = sorted(poller.complete.items())[int(warmup / interval):]
+    steady_freshness = [seconds for _moment, seconds in steady] or freshness
+    batches = [row for row in _progress_rows(settings) if row["query_name"] == "readings" and row["rows_in"]]
+    return {
+        "panels": panels,
+        "interval_s": interval,
+        "trigger_s": settings.stream_trigger_seconds,
+        "offered readings/s": round(panels / interval),
+        "sustained readings/s (panelData, steady state)": round(sustained),
+        "cycles_published": cycles,
+        "cycles_complete_in_panelData": len(poller.complete),
+        "freshness_p50_s": round(statistics.median(steady_freshness), 2) if steady_freshness else None,
+        "freshness_p95_s": round(_percentile(steady_freshness, 0.95), 2) if steady_freshness else None,
+        "freshness_max_s": round(max(steady_freshness), 2) if steady_freshness else None,
+        "readings_batch_ms_p50": statistics.median(int(row["duration_ms"]) for row in batches) if batches else None,
+        "job_error": repr(failure[0]) if failure else None,
+        "fleet_stderr_tail": fleet_error[-500:] or None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jdbc-rows", type=int, default=500_000)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--backlog-panels", type=int, default=20_000)
+    parser.add_argument("--backlog-cycles", type=int, default=25)
+    parser.add_argument("--panels", type=int, default=50_000)
+    parser.add_argument("--interval", type=float, default=5.0)
+    parser.add_argument("--trigger-seconds", type=float, default=2.0)
+    parser.add_argument("--warmup", type=float, default=30.0)
+    parser.add_argument("--measure", type=float, default=120.0)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["jdbc", "backlog", "live"])
+    parser.add_argument("--keep", action="store_true", help="keep the scratch databases and topics")
+    args = parser.parse_args()
+
+    os.environ["SOLAR_STREAM_TRIGGER_SECONDS"] = str(args.trigger_seconds)
+    base = load_settings()
+    started = time.perf_counter()
+    spark = build_session(base, app_name="bench-stream-throughput")
+    results: dict[str, object] = {
+        "machine": {"cpus": os.cpu_count(), "spark_master": base.spark_master,
+                    "spark_session_start_s": round(time.perf_counter() - started, 1)},
+        "job_jdbc_options": job.JDBC_BATCH_OPTIONS,
+    }
+    if "jdbc" not in args.skip:
+        with scratch("jdbc", args.keep) as settings:
+            results["jdbc"] = bench_jdbc(spark, settings, args.jdbc_rows, args.repeats)
+    if "backlog" not in args.skip:
+        with scratch("backlog", args.keep) as settings:
+            results["backlog"] = bench_backlog(spark, settings, args.backlog_panels, args.backlog_cycles)
+    if "live" not in args.skip:
+        with scratch("live", args.keep) as settings:
+            results["live"] = bench_live(spark, settings, args.panels, args.interval, args.warmup, args.measure)
+    print(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
