@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from solar_platform.api.commands import app as api_app
@@ -21,6 +20,7 @@ from solar_platform.streaming.commands import app as stream_app
 
 app = typer.Typer(
     no_args_is_help=True,
+    pretty_exceptions_enable=False,
     add_completion=False,
     help="Solar fleet data platform: local stack, fleet simulator, Spark stream, REST API, Dagster.",
 )
@@ -34,15 +34,9 @@ app.command("down")(platform_down)
 
 
 def main() -> None:
+    # Standalone mode lets typer print usage errors itself; our own user errors come through.
     try:
-        app(standalone_mode=False)
+        app()
     except (StackError, SettingsError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(2)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(1)

@@ -84,13 +84,13 @@ def format_timestamp(moment: datetime) -> str:
 def _number(value: object) -> float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
             return float(value.strip())
-        except ValueError:
-            return None
+    except (ValueError, OverflowError):  # "abc", or an integer beyond a double's range
+        return None
     return None
 
 
@@ -116,15 +116,20 @@ def parse_timestamp(text: str, source_zone: str = "UTC") -> datetime:
         raise InvalidReading(RejectReason.INVALID_TIME, str(exc)) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(source_zone))
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01 00:00:00+01:00 falls before year 1 in UTC
+        raise InvalidReading(RejectReason.INVALID_TIME, f"out of range: {text!r}") from exc
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def parse_reading(payload: bytes | str, source_zone: str = "UTC") -> Reading:
+def parse_reading(payload: bytes | str | None, source_zone: str = "UTC") -> Reading:
     """Validate one raw Kafka value against the contract, or raise `InvalidReading`."""
+    if payload is None:  # a Kafka record with a null value (a tombstone)
+        raise InvalidReading(RejectReason.INVALID_JSON, "null value")
     try:
         message = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidReading(RejectReason.INVALID_JSON, str(exc)) from exc
     if not isinstance(message, dict):
         raise InvalidReading(RejectReason.INVALID_JSON, "not a JSON object")

@@ -1,9 +1,4 @@
-"""One migrated database per API test module, filled once with a realistic fleet (see `fleet_data`).
-
-The issue prefers data "filled by the real pipeline". `solar_platform.streaming.job` does not exist
-yet, so the rows are written with SQL in exactly the shapes the contract and the stream define;
-swap `load_fleet` for fleet fast-forward + stream available-now once the job exposes a run function.
-"""
+"""One migrated database for the API tests, filled once by the real pipeline (see `fleet_data`)."""
 
 from __future__ import annotations
 
@@ -14,24 +9,23 @@ from flask.testing import FlaskClient
 
 from solar_platform.api.app import create_app
 from solar_platform.settings import Settings
-from solar_platform.storage.db import engine
 from solar_platform_tests.api.fleet_data import NOW, Fleet, build_fleet, load_fleet
 from solar_platform_tests.conftest import _isolated
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fleet() -> Fleet:
     return build_fleet()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def api_settings(stack_settings: Settings, fleet: Fleet) -> Iterator[Settings]:
     for settings in _isolated(stack_settings, "api"):
-        load_fleet(engine(settings), fleet)
+        load_fleet(settings, fleet)
         yield settings
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def client(api_settings: Settings) -> FlaskClient:
     """The API as deployed (read-only user), with the clock pinned to the data's NOW, no rate limit."""
     app = create_app(api_settings, rate_per_second=None, clock=lambda: NOW)

@@ -6,16 +6,28 @@ Four panels report every 5 s from 2024-05-01 00:00 to NOW (2024-05-03 13:00 UTC)
 - panel-0005 is registered but never reported;
 - 2024-04-30 exists only as rollup rows (raw rows pruned), 2024-05-01 has rollups and readings,
   2024-05-02 and 2024-05-03 are not rolled up yet (the API must integrate them from readings);
-- 30-s window means for every panel, a stream heartbeat 2 s before NOW, two dead letters, and alerts.
+- two malformed messages on the topic, which the stream turns into dead letters;
+- alerts, as the panel-health sensor writes them.
+
+Readings reach MySQL through the real pipeline: every reading is published to Kafka as the contract's
+JSON keyed by panel id, and the Spark job (available-now) writes panelData, the 30-s means in
+panelDataAgg, the dead letters and its progress rows. The tables Dagster owns (panels, rollups,
+alerts) are written with SQL in the shapes Dagster writes them.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
+from kafka import KafkaProducer
 from sqlalchemy import Engine, text
+
+from solar_platform.contracts import Reading
+from solar_platform.settings import Settings
+from solar_platform.storage.db import engine
 
 NOW = datetime(2024, 5, 3, 13, 0, tzinfo=UTC)
 START = datetime(2024, 5, 1)
@@ -83,8 +95,35 @@ def _naive(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC).replace(tzinfo=None)
 
 
-def load_fleet(engine: Engine, fleet: Fleet) -> None:
-    """Write everything with the writer user, in the shapes the stream and Dagster write."""
+MALFORMED = (b'{"Panel_id": "panel-0001", "power_panel": "abc"}', b"not json")
+
+
+def publish_fleet(settings: Settings, fleet: Fleet) -> None:
+    """Every reading as the contract's JSON, keyed by panel id, plus the malformed messages."""
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+                             linger_ms=20, batch_size=256 * 1024)
+    for pid in PANELS:
+        key = pid.encode()
+        for t, w, s in zip(fleet.epochs[pid], fleet.power[pid], fleet.status[pid], strict=True):
+            reading = Reading(pid, float(w), int(s), datetime.fromtimestamp(t, UTC))
+            producer.send(settings.topic, key=key, value=json.dumps(reading.to_message()).encode())
+    for payload in MALFORMED:
+        producer.send(settings.topic, value=payload)
+    producer.flush(120)
+    producer.close()
+
+
+def load_fleet(settings: Settings, fleet: Fleet) -> None:
+    """Fill a migrated database: readings through Kafka and the Spark job, Dagster's tables with SQL."""
+    from solar_platform.streaming.job import run_job
+    from solar_platform.streaming.session import build_session
+
+    publish_fleet(settings, fleet)
+    run_job(settings, "available-now", spark=build_session(settings))
+    _load_dagster_tables(engine(settings), fleet)
+
+
+def _load_dagster_tables(engine: Engine, fleet: Fleet) -> None:
     with engine.begin() as conn:
         conn.execute(
             text("INSERT INTO panels (panel_id, pmax_w, first_seen, last_seen) VALUES (:p, :w, :f, :l)"),
@@ -98,33 +137,6 @@ def load_fleet(engine: Engine, fleet: Fleet) -> None:
                 for pid in (*PANELS, NEVER_SEEN)
             ],
         )
-        for pid in PANELS:
-            rows = [
-                {"p": pid, "w": float(w), "s": int(s), "t": _naive(t)}
-                for t, w, s in zip(fleet.epochs[pid], fleet.power[pid], fleet.status[pid], strict=True)
-            ]
-            for i in range(0, len(rows), 20_000):
-                conn.execute(
-                    text(
-                        "INSERT INTO panelData (Panel_id, power_panel, current_status, time_data) "
-                        "VALUES (:p, :w, :s, :t)"
-                    ),
-                    rows[i : i + 20_000],
-                )
-            t, w = fleet.epochs[pid], fleet.power[pid]
-            window = (t // 30) * 30
-            starts, index, counts = np.unique(window, return_inverse=True, return_counts=True)
-            means = np.bincount(index, weights=w) / counts
-            conn.execute(
-                text(
-                    "INSERT INTO panelDataAgg (Panel_id, total_power, window_start, window_end, reading_count) "
-                    "VALUES (:p, :m, :a, :b, :n)"
-                ),
-                [
-                    {"p": pid, "m": float(m), "a": _naive(s), "b": _naive(s + 30), "n": int(n)}
-                    for s, m, n in zip(starts, means, counts, strict=True)
-                ],
-            )
         panel_days = []
         for pid in PANELS:
             panel_days.append({"d": PRUNED_DAY, "p": pid, "e": fleet.pruned_day_wh[pid], "k": 400.0})
@@ -150,37 +162,6 @@ def load_fleet(engine: Engine, fleet: Fleet) -> None:
                 "SELECT day, SUM(energy_wh), MAX(peak_w), COUNT(*), SUM(readings_received), SUM(readings_expected), "
                 "AVG(uptime_share), '2024-05-02 01:00:00' FROM panel_daily_energy GROUP BY day"
             )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO stream_progress (query_id, query_name, batch_id, rows_in, rows_written, dead_letters, "
-                "max_event_time, duration_ms, recorded_at) VALUES (:q, 'readings', :b, 4, 4, 0, :e, 800, :r)"
-            ),
-            [
-                {
-                    "q": "00000000-0000-0000-0000-000000000001",
-                    "b": b,
-                    "e": END - timedelta(seconds=5 * (10 - b)),
-                    "r": END - timedelta(seconds=2 + 5 * (9 - b)),
-                }
-                for b in range(10)
-            ],
-        )
-        conn.execute(
-            text(
-                "INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, kafka_key, payload, reason, "
-                "kafka_timestamp, recorded_at) VALUES ('panelInfo', 0, :o, :k, :p, :r, :t, :t)"
-            ),
-            [
-                {
-                    "o": 11,
-                    "k": b"panel-0001",
-                    "p": b'{"Panel_id": "panel-0001", "power_panel": "abc"}',
-                    "r": "invalid_power",
-                    "t": END - timedelta(hours=2),
-                },
-                {"o": 12, "k": None, "p": b"not json", "r": "invalid_json", "t": END - timedelta(days=2)},
-            ],
         )
         conn.execute(
             text(

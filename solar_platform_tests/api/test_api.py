@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
@@ -14,6 +14,7 @@ from solar_platform.settings import Settings
 from solar_platform_tests.api.fleet_data import (
     END,
     INTERVAL_S,
+    MALFORMED,
     NEVER_SEEN,
     NOW,
     OFFLINE_PANEL,
@@ -271,15 +272,23 @@ def test_alerts(client: FlaskClient) -> None:
         assert client.get(f"/api/v1/alerts?{bad}").status_code == 400, bad
 
 
-def test_health(client: FlaskClient, api_settings: Settings) -> None:
-    body = client.get("/api/v1/health").get_json()
+def test_health(api_settings: Settings) -> None:
+    """The heartbeat is the stream's own last progress row; the malformed messages are its dead letters."""
+    from sqlalchemy import text
+
+    from solar_platform.storage.db import engine
+
+    with engine(api_settings).connect() as conn:
+        heartbeat = conn.execute(text("SELECT MAX(recorded_at) FROM stream_progress")).scalar().replace(tzinfo=UTC)
+    fresh = create_app(api_settings, rate_per_second=None, clock=lambda: heartbeat + timedelta(seconds=2))
+    body = fresh.test_client().get("/api/v1/health").get_json()
     assert body["status"] == "ok" and body["database_reachable"] is True
     assert body["stream"]["heartbeat_age_seconds"] == pytest.approx(2.0)
-    assert body["stream"]["last_heartbeat"] == "2024-05-03T12:59:58.000Z"
-    assert body["dead_letters_total"] == 2 and body["dead_letters_last_24h"] == 1
+    assert body["stream"]["last_heartbeat"] == heartbeat.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert body["dead_letters_total"] == len(MALFORMED) and body["dead_letters_last_24h"] == len(MALFORMED)
 
-    later = create_app(api_settings, rate_per_second=None, clock=lambda: NOW + timedelta(hours=1)).test_client()
-    stale = later.get("/api/v1/health").get_json()
+    later = create_app(api_settings, rate_per_second=None, clock=lambda: heartbeat + timedelta(hours=1))
+    stale = later.test_client().get("/api/v1/health").get_json()
     assert stale["status"] == "degraded" and stale["stream"]["stale"] is True
 
     unreachable = api_settings.model_copy(update={"mysql_port": 1})

@@ -275,8 +275,6 @@ def test_dockerfile_pins_and_jar_layout():
 
 def test_the_dockerfile_stamp_is_what_jars_py_compares(tmp_path):
     """The build stage's shell pipeline writes exactly sha256(pom) as hex, no newline."""
-    if not shutil.which("sha256sum"):
-        pytest.skip("sha256sum not installed")
     command = re.search(r"&& (sha256sum pom\.xml \| .+?) > /out/spark/\.pom-sha256", DOCKERFILE.read_text()).group(1)
     shutil.copy(POM, tmp_path / "pom.xml")
     stamp = subprocess.run(["sh", "-c", command], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
@@ -289,23 +287,3 @@ def test_dockerignore_keeps_what_the_build_copies():
         assert needed not in ignored
         assert (PROJECT_DIR / needed).exists()
     assert {".venv", ".solar", ".env", ".git"} <= ignored
-
-
-def _compose_cli() -> list[str] | None:
-    docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "compose", "version"], capture_output=True, check=False).returncode == 0:
-        return [docker, "compose"]
-    legacy = shutil.which("docker-compose")
-    return [legacy] if legacy else None
-
-
-def test_compose_config_validates_when_a_compose_cli_exists(tmp_path):
-    cli = _compose_cli()
-    if cli is None:
-        pytest.skip("no Docker Compose CLI on this machine")
-    result = subprocess.run(
-        [*cli, "-f", str(COMPOSE_FILE), "--project-directory", str(PROJECT_DIR), "config", "-q"],
-        capture_output=True, text=True, check=False,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MARIADB_ROOT_PASSWORD": "test"},
-    )
-    assert result.returncode == 0, result.stderr

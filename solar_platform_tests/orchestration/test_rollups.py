@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import date, datetime, time, timedelta
-from importlib.util import find_spec
 
 import numpy as np
 import pytest
@@ -113,7 +112,6 @@ def test_rollup_check_fails_and_blocks_on_corrupted_readings(fresh_settings, off
     assert materialized == {"panel_daily_energy"}  # fleet_daily_energy was blocked
 
 
-@pytest.mark.skipif(find_spec("solar_platform.streaming.commands") is None, reason="streaming job not there yet")
 def test_backfill_end_to_end_fast_forward_stream_rollup(fresh_settings, offline_processes):
     """fleet fast-forward -> Kafka -> stream (available-now) -> panelData -> single-run backfill."""
     from solar_platform.fleet.publisher import fast_forward

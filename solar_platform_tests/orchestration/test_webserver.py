@@ -97,7 +97,6 @@ def test_webserver_lists_assets_and_runs_the_setup_job(webserver, fresh_settings
     assert status == "SUCCESS"
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed")
 def test_asset_graph_renders_in_headless_chromium(webserver, tmp_path):
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",

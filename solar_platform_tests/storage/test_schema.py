@@ -31,3 +31,15 @@ def test_readonly_user_cannot_write(fresh_settings):
         assert conn.execute(text("SELECT COUNT(*) FROM panelData")).scalar() == 0
         with pytest.raises((OperationalError, ProgrammingError)):
             conn.execute(text("DELETE FROM panelData"))
+
+
+@pytest.mark.integration
+def test_panel_ids_are_case_sensitive(fresh_settings):
+    from sqlalchemy import text
+
+    with db.engine(fresh_settings).begin() as conn:
+        for panel in ("Panel-1", "panel-1"):
+            conn.execute(
+                text("INSERT INTO panelData VALUES (:p, 1.0, 1, '2026-01-01 00:00:00')"), {"p": panel}
+            )
+        assert conn.execute(text("SELECT COUNT(*) FROM panelData")).scalar() == 2
