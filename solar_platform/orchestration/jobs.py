@@ -1,6 +1,5 @@
 """Jobs: what an operator (or a sensor or schedule) launches."""
 
-
 import dagster as dg
 
 from solar_platform.orchestration.assets.live import PANEL_DATA, PANEL_DATA_AGG
@@ -11,19 +10,28 @@ setup_platform = dg.define_asset_job(
     description="Apply the MySQL schema, ensure the Kafka topic and sync the panel registry.",
 )
 
+sync_panel_registry = dg.define_asset_job(
+    "sync_panel_registry",
+    selection=dg.AssetSelection.assets("panels"),
+    description="Bring the panel registry in step with the fleet config and with what panelData has seen.",
+)
+
 launch_stream = dg.define_asset_job(
-    "launch_stream", selection=dg.AssetSelection.assets("spark_stream"),
+    "launch_stream",
+    selection=dg.AssetSelection.assets("spark_stream"),
     description="Start the supervised Spark stream unless it runs (the run ends at once; the stream keeps going).",
 )
 
 restart_stream = dg.define_asset_job(
-    "restart_stream", selection=dg.AssetSelection.assets("spark_stream"),
+    "restart_stream",
+    selection=dg.AssetSelection.assets("spark_stream"),
     config={"ops": {"spark_stream": {"config": {"action": "RESTART"}}}},
     description="Restart the Spark stream from its checkpoint (requested by the stream_heartbeat sensor).",
 )
 
 launch_fleet = dg.define_asset_job(
-    "launch_fleet", selection=dg.AssetSelection.assets("panel_fleet"),
+    "launch_fleet",
+    selection=dg.AssetSelection.assets("panel_fleet"),
     description="Start the simulated fleet (supervised 'fleet' process); configure action=STOP to stop it.",
 )
 
@@ -39,4 +47,12 @@ daily_rollups = dg.define_asset_job(
     description="Per-panel and fleet daily energy for one UTC day (or a single-run backfill of many).",
 )
 
-all_jobs = [setup_platform, launch_stream, restart_stream, launch_fleet, observe_live_tables, daily_rollups]
+all_jobs = [
+    setup_platform,
+    sync_panel_registry,
+    launch_stream,
+    restart_stream,
+    launch_fleet,
+    observe_live_tables,
+    daily_rollups,
+]

@@ -59,6 +59,10 @@ def platform_up(
     services.stack_up(settings, log=lambda line: typer.echo(f"· {line}"))
     if not only_stack:
         services.start_platform(settings)
+        # First run of the setup job (schema, topic, panel registry), queued for the daemon so the
+        # operator sees it in the UI's run history; its schedules keep the registry current after.
+        services.launch_dagster_job(settings, "setup_platform")
+        typer.echo("· queued Dagster job setup_platform")
     _print_connections(settings)
 
 

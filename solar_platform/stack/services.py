@@ -577,6 +577,28 @@ def start_platform(settings: Settings, names: Iterable[str] = PLATFORM_PROGRAMS)
         _start(settings, name)
 
 
+def launch_dagster_job(settings: Settings, job: str) -> None:
+    """Queue a run of a Dagster job on the platform's instance (the daemon executes it)."""
+    result = subprocess.run(
+        [
+            str(Path(sys.prefix) / "bin" / "dagster"),
+            "job",
+            "launch",
+            "-w",
+            str(PROJECT_DIR / "workspace.yaml"),
+            "-j",
+            job,
+        ],
+        cwd=PROJECT_DIR,
+        env={**os.environ, "DAGSTER_HOME": str(dagster_home(settings))},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise StackError(f"could not launch Dagster job {job}:\n{result.stderr[-2000:]}")
+
+
 def status(settings: Settings) -> dict[str, object]:
     states = process_states(settings)
     return {
