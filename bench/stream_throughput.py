@@ -22,7 +22,6 @@ import argparse
 import csv
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -60,24 +59,8 @@ SCRATCH_TABLE = "bench_panel_data"
 def scratch(label: str, keep: bool) -> Iterator[Settings]:
     """A fresh migrated database and topic (and checkpoint), dropped afterwards unless `keep`."""
     name = f"bench_{label}_{int(time.time())}"
-    checkpoints = Path(tempfile.mkdtemp(prefix=f"{name}_"))
-    settings = load_settings(mysql_database=name, topic=name, stream_checkpoint_dir=checkpoints)
-    services.provision_database(settings)
-    db.migrate(settings)
-    services.ensure_topic(settings)
-    try:
+    with services.scratch_environment(load_settings(), name, keep=keep) as settings:
         yield settings
-    finally:
-        if not keep:
-            services.drop_database(settings, name)
-            from kafka.admin import KafkaAdminClient
-
-            admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-            try:
-                admin.delete_topics([name])
-            finally:
-                admin.close()
-            shutil.rmtree(checkpoints, ignore_errors=True)
 
 
 def _execute(settings: Settings, statement: str) -> None:

@@ -8,7 +8,6 @@ one that was already running (a developer's) is left alone.
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -30,32 +29,19 @@ def stack_settings() -> Iterator[Settings]:
         services.stack_down(settings)
 
 
-def _isolated(base: Settings, label: str) -> Iterator[Settings]:
-    from kafka.admin import KafkaAdminClient
+def isolated(base: Settings, label: str) -> Iterator[Settings]:
+    """A fresh migrated database and topic named after the test, dropped afterwards."""
+    from solar_platform.stack.services import scratch_environment
 
-    from solar_platform.stack import services
-    from solar_platform.storage.db import migrate
-
-    name = f"t_{label}_{uuid.uuid4().hex[:10]}"
-    settings = load_settings(mysql_database=name, topic=name, home=base.home_dir)
-    services.provision_database(settings)
-    migrate(settings)
-    services.ensure_topic(settings)
-    yield settings
-    services.drop_database(settings, name)
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    try:
-        admin.delete_topics([name])
-    finally:
-        admin.close()
-    shutil.rmtree(settings.checkpoint_dir, ignore_errors=True)
+    with scratch_environment(base, f"t_{label}_{uuid.uuid4().hex[:10]}") as settings:
+        yield settings
 
 
 @pytest.fixture
 def fresh_settings(stack_settings: Settings, request: pytest.FixtureRequest) -> Iterator[Settings]:
     """A brand-new migrated database and a brand-new topic (RF 2) for one test."""
     label = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:16].strip("_") or "x"
-    yield from _isolated(stack_settings, label)
+    yield from isolated(stack_settings, label)
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ import sys
 import time
 import uuid
 import xmlrpc.client
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -403,6 +404,35 @@ def provision_database(settings: Settings, database: str | None = None) -> None:
             cur.execute("ALTER USER %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
         cur.execute(f"GRANT ALL PRIVILEGES ON `{db}`.* TO %s@'127.0.0.1'", (settings.mysql_writer_user,))
         cur.execute(f"GRANT SELECT ON `{db}`.* TO %s@'127.0.0.1'", (settings.mysql_readonly_user,))
+
+
+@contextmanager
+def scratch_environment(base: Settings, name: str, *, keep: bool = False) -> Iterator[Settings]:
+    """A brand-new migrated database and topic called `name` on the running stack (tests, benchmarks).
+
+    Dropped afterwards, with the topic and the stream's checkpoints, unless `keep`.
+    """
+    import shutil
+
+    from kafka.admin import KafkaAdminClient
+
+    from solar_platform.storage.db import migrate
+
+    settings = base.model_copy(update={"mysql_database": name, "topic": name})
+    provision_database(settings)
+    migrate(settings)
+    ensure_topic(settings)
+    try:
+        yield settings
+    finally:
+        if not keep:
+            drop_database(settings, name)
+            admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+            try:
+                admin.delete_topics([name])
+            finally:
+                admin.close()
+            shutil.rmtree(settings.checkpoint_dir, ignore_errors=True)
 
 
 def drop_database(settings: Settings, database: str) -> None:

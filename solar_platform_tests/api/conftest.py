@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from solar_platform.api.app import create_app
 from solar_platform.settings import Settings
 from solar_platform_tests.api.fleet_data import NOW, Fleet, build_fleet, load_fleet
-from solar_platform_tests.conftest import _isolated
+from solar_platform_tests.conftest import isolated
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +20,7 @@ def fleet() -> Fleet:
 
 @pytest.fixture(scope="session")
 def api_settings(stack_settings: Settings, fleet: Fleet) -> Iterator[Settings]:
-    for settings in _isolated(stack_settings, "api"):
+    for settings in isolated(stack_settings, "api"):
         load_fleet(settings, fleet)
         yield settings
 
