@@ -583,12 +583,11 @@ def stack_down(settings: Settings) -> None:
 
 
 def dagster_home(settings: Settings) -> Path:
-    """DAGSTER_HOME for the webserver and daemon; local SQLite storage, telemetry off (loopback only)."""
+    """DAGSTER_HOME for the webserver and daemon: local SQLite storage, telemetry off (loopback only),
+    and no newsletter pop-up over the operator's first view of the UI."""
     home = settings.home_dir / "dagster"
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n")
     return home
 
 

@@ -92,3 +92,24 @@ def test_cluster_keeps_serving_when_a_broker_dies(kafka_stack):
         deadline = time.monotonic() + 60
         while not services._kafka_brokers_ready(kafka_stack) and time.monotonic() < deadline:
             time.sleep(0.5)
+
+
+def test_platform_api_runs_under_the_supervisor(stack_settings):
+    """`up` starts the API as a supervised gunicorn on the read-only user; it answers on its port."""
+    import urllib.request
+
+    services.start_platform(stack_settings, ["api"])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{stack_settings.api_port}/api/v1/health") as response:
+                    body = json.loads(response.read())
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        assert body["database_reachable"] is True
+    finally:
+        services.stop_programs(stack_settings, ["api"])
