@@ -3,6 +3,7 @@
 import dagster as dg
 
 from solar_platform.orchestration.assets.live import PANEL_DATA, PANEL_DATA_AGG
+from solar_platform.orchestration.ops import publish_fleet_history_job
 
 setup_platform = dg.define_asset_job(
     "setup_platform",
@@ -50,6 +51,7 @@ daily_rollups = dg.define_asset_job(
 all_jobs = [
     setup_platform,
     sync_panel_registry,
+    publish_fleet_history_job,
     launch_stream,
     restart_stream,
     launch_fleet,
