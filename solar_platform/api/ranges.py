@@ -31,6 +31,14 @@ ENERGY_DEFAULT_SPAN: dict[EnergyUnit, timedelta] = {
 }
 
 
+def _span_text(span: timedelta) -> str:
+    """'151 days', '6 h 30 min': readable in an error message (str(timedelta) prints '151 days, 0:00:00')."""
+    if span % timedelta(days=1) == timedelta(0):
+        return f"{span.days} days"
+    hours, rest = divmod(int(span.total_seconds()), 3600)
+    return f"{hours} h {rest // 60} min" if rest else f"{hours} h"
+
+
 def resolve_range(
     start: datetime | None,
     end: datetime | None,
@@ -48,6 +56,7 @@ def resolve_range(
         raise ApiError(
             422,
             "range_too_long",
-            f"the range is {end - start}; at most {max_span} is allowed here — split it into several requests",
+            f"the range is {_span_text(end - start)}; at most {_span_text(max_span)} is allowed here — "
+            "split it into several requests",
         )
     return start, end
