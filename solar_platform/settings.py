@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", validation_alias=_alias("api_host"))
     api_port: int = Field(5000, ge=1, le=65535, validation_alias=_alias("api_port"))
     api_token: str | None = Field(None, validation_alias=_alias("api_token"))
+    # Per client and per worker process; 0 turns the limit off.
+    api_rate_per_second: float = Field(20.0, ge=0, validation_alias=_alias("api_rate_per_second"))
+    api_rate_burst: int = Field(100, ge=1, validation_alias=_alias("api_rate_burst"))
 
     def __init__(self, **values: object) -> None:
         # Settings(home=...) by field name must work (and not be ignored silently), without

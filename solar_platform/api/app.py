@@ -14,6 +14,7 @@ import logging
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Final, Literal
 
 from flask import Response, request
 from flask_openapi3 import Info, OpenAPI
@@ -37,8 +38,7 @@ from solar_platform.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RATE_PER_SECOND = 20.0
-DEFAULT_BURST = 100
+FROM_SETTINGS: Final = "settings"  # take the rate limit from SOLAR_API_RATE_PER_SECOND / _BURST
 OPEN_PATHS = frozenset({"/api/v1/health", "/openapi.json", "/docs"})
 SECURITY_SCHEMES = {
     "bearerToken": {"type": "http", "scheme": "bearer"},
@@ -57,11 +57,12 @@ def create_app(
     settings: Settings,
     *,
     engine: Engine | None = None,
-    rate_per_second: float | None = DEFAULT_RATE_PER_SECOND,
-    burst: int = DEFAULT_BURST,
+    rate_per_second: float | None | Literal["settings"] = FROM_SETTINGS,
+    burst: int | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> OpenAPI:
-    """Build the API over the read-only MySQL user. `rate_per_second=None` disables the rate limit."""
+    """Build the API over the read-only MySQL user. `rate_per_second=None` (or 0) disables the rate limit;
+    by default it comes from the settings."""
     from solar_platform.storage.db import engine as make_engine
 
     app = OpenAPI(
@@ -95,6 +96,9 @@ def create_app(
     app.register_api(seed_blueprint(security, common))
     app.register_api(v1_blueprint(security, common))
 
+    if rate_per_second == FROM_SETTINGS:
+        rate_per_second = settings.api_rate_per_second
+    burst = burst or settings.api_rate_burst
     limiter = TokenBucketLimiter(rate_per_second, burst) if rate_per_second else None
 
     @app.before_request

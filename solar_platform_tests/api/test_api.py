@@ -323,6 +323,14 @@ def test_rate_limit(api_settings: Settings) -> None:
     assert limited.get("/api/v1/health").status_code == 200
 
 
+def test_rate_limit_comes_from_settings(api_settings: Settings) -> None:
+    strict = api_settings.model_copy(update={"api_rate_per_second": 0.5, "api_rate_burst": 1})
+    limited = create_app(strict, clock=lambda: NOW).test_client()
+    assert [limited.get("/api/v1/alerts").status_code for _ in range(2)] == [200, 429]
+    unlimited = create_app(api_settings.model_copy(update={"api_rate_per_second": 0}), clock=lambda: NOW)
+    assert {unlimited.test_client().get("/api/v1/alerts").status_code for _ in range(150)} == {200}
+
+
 def test_unknown_route_and_method_use_the_error_shape(client: FlaskClient) -> None:
     assert error_of(client.get("/api/v2/panels")) == "not_found"
     response = client.post("/api/v1/panels")
