@@ -61,12 +61,18 @@ def _process_metadata(info: dict, extra: dict | None = None) -> dict:
     return {**meta, **(extra or {})}
 
 
-def _apply(processes: ProcessControl, name: str, action: Action) -> dict:
+def _apply(context: dg.AssetExecutionContext, processes: ProcessControl, name: str, action: Action) -> dict:
+    """Ensure, restart or stop one supervised program; fail the run if it is not up when it should be."""
     if action is Action.STOP:
-        return processes.stop(name)
-    if action is Action.RESTART:
-        return processes.restart(name)
-    return processes.start(name)
+        info = processes.stop(name)
+    elif action is Action.RESTART:
+        info = processes.restart(name)
+    else:
+        info = processes.start(name)
+    context.log.info(f"{name} {action.value}: {info}")
+    if action is not Action.STOP and info["state"] not in ("RUNNING", "STARTING"):
+        raise dg.Failure(f"{name} is {info['state']} after {action.value}", metadata=_process_metadata(info))
+    return info
 
 
 @dg.asset(group_name=GROUP, kinds={"python", "kafka"}, deps=[kafka_topic])
@@ -79,13 +85,10 @@ def panel_fleet(context: dg.AssetExecutionContext, config: ProcessConfig, solar:
     Metadata: pid, state, fleet size, interval, seed.
     """
     settings = solar.get()
-    info = _apply(processes, "fleet", config.action)
-    context.log.info(f"fleet {config.action.value}: {info}")
-    if config.action is not Action.STOP and info["state"] not in ("RUNNING", "STARTING"):
-        raise dg.Failure(f"fleet is {info['state']} after {config.action.value}", metadata=_process_metadata(info))
+    info = _apply(context, processes, "fleet", config.action)
     return dg.MaterializeResult(metadata=_process_metadata(info, {
         "panels": settings.panels, "interval_seconds": settings.interval_seconds,
-        "seed": settings.seed if settings.seed is not None else "random per start", "topic": settings.topic,
+        "seed": settings.seed, "topic": settings.topic,
     }))
 
 
@@ -100,10 +103,7 @@ def spark_stream(context: dg.AssetExecutionContext, config: ProcessConfig, solar
     Metadata: pid, state, checkpoint directory.
     """
     settings = solar.get()
-    info = _apply(processes, "stream", config.action)
-    context.log.info(f"stream {config.action.value}: {info}")
-    if config.action is not Action.STOP and info["state"] not in ("RUNNING", "STARTING"):
-        raise dg.Failure(f"stream is {info['state']} after {config.action.value}", metadata=_process_metadata(info))
+    info = _apply(context, processes, "stream", config.action)
     return dg.MaterializeResult(metadata=_process_metadata(info, {
         "checkpoint": str(settings.checkpoint_dir),
         "trigger_seconds": settings.stream_trigger_seconds,

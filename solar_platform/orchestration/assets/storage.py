@@ -5,6 +5,7 @@ import dagster as dg
 from sqlalchemy import inspect
 
 from solar_platform.orchestration.resources import SolarSettingsResource
+from solar_platform.settings import Settings
 from solar_platform.storage import db
 from solar_platform.storage.health import sync_panel_registry
 
@@ -30,23 +31,20 @@ def mysql_schema(context: dg.AssetExecutionContext, solar: SolarSettingsResource
     })
 
 
-def configured_fleet(settings) -> tuple[dict[str, float], int | None]:  # noqa: ANN001 - Settings
-    """`{panel_id: Pmax}` exactly as the simulator draws them, and the seed used (None: unknown).
+def configured_fleet(settings: Settings) -> dict[str, float]:
+    """`{panel_id: Pmax}` exactly as the simulator draws them from the fleet config and its seed.
 
     Uses the fleet package's own derivation (`FleetState.create`), so the registry equals what the
-    fleet simulates. Without a configured seed (SOLAR_SEED) the simulator draws Pmax from a fresh
-    random seed per start, which no registry can know: the panels are registered without Pmax.
+    fleet simulates; the seed is fixed by default (SOLAR_SEED), so Pmax survives fleet restarts.
     """
-    from solar_platform.fleet.state import FleetState, panel_ids
+    from solar_platform.fleet.state import FleetState
 
-    if settings.seed is None:
-        return {pid: float("nan") for pid in panel_ids(settings.panels, settings.panel_id_prefix)}, None
     state = FleetState.create(settings)
-    return dict(zip(state.panel_ids, state.pmax_w.tolist(), strict=True)), state.seed
+    return dict(zip(state.panel_ids, state.pmax_w.tolist(), strict=True))
 
 
 @dg.asset(key="panels", group_name=GROUP, kinds={"mysql"}, deps=[mysql_schema, dg.AssetKey("panelData")])
-def panel_registry(context: dg.AssetExecutionContext, solar: SolarSettingsResource) -> dg.MaterializeResult:
+def panel_registry(solar: SolarSettingsResource) -> dg.MaterializeResult:
     """The panel fleet registry (`panels` table): one row per panel with its rated Pmax, first and
     last seen.
 
@@ -55,20 +53,11 @@ def panel_registry(context: dg.AssetExecutionContext, solar: SolarSettingsResour
     panels that report without being configured are registered too (with no Pmax).
     """
     settings = solar.get()
-    configured, seed = configured_fleet(settings)
-    pmax = {pid: value for pid, value in configured.items() if value == value}  # drop NaN
-    figures = sync_panel_registry(db.engine(settings), pmax)
-    if seed is None:
-        from sqlalchemy import text
-
-        with db.engine(settings).begin() as conn:  # register ids without a Pmax we cannot know
-            conn.execute(text("INSERT IGNORE INTO panels (panel_id) VALUES (:pid)"),
-                         [{"pid": pid} for pid in configured])
-        context.log.warning("SOLAR_SEED is not set: the fleet draws Pmax at random per start; "
-                            "panels registered without Pmax (bounds and underperformance not judged)")
+    configured = configured_fleet(settings)
+    figures = sync_panel_registry(db.engine(settings), configured)
     return dg.MaterializeResult(metadata={
         "configured_panels": len(configured),
-        "fleet_seed": seed if seed is not None else "unset",
+        "fleet_seed": settings.seed,
         "registered_panels": figures["panels"],
         "with_pmax": figures["configured"],
         "seen_in_panelData": figures["seen"],
