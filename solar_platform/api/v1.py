@@ -84,6 +84,27 @@ def require_panel(conn: Connection, panel_id: str) -> None:
         raise ApiError(404, "not_found", f"unknown panel {panel_id!r}")
 
 
+def time_page(
+    panel_id: str,
+    query: ReadingsQuery | WindowsQuery,
+    fetch: Callable[..., list[Any]],
+    *,
+    default_span: timedelta,
+    max_span: timedelta,
+) -> tuple[datetime, datetime, list[Any], bool]:
+    """One keyset page of a panel's time series: the resolved range, the rows, and whether more follow.
+
+    Fetches one row beyond the page size, so "more" needs no COUNT and no OFFSET.
+    """
+    start, end = resolve_range(query.start, query.end, now=api_context().now(), default_span=default_span,
+                               max_span=max_span)
+    after = decode_time_cursor(query.cursor) if query.cursor else None
+    with read_connection() as conn:
+        require_panel(conn, panel_id)
+        rows = fetch(conn, panel_id, start=start, end=end, limit=query.limit + 1, after=after)
+    return start, end, rows[: query.limit], len(rows) > query.limit
+
+
 def panel_json(summary: queries.PanelSummary) -> dict[str, object]:
     return {
         "panel_id": summary.panel_id,
@@ -188,18 +209,9 @@ def v1_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBluep
         `to` defaults to now, `from` to 24 h before `to`; the range may be at most 7 days (422
         otherwise). `format=csv` gives one page as text/csv; follow `next_cursor` for more.
         """
-        start, end = resolve_range(
-            query.start,
-            query.end,
-            now=api_context().now(),
-            default_span=READINGS_DEFAULT_SPAN,
-            max_span=READINGS_MAX_SPAN,
+        start, end, page, more = time_page(
+            path.panel_id, query, queries.readings, default_span=READINGS_DEFAULT_SPAN, max_span=READINGS_MAX_SPAN
         )
-        after = decode_time_cursor(query.cursor) if query.cursor else None
-        with read_connection() as conn:
-            require_panel(conn, path.panel_id)
-            rows = queries.readings(conn, path.panel_id, start=start, end=end, limit=query.limit + 1, after=after)
-        page, more = rows[: query.limit], len(rows) > query.limit
         if query.format is OutputFormat.CSV:
             return csv_response(
                 ["panel_id", "time", "power_w", "status"],
@@ -226,18 +238,9 @@ def v1_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBluep
 
         `to` defaults to now and `from` to 24 h before; at most 31 days. Keyset-paged on window start.
         """
-        start, end = resolve_range(
-            query.start,
-            query.end,
-            now=api_context().now(),
-            default_span=WINDOWS_DEFAULT_SPAN,
-            max_span=WINDOWS_MAX_SPAN,
+        start, end, page, more = time_page(
+            path.panel_id, query, queries.windows, default_span=WINDOWS_DEFAULT_SPAN, max_span=WINDOWS_MAX_SPAN
         )
-        after = decode_time_cursor(query.cursor) if query.cursor else None
-        with read_connection() as conn:
-            require_panel(conn, path.panel_id)
-            rows = queries.windows(conn, path.panel_id, start=start, end=end, limit=query.limit + 1, after=after)
-        page, more = rows[: query.limit], len(rows) > query.limit
         return jsonify(
             {
                 "panel_id": path.panel_id,
