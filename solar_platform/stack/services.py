@@ -485,15 +485,20 @@ def _mysql_ready(settings: Settings) -> bool:
         return False
 
 
+def _log_tail(settings: Settings, program: str, lines: int = 20) -> str:
+    """The last lines of a supervised program's log, for error messages that say why."""
+    log = log_dir(settings) / f"{program}.log"
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else "(no log)"
+    return f"last lines of {log}:\n{tail}"
+
+
 def _wait(what: str, ready: Callable[[], bool], timeout: float, settings: Settings, log_name: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ready():
             return
         time.sleep(0.3)
-    log = log_dir(settings) / f"{log_name}.log"
-    tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:]) if log.exists() else "(no log)"
-    raise StackError(f"{what} did not become ready within {timeout:.0f} s; last log lines of {log}:\n{tail}")
+    raise StackError(f"{what} did not become ready within {timeout:.0f} s; {_log_tail(settings, log_name)}")
 
 
 # ---------------------------------------------------------------- lifecycle
@@ -506,9 +511,7 @@ def _start(settings: Settings, name: str) -> None:
         except xmlrpc.client.Fault as fault:
             if "ALREADY_STARTED" in fault.faultString:  # supervisord's autorestart got there first
                 return
-            log = log_dir(settings) / f"{name}.log"
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:]) if log.exists() else ""
-            raise StackError(f"{name} failed to start ({fault.faultString}); its log ends:\n{tail}") from fault
+            raise StackError(f"{name} failed to start ({fault.faultString}); {_log_tail(settings, name)}") from fault
 
 
 def _start_supervisor(settings: Settings, progs: list[Program]) -> None:
@@ -565,8 +568,9 @@ def stop_programs(settings: Settings, names: Iterable[str]) -> None:
     if not supervisor_running(settings):
         return
     server = supervisor(settings)
+    states = process_states(settings)
     for name in names:
-        if process_states(settings).get(name) in ("RUNNING", "STARTING", "BACKOFF"):
+        if states.get(name) in ("RUNNING", "STARTING", "BACKOFF"):
             server.supervisor.stopProcess(name, True)
 
 
@@ -595,11 +599,12 @@ def start_platform(settings: Settings, names: Iterable[str] = PLATFORM_PROGRAMS)
     """Start the platform's own processes (stack must be up)."""
     names = list(names)
     dagster_home(settings)
+    states = process_states(settings)
     require_free_ports(
         {
             n: p
             for n, p in (("dagster-webserver", settings.dagster_port), ("api", settings.api_port))
-            if n in names and process_states(settings).get(n) != "RUNNING"
+            if n in names and states.get(n) != "RUNNING"
         }
     )
     for name in names:
