@@ -7,7 +7,7 @@ working as aliases, so an old `.env` still drives the fleet.
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import UTC, datetime, time
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -84,18 +84,73 @@ class Settings(BaseSettings):
     production_hours: float = Field(1.0, gt=0, le=24, validation_alias=_alias("production_hours"))
     curve_exponent: float = Field(30.0, gt=0, validation_alias=_alias("curve_exponent"))
     panel_id_prefix: str = Field("panel-", validation_alias=_alias("panel_id_prefix"))
+    # Fast-forward over past days (backfills): every day gets a full production day, a window
+    # opening at this time of day in the site's zone and lasting this long. The live demo keeps
+    # SOLAR_PRODUCTION_START / SOLAR_PRODUCTION_HOURS; set SOLAR_PRODUCTION_START to use it here too.
+    backfill_production_start: time = Field(time(6, 0), validation_alias=_alias("backfill_production_start"))
+    backfill_production_hours: float = Field(12.0, gt=0, le=24, validation_alias=_alias("backfill_production_hours"))
+
+    # --- fault detection (storage/faults.py; README "Fault detection") ---
+    health_step_seconds: float = Field(60.0, gt=0, validation_alias=_alias("health_step_seconds"))
+    health_lookback_minutes: float = Field(20.0, gt=0, validation_alias=_alias("health_lookback_minutes"))
+    health_settle_seconds: float = Field(15.0, ge=0, validation_alias=_alias("health_settle_seconds"))
+    health_offline_minutes: float = Field(2.0, gt=0, validation_alias=_alias("health_offline_minutes"))
+    health_offline_recovery_minutes: float = Field(1.0, ge=0, validation_alias=_alias("health_offline_recovery_minutes"))
+    health_silent_after_intervals: float = Field(24.0, gt=0, validation_alias=_alias("health_silent_after_intervals"))
+    health_zero_fraction: float = Field(0.01, ge=0, validation_alias=_alias("health_zero_fraction"))
+    health_zero_minutes: float = Field(5.0, gt=0, validation_alias=_alias("health_zero_minutes"))
+    health_stuck_tolerance: float = Field(0.005, ge=0, validation_alias=_alias("health_stuck_tolerance"))
+    health_stuck_minutes: float = Field(10.0, gt=0, validation_alias=_alias("health_stuck_minutes"))
+    health_stuck_min_expected_change: float = Field(
+        0.05, ge=0, validation_alias=_alias("health_stuck_min_expected_change"))
+    health_underperforming_pi: float = Field(0.8, gt=0, validation_alias=_alias("health_underperforming_pi"))
+    health_recovered_pi: float = Field(0.9, gt=0, validation_alias=_alias("health_recovered_pi"))
+    health_underperforming_minutes: float = Field(10.0, gt=0, validation_alias=_alias("health_underperforming_minutes"))
+    health_over_range_factor: float = Field(1.25, gt=1, validation_alias=_alias("health_over_range_factor"))
+    health_over_range_minutes: float = Field(2.0, gt=0, validation_alias=_alias("health_over_range_minutes"))
+    health_recovery_minutes: float = Field(5.0, gt=0, validation_alias=_alias("health_recovery_minutes"))
+    health_min_expected_level: float = Field(0.1, gt=0, le=1, validation_alias=_alias("health_min_expected_level"))
+    health_min_peers: int = Field(1, ge=1, validation_alias=_alias("health_min_peers"))
 
     # --- message contract ---
     # Naive timestamps (the seed's "YYYY-MM-DD HH:MM:SS.ffffff") are read in this zone.
     source_timezone: str = Field("UTC", validation_alias=_alias("source_timezone"))
+
+    # A reading stamped further ahead of the time it is ingested is dead-lettered (time_in_future);
+    # one before the floor is dead-lettered too (time_out_of_range). One wrong clock must not move
+    # anyone else's windows, freshness or health.
+    max_clock_skew_seconds: float = Field(300.0, ge=0, validation_alias=_alias("max_clock_skew_seconds"))
+    min_reading_time: datetime = Field(
+        datetime(2000, 1, 1, tzinfo=UTC), validation_alias=_alias("min_reading_time")
+    )
+
+    # --- energy model (storage/energy.py) and time zones ---
+    # Consecutive readings further apart than this are a gap: no energy is credited across it.
+    # Unset = 3 x the fleet's interval.
+    energy_max_gap_seconds_override: float | None = Field(
+        None, gt=0, le=86_400, validation_alias=_alias("energy_max_gap_seconds")
+    )
+    # Days, weeks, months and years of energy are the site's, by default (IANA name).
+    site_timezone: str = Field("UTC", validation_alias=_alias("site_timezone"))
+    # Raw readings (panelData, panelDataAgg) are kept this many days, in day partitions; rollups forever.
+    raw_retention_days: int = Field(30, ge=1, le=3650, validation_alias=_alias("raw_retention_days"))
+    # Day partitions are made this many UTC days ahead of today (storage/retention.py).
+    raw_partition_days_ahead: int = Field(3, ge=1, le=60, validation_alias=_alias("raw_partition_days_ahead"))
+    # stream_progress (the heartbeat) keeps this many hours of micro-batch rows.
+    stream_progress_retention_hours: float = Field(
+        24.0, gt=0, validation_alias=_alias("stream_progress_retention_hours")
+    )
 
     # --- Spark streaming job ---
     spark_master: str = Field("local[*]", validation_alias=_alias("spark_master"))
     spark_driver_memory: str = Field("1g", validation_alias=_alias("spark_driver_memory"))
     stream_trigger_seconds: float = Field(5.0, gt=0, validation_alias=_alias("stream_trigger_seconds"))
     stream_window_seconds: int = Field(30, gt=0, validation_alias=_alias("stream_window_seconds"))
-    stream_watermark_seconds: int = Field(60, ge=0, validation_alias=_alias("stream_watermark_seconds"))
-    stream_max_offsets_per_trigger: int | None = Field(None, gt=0, validation_alias=_alias("stream_max_offsets"))
+    # Bounds each micro-batch, so a restart after a backlog replays bounded work and no single
+    # catch-up batch looks stuck to the heartbeat sensor (12 s of the 200k-panel target's input).
+    stream_max_offsets_per_trigger: int = Field(
+        500_000, gt=0, validation_alias=_alias("stream_max_offsets_per_trigger", "SOLAR_STREAM_MAX_OFFSETS")
+    )
     stream_starting_offsets: Literal["earliest", "latest"] = Field(
         "earliest", validation_alias=_alias("stream_starting_offsets")
     )
@@ -124,7 +179,12 @@ class Settings(BaseSettings):
             return (value,)
         return value
 
-    @field_validator("source_timezone")
+    @field_validator("min_reading_time")
+    @classmethod
+    def _aware_floor(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    @field_validator("source_timezone", "site_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         try:
@@ -170,6 +230,10 @@ class Settings(BaseSettings):
     @property
     def mysql_readonly_url(self) -> str:
         return self.mysql_url(readonly=True)
+
+    @property
+    def energy_max_gap_seconds(self) -> float:
+        return self.energy_max_gap_seconds_override or 3.0 * self.interval_seconds
 
     @property
     def checkpoint_dir(self) -> Path:

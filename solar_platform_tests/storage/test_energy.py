@@ -1,0 +1,199 @@
+"""The energy model: the numpy reference (pure) and the SQL upkeep against real MariaDB.
+
+The invariant under test: whatever order, lateness, repetition or change the readings arrive
+with, the tables kept batch by batch (`apply_batch`) equal a recompute from panelData, and the
+recompute equals the numpy reference.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import Connection, text
+
+from solar_platform.settings import Settings
+from solar_platform.storage import db
+from solar_platform.storage.energy import (
+    apply_batch,
+    recompute_buckets,
+    recompute_buckets_select,
+    recompute_latest,
+    recompute_windows,
+    trapezoid_buckets,
+)
+
+EPOCH = datetime(1970, 1, 1)
+
+
+# ----------------------------------------------------------------------------- pure model
+def test_segment_cut_at_bucket_edge_keeps_total() -> None:
+    # 100 W -> 200 W over 10 s, crossing an edge 4 s in: the two pieces add to the whole trapezoid.
+    buckets = trapezoid_buckets([896.0, 906.0], [100.0, 200.0], max_gap_s=15)
+    assert set(buckets) == {0, 900}
+    total = sum(energy for energy, _ in buckets.values())
+    assert math.isclose(total, 150.0 * 10 / 3600, rel_tol=1e-12)
+    assert math.isclose(buckets[0][0], (100 + 140) / 2 * 4 / 3600, rel_tol=1e-12)
+    assert buckets[0][1] == pytest.approx(4.0) and buckets[900][1] == pytest.approx(6.0)
+
+
+def test_gap_longer_than_max_credits_nothing() -> None:
+    times = [0.0, 5.0, 10.0, 10.0 + 4 * 3600, 10.0 + 4 * 3600 + 5]
+    buckets = trapezoid_buckets(times, [100.0] * 5, max_gap_s=15)
+    assert sum(e for e, _ in buckets.values()) == pytest.approx(100.0 * 15 / 3600)
+    assert sum(c for _, c in buckets.values()) == pytest.approx(15.0)
+
+
+def test_quarter_hours_add_up_to_the_day() -> None:
+    rng = np.random.default_rng(1)
+    times = np.arange(0, 86_400, 5.0) + rng.uniform(0, 0.5, 17_280)
+    power = rng.uniform(0, 400, times.size)
+    buckets = trapezoid_buckets(times, power, max_gap_s=15)
+    assert len(buckets) == 96
+    day = sum(e for e, _ in buckets.values())
+    assert math.isclose(day, float(np.trapezoid(power, times) / 3600), rel_tol=1e-9)
+
+
+# ----------------------------------------------------------------------------- SQL upkeep
+STAGE = db.STAGE_READINGS
+JOB = 7
+START = datetime(2024, 3, 30, 23, 50)  # crosses midnight and several bucket edges
+
+
+def _stage(conn: Connection, rows: list[tuple[str, float, int, datetime]]) -> None:
+    conn.execute(text(f"DELETE FROM `{STAGE}` WHERE job_id = :j"), {"j": JOB})
+    if rows:
+        conn.execute(text(f"INSERT INTO `{STAGE}` (job_id, Panel_id, power_panel, current_status, time_data) "
+                          "VALUES (:j, :p, :w, :s, :t)"),
+                     [{"j": JOB, "p": p, "w": w, "s": s, "t": t} for p, w, s, t in rows])
+
+
+def _table(conn: Connection, sql: str, params: dict[str, object] | None = None) -> dict[tuple, tuple]:
+    return {tuple(row[:2]): tuple(row[2:]) for row in conn.execute(text(sql), params or {})}
+
+
+def assert_tables_match(a: dict[tuple, tuple], b: dict[tuple, tuple], label: str) -> None:
+    assert a.keys() == b.keys(), f"{label}: only kept {sorted(set(a) - set(b), key=str)[:4]}, only fresh {sorted(set(b) - set(a), key=str)[:4]}"
+    for key in a:
+        for x, y in zip(a[key], b[key], strict=True):
+            if isinstance(x, float) or isinstance(y, float):
+                assert x is not None and y is not None and math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9), \
+                    f"{label} {key}: {a[key]} != {b[key]}"
+            else:
+                assert x == y, f"{label} {key}: {a[key]} != {b[key]}"
+
+
+def assert_derived_equal_recompute(conn: Connection, max_gap_s: float) -> None:
+    """The kept tables == a recompute from panelData, and the recompute == the numpy reference."""
+    conn.commit()  # read what was committed, and leave no transaction open behind
+    far = {"a": datetime(2000, 1, 1), "b": datetime(2100, 1, 1)}
+    kept = _table(conn, "SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w "
+                        "FROM panel_energy_15min WHERE readings > 0 OR ABS(covered_seconds) > 1e-6")
+    fresh = _table(conn, recompute_buckets_select(max_gap_s), far)
+    assert_tables_match(kept, fresh, "panel buckets")
+
+    raw = conn.execute(text("SELECT Panel_id, TIMESTAMPDIFF(MICROSECOND, '1970-01-01', time_data) / 1e6, "
+                            "power_panel FROM panelData ORDER BY Panel_id, time_data")).all()
+    by_panel: dict[str, list[tuple[float, float]]] = {}
+    for pid, t, w in raw:
+        by_panel.setdefault(pid, []).append((float(t), float(w)))
+    for pid, points in by_panel.items():
+        arr = np.array(points)
+        for bucket, (energy, covered) in trapezoid_buckets(arr[:, 0], arr[:, 1], max_gap_s).items():
+            key = (pid, EPOCH + timedelta(seconds=bucket))
+            assert math.isclose(fresh[key][0], energy, rel_tol=1e-9, abs_tol=1e-9), key
+            assert math.isclose(fresh[key][1], covered, rel_tol=1e-9, abs_tol=1e-6), key
+
+    fleet = _table(conn, "SELECT bucket_start, 0, energy_wh, covered_seconds, readings, readings_on "
+                         "FROM fleet_energy_15min WHERE readings > 0 OR ABS(covered_seconds) > 1e-6")
+    summed = _table(conn, "SELECT bucket_start, 0, SUM(energy_wh), SUM(covered_seconds), SUM(readings), "
+                          "SUM(readings_on) FROM panel_energy_15min GROUP BY bucket_start "
+                          "HAVING SUM(readings) > 0 OR ABS(SUM(covered_seconds)) > 1e-6")
+    assert_tables_match({k: (float(v[0]), float(v[1]), int(v[2]), int(v[3])) for k, v in fleet.items()},
+                        {k: (float(v[0]), float(v[1]), int(v[2]), int(v[3])) for k, v in summed.items()}, "fleet")
+
+    windows = _table(conn, "SELECT Panel_id, window_start, total_power, window_end, reading_count FROM panelDataAgg")
+    fresh_windows = _table(conn, (
+        "SELECT Panel_id, TIMESTAMPADD(SECOND, FLOOR(TIMESTAMPDIFF(SECOND, '1970-01-01', time_data) / 30) * 30, "
+        "TIMESTAMP'1970-01-01 00:00:00') AS ws, AVG(power_panel), TIMESTAMPADD(SECOND, FLOOR(TIMESTAMPDIFF(SECOND, '1970-01-01', "
+        "time_data) / 30) * 30 + 30, TIMESTAMP'1970-01-01 00:00:00'), COUNT(*) FROM panelData GROUP BY Panel_id, ws"))
+    assert_tables_match(windows, fresh_windows, "windows")
+
+    latest = _table(conn, "SELECT panel_id, first_seen, last_seen, power_panel, current_status FROM panel_latest")
+    fresh_latest = _table(conn, (
+        "SELECT e.Panel_id, e.f, e.l, d.power_panel, d.current_status FROM (SELECT Panel_id, MIN(time_data) f, "
+        "MAX(time_data) l FROM panelData GROUP BY Panel_id) e JOIN panelData d "
+        "ON d.Panel_id = e.Panel_id AND d.time_data = e.l"))
+    assert_tables_match(latest, fresh_latest, "latest")
+    conn.commit()
+
+
+@pytest.fixture
+def conn(fresh_settings: Settings) -> Iterator[Connection]:
+    with db.engine(fresh_settings).connect() as connection:
+        yield connection
+
+
+@pytest.mark.integration
+def test_batches_in_any_order_keep_every_derived_table_equal_to_a_recompute(conn: Connection) -> None:
+    rng = np.random.default_rng(2024)
+    panels = ["p-a", "p-b", "P-a"]
+    # 40 minutes at 5 s with jitter, a 20-minute hole for one panel, statuses flipping.
+    readings = []
+    for pid in panels:
+        for i in range(480):
+            if pid == "p-b" and 100 <= i < 340:
+                continue
+            moment = START + timedelta(seconds=5 * i, milliseconds=int(rng.integers(0, 900)))
+            readings.append((pid, float(round(rng.uniform(0, 400), 3)), int(rng.random() > 0.2), moment))
+    order = rng.permutation(len(readings))
+    shuffled = [readings[i] for i in order]
+    batches = np.array_split(np.arange(len(shuffled)), 9)
+    max_gap = 15.0
+    for number, index in enumerate(batches):
+        batch = [shuffled[i] for i in index]
+        if number % 3 == 2:  # re-send part of an earlier batch, some values changed
+            again = [shuffled[i] for i in batches[number - 1][:40]]
+            batch += [(p, w + (17.5 if k % 2 else 0.0), 1 - s if k % 5 == 0 else s, t)
+                      for k, (p, w, s, t) in enumerate(again)]
+            # one row per key in a batch (the stream dedupes by latest offset first)
+            batch = list({(p, t): (p, w, s, t) for p, w, s, t in batch}.values())
+        with conn.begin():
+            _stage(conn, batch)
+            apply_batch(conn, STAGE, JOB, max_gap)
+        assert_derived_equal_recompute(conn, max_gap)
+
+    # A replay of what panelData holds changes nothing.
+    before = _table(conn, "SELECT panel_id, bucket_start, energy_wh FROM panel_energy_15min")
+    held = [tuple(row) for row in conn.execute(text(
+        "SELECT Panel_id, power_panel, current_status, time_data FROM panelData ORDER BY time_data LIMIT 500"))]
+    conn.commit()
+    with conn.begin():
+        _stage(conn, held)
+        assert apply_batch(conn, STAGE, JOB, max_gap) == 0
+    assert _table(conn, "SELECT panel_id, bucket_start, energy_wh FROM panel_energy_15min") == before
+
+
+@pytest.mark.integration
+def test_rebuild_from_raw_equals_what_batches_kept(conn: Connection) -> None:
+    rows = [("r-1", 100.0 + i, 1, START + timedelta(seconds=5 * i)) for i in range(400)]
+    with conn.begin():
+        _stage(conn, rows)
+        apply_batch(conn, STAGE, JOB, 15.0)
+    kept = _table(conn, "SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w "
+                        "FROM panel_energy_15min")
+    conn.commit()
+    with conn.begin():
+        conn.execute(text("UPDATE panel_energy_15min SET energy_wh = -1"))
+        conn.execute(text("DELETE FROM panelDataAgg"))
+        conn.execute(text("DELETE FROM panel_latest"))
+        recompute_buckets(conn, START - timedelta(minutes=20), START + timedelta(hours=2), 15.0)
+        recompute_windows(conn, START - timedelta(minutes=20), START + timedelta(hours=2))
+        recompute_latest(conn)
+    rebuilt = _table(conn, "SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w "
+                           "FROM panel_energy_15min")
+    assert_tables_match(rebuilt, kept, "rebuilt buckets")
+    assert_derived_equal_recompute(conn, 15.0)
