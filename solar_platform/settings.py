@@ -99,10 +99,10 @@ class Settings(BaseSettings):
     health_silent_after_intervals: float = Field(24.0, gt=0, validation_alias=_alias("health_silent_after_intervals"))
     health_zero_fraction: float = Field(0.01, ge=0, validation_alias=_alias("health_zero_fraction"))
     health_zero_minutes: float = Field(5.0, gt=0, validation_alias=_alias("health_zero_minutes"))
-    health_stuck_tolerance: float = Field(0.005, ge=0, validation_alias=_alias("health_stuck_tolerance"))
+    health_stuck_tolerance: float = Field(0.002, ge=0, validation_alias=_alias("health_stuck_tolerance"))
     health_stuck_minutes: float = Field(10.0, gt=0, validation_alias=_alias("health_stuck_minutes"))
     health_stuck_min_expected_change: float = Field(
-        0.05, ge=0, validation_alias=_alias("health_stuck_min_expected_change"))
+        0.01, ge=0, validation_alias=_alias("health_stuck_min_expected_change"))
     health_underperforming_pi: float = Field(0.8, gt=0, validation_alias=_alias("health_underperforming_pi"))
     health_recovered_pi: float = Field(0.9, gt=0, validation_alias=_alias("health_recovered_pi"))
     health_underperforming_minutes: float = Field(10.0, gt=0, validation_alias=_alias("health_underperforming_minutes"))
@@ -145,7 +145,6 @@ class Settings(BaseSettings):
     spark_master: str = Field("local[*]", validation_alias=_alias("spark_master"))
     spark_driver_memory: str = Field("1g", validation_alias=_alias("spark_driver_memory"))
     stream_trigger_seconds: float = Field(5.0, gt=0, validation_alias=_alias("stream_trigger_seconds"))
-    stream_window_seconds: int = Field(30, gt=0, validation_alias=_alias("stream_window_seconds"))
     # Bounds each micro-batch, so a restart after a backlog replays bounded work and no single
     # catch-up batch looks stuck to the heartbeat sensor (12 s of the 200k-panel target's input).
     stream_max_offsets_per_trigger: int = Field(

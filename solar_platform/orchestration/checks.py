@@ -18,6 +18,7 @@ from solar_platform.orchestration.resources import KafkaResource, MonitoringReso
 from solar_platform.settings import Settings
 from solar_platform.storage import db
 from solar_platform.storage import health as h
+from solar_platform.storage.energy import WINDOW_SECONDS
 
 
 def _now_naive() -> datetime:
@@ -41,10 +42,10 @@ def panel_data_fresh(solar: SolarSettingsResource, monitoring: MonitoringResourc
 
 
 @dg.asset_check(asset=PANEL_DATA_AGG, name="fresh", description="The newest window closed at most "
-                "freshness limit + window + watermark ago.")
+                "freshness limit + one window ago (windows are written in the readings' own batch).")
 def panel_data_agg_fresh(solar: SolarSettingsResource, monitoring: MonitoringResource) -> dg.AssetCheckResult:
     settings = solar.get()
-    limit = monitoring.freshness_max_lag_seconds + settings.stream_window_seconds + settings.stream_watermark_seconds
+    limit = monitoring.freshness_max_lag_seconds + WINDOW_SECONDS
     return _freshness(settings, "panelDataAgg", "window_end", limit)
 
 

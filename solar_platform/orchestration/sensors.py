@@ -8,8 +8,14 @@ import dagster as dg
 from sqlalchemy import text
 
 from solar_platform.orchestration.assets.live import PANEL_ALERTS
+from solar_platform.orchestration.checks import stream_lag_figures
 from solar_platform.orchestration.jobs import restart_stream
-from solar_platform.orchestration.resources import MonitoringResource, ProcessControl, SolarSettingsResource
+from solar_platform.orchestration.resources import (
+    KafkaResource,
+    MonitoringResource,
+    ProcessControl,
+    SolarSettingsResource,
+)
 from solar_platform.storage import db
 from solar_platform.storage import health as h
 
@@ -23,7 +29,8 @@ _DEAD_STATES = ("EXITED", "FATAL", "BACKOFF", "UNKNOWN")
                        "within N x the trigger interval while 'stream' should run, or the process died, it "
                        "records an observation on spark_stream and requests a restart from the checkpoint.")
 def stream_heartbeat(context: dg.SensorEvaluationContext, solar: SolarSettingsResource,
-                     monitoring: MonitoringResource, processes: ProcessControl) -> dg.SensorResult | dg.SkipReason:
+                     monitoring: MonitoringResource, processes: ProcessControl,
+                     kafka: KafkaResource) -> dg.SensorResult | dg.SkipReason:
     settings = solar.get()
     now = datetime.now(UTC)
     with db.engine(settings).connect() as conn:
@@ -44,18 +51,35 @@ def stream_heartbeat(context: dg.SensorEvaluationContext, solar: SolarSettingsRe
     if not dead and not stale:
         return dg.SkipReason(f"stream healthy: last batch {age:.0f} s ago (limit {limit:.0f} s), state {state}")
 
+    # No batch runs without new input: a stale heartbeat with nothing left to read is an idle
+    # stream (fleet stopped, night), never restarted. Only input waiting behind it means stuck.
+    behind: int | None = None
+    if not dead:
+        try:
+            behind = int(stream_lag_figures(settings, kafka)["messages_behind"])
+        except Exception as exc:  # noqa: BLE001 - Kafka down: a restart would not help either
+            return dg.SkipReason(f"heartbeat {age if age is not None else float('inf'):.0f} s old and Kafka's end "
+                                 f"offsets are unreadable ({type(exc).__name__}); not restarting")
+        if behind == 0:
+            return dg.SensorResult(asset_events=[dg.AssetObservation(asset_key=STREAM_ASSET, metadata={
+                "idle": True, "messages_behind": 0, "process_state": state,
+                "heartbeat_age_seconds": round(age, 1) if age is not None else -1.0})],
+                skip_reason=dg.SkipReason("stream idle: every message on the topic is committed; nothing to do"))
+
     cursor = json.loads(context.cursor) if context.cursor else {}
     last_request = cursor.get("last_restart_request", 0.0)
     observation = dg.AssetObservation(asset_key=STREAM_ASSET, metadata={
         "heartbeat_stale": stale, "process_state": state, "pid": info.get("pid", 0),
         "last_heartbeat": heartbeat.isoformat() if heartbeat else "never",
         "heartbeat_age_seconds": round(age, 1) if age is not None else -1.0,
-        "stale_after_seconds": limit, "batches_recorded": batches})
+        "stale_after_seconds": limit, "batches_recorded": batches,
+        "messages_behind": behind if behind is not None else -1})
     if now.timestamp() - last_request < monitoring.restart_grace_seconds:
         return dg.SensorResult(asset_events=[observation], skip_reason=dg.SkipReason(
             "stream still unhealthy; a restart was requested less than the grace period ago"))
     context.update_cursor(json.dumps({"last_restart_request": now.timestamp()}))
-    reason = f"process {state}" if dead else f"no heartbeat for {age if age is not None else float('inf'):.0f} s"
+    reason = (f"process {state}" if dead else
+              f"no heartbeat for {age if age is not None else float('inf'):.0f} s with {behind} messages waiting")
     context.log.warning(f"stream unhealthy ({reason}); requesting a restart from its checkpoint")
     return dg.SensorResult(
         asset_events=[observation],

@@ -19,7 +19,6 @@ WINDOWS = "panelDataAgg"
 DEAD_LETTERS = "dead_letters"
 STREAM_PROGRESS = "stream_progress"
 STAGE_READINGS = "stage_panel_data"
-STAGE_WINDOWS = "stage_panel_data_agg"
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
@@ -51,6 +50,10 @@ def migrate(settings: Settings) -> list[str]:
     with backend.lock():
         pending = backend.to_apply(migrations)
         backend.apply_migrations(pending)
+        # The raw tables' day partitions (today and the days ahead): every migrated database has them.
+        from solar_platform.storage.retention import ensure_day_partitions
+
+        ensure_day_partitions(settings)
     return [m.id for m in pending]
 
 

@@ -1,41 +1,40 @@
-"""The streaming job: Kafka -> contract -> MySQL, exactly once, as two Structured Streaming queries.
+"""The streaming job: Kafka -> contract -> MySQL, exactly once, one Structured Streaming query.
 
-- `readings`: every record is parsed (`parse.parse_records`); valid readings are upserted into
-  `panelData`, rejects are kept whole in `dead_letters`.
-- `windows`: valid readings, watermarked, in tumbling windows per panel: the mean power and the
-  reading count, upserted into `panelDataAgg` in update mode (a window is rewritten each time it
-  changes, never appended twice).
+Each micro-batch reads its Kafka records once and:
 
-Exactly once = Spark's checkpoint (offsets of each micro-batch, logged before it runs) + sinks that
-can be replayed: upserts keyed by (panel, time) and (panel, window_start), `INSERT IGNORE` on the
-dead letters' (topic, partition, offset), and progress rows keyed by (query_id, batch_id). A batch
-that crashed half way is re-run from the same offsets and writes the same rows again.
+1. parses them (`parse.parse_records`) and applies the clock rules: a reading stamped more than
+   `max_clock_skew_seconds` after the batch's ingest time is rejected (`time_in_future`), one
+   before `min_reading_time` too (`time_out_of_range`), so one wrong clock moves nobody else's data;
+2. stages the valid readings (one per panel and time, the highest offset wins) over JDBC, tagged
+   with this job's id, once it has checked that it still holds the database's job lock;
+3. in one transaction: checks the lock again, moves the staged readings that are new or changed
+   into `panelData` and keeps every derived table in step (`storage.energy.apply_batch`: the 30-s
+   windows it touched, recomputed from `panelData`; the 15-min energy buckets and the fleet's; each
+   panel's latest reading), inserts the rejects into `dead_letters` and records the progress row
+   (the heartbeat, with a per-step profile).
 
-Each micro-batch goes in two steps: Spark's JDBC writer appends it (in parallel, batched) to a
-staging table, then one transaction on the driver moves it into the real table with
-`INSERT ... SELECT ... ON DUPLICATE KEY UPDATE` (the JDBC writer cannot upsert), empties the stage,
-and records the batch's progress row. Stages belong to one job at a time: a MySQL advisory lock
-held for the job's lifetime keeps a second job on the same database out.
+There is no watermark and no window state in Spark: a window is always the mean of the readings
+`panelData` holds for it, however late or re-sent they arrived.
 
-Repeated readings (same panel and time): panelData keeps the one with the highest offset (within a
-batch, `latest_per_key`; across batches, the upsert). The windows count a reading once, the first
-one seen (streaming deduplication, its state bounded by the watermark). A reading later than the
-watermark (`stream_watermark_seconds` behind the newest one) still lands in panelData but no
-longer changes its window, which has been final since.
+Exactly once = Spark's checkpoint (the offsets of each micro-batch, logged before it runs) + a
+transaction that can be replayed: the raw upsert and the derived deltas only count readings that
+differ from `panelData`, dead letters are `INSERT IGNORE` on (topic, partition, offset), progress
+rows are keyed by (query_id, batch_id). A batch that crashed half way is re-run from the same
+offsets and leaves the same rows.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pyspark.errors import StreamingQueryException
@@ -44,9 +43,10 @@ from pyspark.sql import functions as sf
 from pyspark.sql.streaming import StreamingQuery
 from sqlalchemy import Connection, Engine, text
 
+from solar_platform.contracts import RejectReason
 from solar_platform.settings import Settings
 from solar_platform.stack.preflight import StackError
-from solar_platform.storage import db
+from solar_platform.storage import db, energy
 from solar_platform.streaming import parse
 
 log = logging.getLogger(__name__)
@@ -55,15 +55,7 @@ Trigger = Literal["continuous", "available-now"]
 TRIGGERS: tuple[Trigger, ...] = ("continuous", "available-now")
 
 READINGS_QUERY = "readings"
-WINDOWS_QUERY = "windows"
-QUERY_NAMES = (READINGS_QUERY, WINDOWS_QUERY)
-
-# panelDataAgg's value columns (the seed's `total_power` is the window's mean power).
-MEAN_POWER = "total_power"
-READING_COUNT = "reading_count"
-WINDOW_START = "window_start"
-WINDOW_END = "window_end"
-_LAST_READING = "last_reading_time"  # per window, for the progress row's max_event_time
+QUERY_NAMES = (READINGS_QUERY,)
 
 # dead_letters.kafka_key is VARBINARY(1024): a longer key is cut rather than failing the batch.
 DEAD_LETTER_KEY_BYTES = 1024
@@ -75,6 +67,8 @@ _DEAD_LETTER_CHUNK = 500
 # LOCAL INFILE of the same rows 225k. Set explicitly so a driver upgrade cannot change it silently.
 JDBC_BATCH_OPTIONS = "useBulkStmts=true"
 JDBC_BATCH_SIZE = 10_000
+
+STAGE_COLUMNS = ("job_id", parse.PANEL_ID, parse.POWER, parse.STATUS, parse.TIME)
 
 
 class StreamAlreadyRunning(StackError):
@@ -158,6 +152,13 @@ class StageLock:
             raise
         self._connection = connection
 
+    @property
+    def job_id(self) -> int:
+        """This job's tag on the stage rows: the lock connection's id, unique among live jobs."""
+        if self._connection_id is None:
+            raise RuntimeError("the stage lock is not held")
+        return int(self._connection_id)
+
     def verify(self, connection: Connection) -> None:
         holder = connection.execute(text("SELECT IS_USED_LOCK(:name)"), {"name": self.name}).scalar()
         if holder is None or holder != self._connection_id:
@@ -180,40 +181,15 @@ class StageLock:
             connection.close()
 
 
-# ------------------------------------------------------------------------------------ SQL steps
-@dataclass(frozen=True)
-class _Upsert:
-    """INSERT ... SELECT from a stage into its table, built from the live schema (storage.db)."""
-
-    stage: str
-    target: str
-    columns: tuple[str, ...]
-    key: tuple[str, ...]
-
-    @classmethod
-    def reflect(cls, settings: Settings, stage: str, target: str) -> _Upsert:
-        stage_columns = tuple(column.name for column in db.table(settings, stage).columns)
-        key = tuple(column.name for column in db.table(settings, target).primary_key.columns)
-        return cls(stage, target, stage_columns, key)
-
-    def statement(self) -> str:
-        columns = ", ".join(f"`{name}`" for name in self.columns)
-        updates = ", ".join(f"`{name}` = VALUES(`{name}`)" for name in self.columns if name not in self.key)
-        return (
-            f"INSERT INTO `{self.target}` ({columns}) SELECT {columns} FROM `{self.stage}` "
-            f"ON DUPLICATE KEY UPDATE {updates}"
-        )
-
-
-def _progress_statement() -> str:
-    return (
-        f"INSERT INTO `{db.STREAM_PROGRESS}` (query_id, query_name, batch_id, rows_in, rows_written, dead_letters, "
-        "max_event_time, duration_ms, recorded_at) VALUES (:query_id, :query_name, :batch_id, :rows_in, "
-        ":rows_written, :dead_letters, :max_event_time, :duration_ms, UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE "
-        "rows_in = VALUES(rows_in), rows_written = VALUES(rows_written), dead_letters = VALUES(dead_letters), "
-        "max_event_time = VALUES(max_event_time), duration_ms = VALUES(duration_ms), recorded_at = VALUES(recorded_at)"
-    )
-
+# ------------------------------------------------------------------------------------ the sink
+_PROGRESS_INSERT = (
+    f"INSERT INTO `{db.STREAM_PROGRESS}` (query_id, query_name, batch_id, rows_in, rows_written, dead_letters, "
+    "max_event_time, duration_ms, profile, recorded_at) VALUES (:query_id, :query_name, :batch_id, :rows_in, "
+    ":rows_written, :dead_letters, :max_event_time, :duration_ms, :profile, UTC_TIMESTAMP(3)) "
+    "ON DUPLICATE KEY UPDATE rows_in = VALUES(rows_in), rows_written = VALUES(rows_written), "
+    "dead_letters = VALUES(dead_letters), max_event_time = VALUES(max_event_time), "
+    "duration_ms = VALUES(duration_ms), profile = VALUES(profile), recorded_at = VALUES(recorded_at)"
+)
 
 _DEAD_LETTER_INSERT = (
     f"INSERT IGNORE INTO `{db.DEAD_LETTERS}` (kafka_topic, kafka_partition, kafka_offset, kafka_key, payload, reason, "
@@ -221,118 +197,116 @@ _DEAD_LETTER_INSERT = (
 )
 
 
-@dataclass
-class _BatchProgress:
-    query_name: str
-    batch_id: int
-    rows_in: int = 0
-    rows_written: int = 0
-    dead_letters: int = 0
-    max_event_time: datetime | None = None
-    started: float = 0.0
+def with_clock_rules(parsed: DataFrame, ingested_at: datetime, settings: Settings) -> DataFrame:
+    """Reject readings stamped too far ahead of `ingested_at`, or before the configured floor.
+
+    `ingested_at` is one instant per batch (the platform's clock when the batch started), so a
+    replayed batch judges every reading the same way within itself.
+    """
+    # Aware datetimes: pyspark turns a naive one into an instant with the host's zone, not UTC.
+    latest_allowed = (ingested_at + timedelta(seconds=settings.max_clock_skew_seconds)).astimezone(UTC)
+    floor = settings.min_reading_time.astimezone(UTC)
+    in_future, too_old = RejectReason.TIME_IN_FUTURE.value, RejectReason.TIME_OUT_OF_RANGE.value
+    reason = (
+        sf.when(sf.col(parse.REJECT_REASON).isNotNull(), sf.col(parse.REJECT_REASON))
+        .when(sf.col(parse.TIME) > sf.lit(latest_allowed), sf.lit(in_future))
+        .when(sf.col(parse.TIME) < sf.lit(floor), sf.lit(too_old))
+    )
+    valid = reason.isNull()
+    return parsed.select(
+        *[column for column in parsed.columns if column not in (*parse.READING_COLUMNS, parse.REJECT_REASON)],
+        *[sf.when(valid, sf.col(column)).alias(column) for column in parse.READING_COLUMNS],
+        reason.alias(parse.REJECT_REASON),
+    )
 
 
-class _QueryIds:
-    """The running query's id for a sink, looked up by name (stable across restarts: the checkpoint's)."""
-
-    def __init__(self, spark: SparkSession) -> None:
-        self._spark = spark
-        self._ids: dict[str, str] = {}
-
-    def __call__(self, name: str) -> str:
-        if name not in self._ids:
-            for query in self._spark.streams.active:
-                if query.name == name:
-                    self._ids[name] = str(query.id)
-        if name not in self._ids:  # a batch only runs inside its (registered) query
-            raise RuntimeError(f"no active streaming query named {name!r}")
-        return self._ids[name]
+def _utc_naive(epoch_micros: int | None) -> datetime | None:
+    """What a DATETIME column holds: the UTC wall clock, from epoch microseconds."""
+    if epoch_micros is None:
+        return None
+    return datetime(1970, 1, 1) + timedelta(microseconds=int(epoch_micros))
 
 
-class _Sink:
-    """Shared plumbing of both foreachBatch sinks: stage write, then one transaction."""
-
-    query_name: str
-
-    def __init__(self, settings: Settings, engine: Engine, lock: StageLock, query_ids: _QueryIds) -> None:
-        self.settings = settings
-        self.engine = engine
-        self.lock = lock
-        self.query_ids = query_ids
-
-    def clear_stage(self, stage: str) -> None:
-        # A batch that died after its stage write left rows behind: its replay must not see them.
-        with self.engine.begin() as connection:
-            connection.execute(text(f"DELETE FROM `{stage}`"))
-
-    def commit(self, progress: _BatchProgress, upsert: _Upsert | None,
-               extra: Callable[[Connection], None] | None = None) -> None:
-        with self.engine.begin() as connection:
-            self.lock.verify(connection)
-            if upsert is not None:
-                connection.execute(text(upsert.statement()))
-                connection.execute(text(f"DELETE FROM `{upsert.stage}`"))
-            if extra is not None:
-                extra(connection)
-            connection.execute(text(_progress_statement()), {
-                "query_id": self.query_ids(self.query_name),
-                "query_name": self.query_name,
-                "batch_id": progress.batch_id,
-                "rows_in": progress.rows_in,
-                "rows_written": progress.rows_written,
-                "dead_letters": progress.dead_letters,
-                "max_event_time": progress.max_event_time,
-                "duration_ms": int((time.monotonic() - progress.started) * 1000),
-            })
-
-
-class ReadingsSink(_Sink):
-    """foreachBatch of `readings`: valid rows -> stage -> panelData, rejects -> dead_letters."""
+class ReadingsSink:
+    """foreachBatch of the one query: Kafka records -> panelData, derived tables, dead letters."""
 
     query_name = READINGS_QUERY
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.upsert = _Upsert.reflect(self.settings, db.STAGE_READINGS, db.READINGS)
+    def __init__(self, settings: Settings, engine: Engine, lock: StageLock, spark: SparkSession) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.lock = lock
+        self._spark = spark
+        self._query_id: str | None = None
 
-    def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        progress = _BatchProgress(self.query_name, batch_id, started=time.monotonic())
+    def query_id(self) -> str:
+        """The running query's id (stable across restarts: the checkpoint's)."""
+        if self._query_id is None:
+            self._query_id = next(
+                (str(query.id) for query in self._spark.streams.active if query.name == self.query_name), None)
+        if self._query_id is None:  # a batch only runs inside its (registered) query
+            raise RuntimeError(f"no active streaming query named {self.query_name!r}")
+        return self._query_id
+
+    def __call__(self, records: DataFrame, batch_id: int) -> None:
+        started = time.monotonic()
+        ingested_at = datetime.now(UTC)
         steps = _StepTimer()
-        # Cached for the three passes below; payloads only for rejects (they are the bulk otherwise).
-        reject = sf.col(parse.REJECT_REASON).isNotNull()
-        batch = batch.select(
-            "topic", "partition", "offset", "timestamp", *parse.READING_COLUMNS, parse.REJECT_REASON,
-            sf.when(reject, sf.col("key")).alias("key"), sf.when(reject, sf.col("value")).alias("value"),
-        ).persist()
+        records = records.select("key", "value", "topic", "partition", "offset", "timestamp").persist()
+        parsed: DataFrame | None = None
         try:
+            with steps("kafka_read"):
+                records.count()
+            parsed = with_clock_rules(
+                parse.parse_records(records, self.settings.source_timezone), ingested_at, self.settings)
+            # Payloads are kept only for rejects (they are the bulk otherwise).
+            reject = sf.col(parse.REJECT_REASON).isNotNull()
+            parsed = parsed.select(
+                "topic", "partition", "offset", "timestamp", *parse.READING_COLUMNS, parse.REJECT_REASON,
+                sf.when(reject, sf.col("key")).alias("key"), sf.when(reject, sf.col("value")).alias("value"),
+            ).persist()
             with steps("parse"):
-                stats = batch.agg(
+                stats = parsed.agg(
                     sf.count(sf.lit(1)).alias("rows_in"),
                     sf.count(sf.col(parse.REJECT_REASON)).alias("rejects"),
-                    sf.max(parse.TIME).alias("max_event_time"),
+                    # Epoch microseconds: pyspark would hand back a timestamp in the host's zone.
+                    sf.unix_micros(sf.max(parse.TIME)).alias("max_event_micros"),
                 ).first()
+            records.unpersist()
             assert stats is not None
-            progress.rows_in = int(stats["rows_in"])
-            progress.dead_letters = int(stats["rejects"])
-            progress.max_event_time = stats["max_event_time"]
-            valid_rows = progress.rows_in - progress.dead_letters
+            rows_in, rejects = int(stats["rows_in"]), int(stats["rejects"])
+            job_id = self.lock.job_id
             with steps("stage"):
-                self.clear_stage(self.upsert.stage)
-                if valid_rows:
-                    deduped = latest_per_key(parse.valid_readings(batch))
-                    jdbc_append(deduped.select(*self.upsert.columns), self.settings, self.upsert.stage)
-                    with self.engine.connect() as connection:
-                        progress.rows_written = int(
-                            connection.execute(text(f"SELECT COUNT(*) FROM `{self.upsert.stage}`")).scalar() or 0
-                        )
-            rejects = _dead_letter_rows(batch) if progress.dead_letters else iter(())
-            with steps("commit"):
-                self.commit(progress, self.upsert if valid_rows else None,
-                            extra=lambda connection: _insert_dead_letters(connection, rejects))
-            log.info("readings batch %d: %d in, %d written, %d rejected (%s)", batch_id, progress.rows_in,
-                     progress.rows_written, progress.dead_letters, steps)
+                with self.engine.begin() as connection:
+                    # Only a job that still holds the lock may touch the stage, and only its own rows.
+                    self.lock.verify(connection)
+                    connection.execute(text(f"DELETE FROM `{db.STAGE_READINGS}` WHERE job_id = :job"), {"job": job_id})
+                if rows_in > rejects:
+                    staged = latest_per_key(parse.valid_readings(parsed)).withColumn("job_id", sf.lit(job_id))
+                    jdbc_append(staged.select(*STAGE_COLUMNS), self.settings, db.STAGE_READINGS)
+            dead = _dead_letter_rows(parsed) if rejects else iter(())
+            timings: dict[str, float] = {}
+            with steps("commit"), self.engine.begin() as connection:
+                self.lock.verify(connection)
+                written = energy.apply_batch(connection, db.STAGE_READINGS, job_id,
+                                             self.settings.energy_max_gap_seconds, timings)
+                connection.execute(text(f"DELETE FROM `{db.STAGE_READINGS}` WHERE job_id = :job"), {"job": job_id})
+                _insert_dead_letters(connection, dead)
+                profile = {f"{name}_ms": round(seconds * 1000) for name, seconds in steps.seconds.items()}
+                profile.update({f"sql_{name}_ms": round(seconds * 1000) for name, seconds in timings.items()})
+                connection.execute(text(_PROGRESS_INSERT), {
+                    "query_id": self.query_id(), "query_name": self.query_name, "batch_id": batch_id,
+                    "rows_in": rows_in, "rows_written": written, "dead_letters": rejects,
+                    "max_event_time": _utc_naive(stats["max_event_micros"]),
+                    "duration_ms": int((time.monotonic() - started) * 1000),
+                    "profile": json.dumps(profile, separators=(",", ":"))[:1024],
+                })
+            log.info("batch %d: %d in, %d new or changed, %d rejected (%s; sql %s)", batch_id, rows_in, written,
+                     rejects, steps, ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
         finally:
-            batch.unpersist()
+            records.unpersist()
+            if parsed is not None:
+                parsed.unpersist()
 
 
 class _StepTimer:
@@ -353,36 +327,6 @@ class _StepTimer:
         return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.seconds.items())
 
 
-class WindowsSink(_Sink):
-    """foreachBatch of `windows`: updated windows -> stage -> panelDataAgg."""
-
-    query_name = WINDOWS_QUERY
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.upsert = _Upsert.reflect(self.settings, db.STAGE_WINDOWS, db.WINDOWS)
-
-    def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        progress = _BatchProgress(self.query_name, batch_id, started=time.monotonic())
-        steps = _StepTimer()
-        batch = batch.persist()  # the aggregation's output: don't run the stateful step twice
-        try:
-            with steps("aggregate"):
-                stats = batch.agg(sf.count(sf.lit(1)).alias("rows"), sf.max(_LAST_READING).alias("latest")).first()
-            assert stats is not None
-            progress.rows_in = progress.rows_written = int(stats["rows"])
-            progress.max_event_time = stats["latest"]
-            with steps("stage"):
-                self.clear_stage(self.upsert.stage)
-                if progress.rows_in:
-                    jdbc_append(batch.select(*self.upsert.columns), self.settings, self.upsert.stage)
-            with steps("commit"):
-                self.commit(progress, self.upsert if progress.rows_in else None)
-            log.info("windows batch %d: %d windows written (%s)", batch_id, progress.rows_written, steps)
-        finally:
-            batch.unpersist()
-
-
 def latest_per_key(readings: DataFrame) -> DataFrame:
     """One row per (panel, time) in a micro-batch: the one with the highest Kafka offset.
 
@@ -401,10 +345,12 @@ def latest_per_key(readings: DataFrame) -> DataFrame:
 def _dead_letter_rows(batch: DataFrame) -> Iterator[dict[str, object]]:
     rejects = parse.rejected_records(batch).select(
         "topic", "partition", "offset", sf.substring("key", 1, DEAD_LETTER_KEY_BYTES).alias("key"),
-        sf.col("value").alias("payload"), sf.col(parse.REJECT_REASON).alias("reason"), "timestamp",
+        sf.col("value").alias("payload"), sf.col(parse.REJECT_REASON).alias("reason"),
+        sf.unix_micros("timestamp").alias("timestamp"),
     )
     for row in rejects.toLocalIterator():
         record = row.asDict()
+        record["timestamp"] = _utc_naive(record["timestamp"])
         for field in ("key", "payload"):
             if record[field] is not None:
                 record[field] = bytes(record[field])
@@ -422,74 +368,37 @@ def _insert_dead_letters(connection: Connection, rows: Iterator[dict[str, object
         connection.execute(text(_DEAD_LETTER_INSERT), chunk)
 
 
-# ---------------------------------------------------------------------------------- the queries
+# ---------------------------------------------------------------------------------- the query
 def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
-    reader = (
+    return (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
         .option("subscribe", settings.topic)
         .option("startingOffsets", settings.stream_starting_offsets)
         # Offsets deleted by retention (or a re-created topic) are skipped, not a crash loop.
         .option("failOnDataLoss", "false")
-    )
-    if settings.stream_max_offsets_per_trigger:
-        reader = reader.option("maxOffsetsPerTrigger", str(settings.stream_max_offsets_per_trigger))
-    return reader.load()
-
-
-def window_means(valid_readings: DataFrame, settings: Settings) -> DataFrame:
-    """Per panel and tumbling window: mean power and reading count, in panelDataAgg's columns."""
-    window = sf.window(parse.TIME, f"{settings.stream_window_seconds} seconds")
-    return (
-        valid_readings.select(parse.PANEL_ID, parse.POWER, parse.TIME)
-        .withWatermark(parse.TIME, f"{settings.stream_watermark_seconds} seconds")
-        # A reading replayed into the topic must not count twice in its window's mean.
-        .dropDuplicates([parse.PANEL_ID, parse.TIME])
-        .groupBy(window.alias("window"), parse.PANEL_ID)
-        .agg(
-            sf.avg(parse.POWER).alias(MEAN_POWER),
-            sf.count(sf.lit(1)).cast("int").alias(READING_COUNT),
-            sf.max(parse.TIME).alias(_LAST_READING),
-        )
-        .select(
-            parse.PANEL_ID, MEAN_POWER,
-            sf.col("window.start").alias(WINDOW_START), sf.col("window.end").alias(WINDOW_END),
-            READING_COUNT, _LAST_READING,
-        )
+        # A bounded batch: a restart after a backlog replays bounded work, never one huge batch.
+        .option("maxOffsetsPerTrigger", str(settings.stream_max_offsets_per_trigger))
+        .load()
     )
 
 
 def start_queries(spark: SparkSession, settings: Settings, trigger: Trigger, lock: StageLock) -> list[StreamingQuery]:
-    """Start `readings` and `windows` on the configured topic; returns them running."""
+    """Start the one query (`readings`) on the configured topic; returns it running, in a list."""
     parse.configure_session(spark)
-    engine = db.engine(settings)
-    query_ids = _QueryIds(spark)
-    readings_sink = ReadingsSink(settings, engine, lock, query_ids)
-    windows_sink = WindowsSink(settings, engine, lock, query_ids)
-
+    sink = ReadingsSink(settings, db.engine(settings), lock, spark)
     trigger_options: dict[str, Any] = (
         {"availableNow": True} if trigger == "available-now"
         else {"processingTime": f"{settings.stream_trigger_seconds} seconds"}
     )
-    parsed = parse.parse_records(kafka_source(spark, settings), settings.source_timezone)
-    checkpoints = settings.checkpoint_dir
-    readings = (
-        parsed.writeStream.queryName(READINGS_QUERY)
-        .foreachBatch(readings_sink)
-        .option("checkpointLocation", str(checkpoints / READINGS_QUERY))
+    query = (
+        kafka_source(spark, settings).writeStream.queryName(READINGS_QUERY)
+        .foreachBatch(sink)
+        .option("checkpointLocation", str(settings.checkpoint_dir / READINGS_QUERY))
         .trigger(**trigger_options)
         .start()
     )
-    windows = (
-        window_means(parse.valid_readings(parsed), settings)
-        .writeStream.queryName(WINDOWS_QUERY)
-        .outputMode("update")
-        .foreachBatch(windows_sink)
-        .option("checkpointLocation", str(checkpoints / WINDOWS_QUERY))
-        .trigger(**trigger_options)
-        .start()
-    )
-    return [readings, windows]
+    return [query]
 
 
 # ------------------------------------------------------------------------------------- running

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
+from kafka import KafkaProducer
 from sqlalchemy import text
 
 from solar_platform.orchestration import checks as c
@@ -112,17 +113,27 @@ def _evaluate(sensor, defs, **kwargs):
         return sensor(context), context.cursor
 
 
-def test_stale_heartbeat_requests_a_restart(fresh_settings, offline_processes):
+def test_stale_heartbeat_requests_a_restart_only_when_input_waits(fresh_settings, offline_processes):
     defs = test_defs(fresh_settings, processes=offline_processes)
     offline_processes.set_state("stream", "RUNNING")
     _progress(fresh_settings, _now() - timedelta(minutes=10))
     with dg.instance_for_test() as instance:
+        # Nothing on the topic the stream has not committed: idle (night, fleet stopped), never restarted.
+        idle, _ = _evaluate(s.stream_heartbeat, defs, instance=instance)
+        assert isinstance(idle, dg.SensorResult) and not idle.run_requests
+        assert "idle" in idle.skip_reason.skip_message
+        assert idle.asset_events[0].metadata["idle"].value is True
+        # Input waiting behind a stale heartbeat: stuck.
+        producer = KafkaProducer(bootstrap_servers=fresh_settings.kafka_bootstrap, acks="all")
+        producer.send(fresh_settings.topic, key=b"panel-1", value=b"{}").get(timeout=30)
+        producer.close()
         result, cursor = _evaluate(s.stream_heartbeat, defs, instance=instance)
         assert isinstance(result, dg.SensorResult)
         assert len(result.run_requests) == 1 and result.run_requests[0].run_key.startswith("restart-stream-")
         observation = result.asset_events[0]
         assert observation.asset_key == dg.AssetKey("spark_stream")
         assert observation.metadata["heartbeat_stale"].value is True
+        assert observation.metadata["messages_behind"].value == 1
         # within the grace period: observed, but no second restart
         again, _ = _evaluate(s.stream_heartbeat, defs, instance=instance, cursor=cursor)
         assert not again.run_requests

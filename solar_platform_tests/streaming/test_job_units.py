@@ -28,14 +28,6 @@ def test_stage_lock_name_is_per_database_and_fits_mysql_limit() -> None:
     assert len(long_a) <= 64 and len(long_b) <= 64 and long_a != long_b
 
 
-def test_upsert_moves_the_stage_and_updates_only_non_key_columns() -> None:
-    upsert = job._Upsert("stage_x", "target_x", ("Panel_id", "power_panel", "time_data"), ("Panel_id", "time_data"))
-    assert upsert.statement() == (
-        "INSERT INTO `target_x` (`Panel_id`, `power_panel`, `time_data`) SELECT `Panel_id`, `power_panel`, "
-        "`time_data` FROM `stage_x` ON DUPLICATE KEY UPDATE `power_panel` = VALUES(`power_panel`)"
-    )
-
-
 def test_summarize_error_finds_the_sinks_python_cause() -> None:
     spark_text = (
         "[FOREACH_BATCH_USER_FUNCTION_ERROR] An error occurred in the user provided function in foreach batch "

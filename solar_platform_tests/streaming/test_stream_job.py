@@ -26,8 +26,10 @@ from solar_platform.fleet.publisher import fast_forward
 from solar_platform.fleet.simulation import FleetReadings, simulate_readings
 from solar_platform.settings import Settings, load_settings
 from solar_platform.storage import db
+from solar_platform.storage.energy import WINDOW_SECONDS
 from solar_platform.streaming import parse
 from solar_platform.streaming.job import StageLock, StreamAlreadyRunning, StreamQueryFailed, run_job
+from solar_platform_tests.storage.derived import assert_derived_equal_recompute
 from solar_platform_tests.streaming.cases import CASES, MALFORMED_CASES, Case
 
 pytestmark = pytest.mark.integration
@@ -147,14 +149,14 @@ def _check_tables(settings: Settings, fleets: list[FleetReadings], malformed: di
     assert stored == _readings_by_key(fleets)
 
     # panelDataAgg: every window equals the numpy recompute.
-    expected_windows = _window_means(fleets, settings.stream_window_seconds)
+    expected_windows = _window_means(fleets, WINDOW_SECONDS)
     windows = {(row[0], row[2]): row for row in snapshot[db.WINDOWS]}
     assert windows.keys() == expected_windows.keys()
     for key, (mean_w, count) in expected_windows.items():
         _panel, total_power, start, end, reading_count = windows[key]
         assert abs(total_power - mean_w) <= 1e-6, key
         assert reading_count == count, key
-        assert end - start == timedelta(seconds=settings.stream_window_seconds)
+        assert end - start == timedelta(seconds=WINDOW_SECONDS)
 
     # dead_letters: every malformed message, with its reason, source position, key and payload.
     letters = {(row[2], row[3]): row for row in snapshot[db.DEAD_LETTERS]}
@@ -170,7 +172,7 @@ def _check_tables(settings: Settings, fleets: list[FleetReadings], malformed: di
     # stream_progress: one row per batch of each query, adding up to what went through.
     progress = snapshot[db.STREAM_PROGRESS]
     readings_rows = [row for row in progress if row[1] == "readings"]
-    assert {row[1] for row in progress} == {"readings", "windows"}
+    assert {row[1] for row in progress} == {"readings"}
     assert sum(row[3] for row in readings_rows) == records_published
     assert sum(row[5] for row in readings_rows) == len(malformed) + len(tombstones)
     assert max(row[6] for row in readings_rows if row[6] is not None) == max(key[1] for key in stored)
@@ -224,8 +226,8 @@ def test_end_to_end_exactly_once(fresh_settings: Settings, spark: SparkSession) 
     assert set(before[db.DEAD_LETTERS]) <= set(after[db.DEAD_LETTERS])
     _check_tables(settings, fleets, malformed, tombstones, published)
     with db.engine(settings).connect() as connection:
-        for stage in (db.STAGE_READINGS, db.STAGE_WINDOWS):
-            assert connection.execute(text(f"SELECT COUNT(*) FROM `{stage}`")).scalar() == 0
+        assert connection.execute(text(f"SELECT COUNT(*) FROM `{db.STAGE_READINGS}`")).scalar() == 0
+    assert_derived_equal_recompute(settings)
 
 
 def test_second_job_on_the_same_database_exits_2(fresh_settings: Settings) -> None:
