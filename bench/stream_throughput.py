@@ -143,7 +143,17 @@ def bench_backlog(spark: SparkSession, settings: Settings, panels: int, cycles: 
         "job_seconds (incl. query start)": round(seconds, 1),
         "drain rows/s": round(published.messages_delivered / seconds),
         "readings_batches": len(batches),
+        "batch_profile_ms_p50": batch_profile(batches),
     }
+
+
+def batch_profile(batches: list[dict[str, object]]) -> dict[str, float] | None:
+    """Median ms per step of the batches' profiles (kafka_read, parse, stage, commit and its SQL steps)."""
+    profiles = [json.loads(str(row["profile"])) for row in batches if row.get("profile")]
+    if not profiles:
+        return None  # a version of the job that did not record one
+    steps = sorted({step for profile in profiles for step in profile})
+    return {step: statistics.median(profile.get(step, 0) for profile in profiles) for step in steps}
 
 
 # ----------------------------------------------------------------------------------- 3. live run
@@ -249,6 +259,7 @@ def bench_live(spark: SparkSession, settings: Settings, panels: int, interval: f
         "freshness_p95_s": round(_percentile(steady_freshness, 0.95), 2) if steady_freshness else None,
         "freshness_max_s": round(max(steady_freshness), 2) if steady_freshness else None,
         "readings_batch_ms_p50": statistics.median(int(row["duration_ms"]) for row in batches) if batches else None,
+        "batch_profile_ms_p50": batch_profile(batches),
         "job_error": repr(failure[0]) if failure else None,
         "fleet_stderr_tail": fleet_error[-500:] or None,
     }
