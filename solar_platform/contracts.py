@@ -57,6 +57,10 @@ class RejectReason(StrEnum):
     TIME_OUT_OF_RANGE = "time_out_of_range"
 
 
+# Judged at ingest against the platform's clock, not by the message parser (the stream's clock rules).
+INGEST_REJECT_REASONS = frozenset({RejectReason.TIME_IN_FUTURE, RejectReason.TIME_OUT_OF_RANGE})
+
+
 class InvalidReading(ValueError):
     def __init__(self, reason: RejectReason, detail: str = "") -> None:
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
