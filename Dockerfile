@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # One image for every Python part of the platform: the fleet, the Spark stream, the REST API, the
-# Dagster webserver and daemon, and the one-shot `db migrate` / topic jobs of docker-compose.yml.
+# Dagster webserver and daemon, the Spark master and workers (pyspark's own distribution, started by
+# `solar-platform stack spark-master|spark-worker`), and the one-shot `db migrate` / topic jobs of
+# docker-compose.yml.
 #
 #   docker build -t solar-platform .
 #
@@ -38,8 +40,8 @@ ENV JAVA_HOME=/usr/lib/jvm/java-17 \
     SOLAR_HOME=/opt/solar \
     # Dagster's instance config (MySQL run/event/schedule storage): docker/dagster.yaml.
     DAGSTER_HOME=/opt/dagster/home \
-    # Spark runs in local mode inside one container: driver and executors talk over loopback.
-    SPARK_LOCAL_IP=127.0.0.1 \
+    # No SPARK_LOCAL_IP: on compose's network the driver, master and workers must each bind the
+    # container's own address (SOLAR_SPARK_HOST=auto), not loopback, to reach one another.
     PYSPARK_PYTHON=/usr/local/bin/python \
     PYSPARK_DRIVER_PYTHON=/usr/local/bin/python
 
@@ -62,10 +64,14 @@ RUN pip install --no-deps -e . \
 
 COPY --from=jars /out/spark /opt/solar/jars/spark
 COPY docker/dagster.yaml /opt/dagster/home/dagster.yaml
+# The log config every executor's JVM is started with (-Dlog4j2.configurationFile): written at build
+# time, so it exists in the worker containers too, not only where a driver ran.
+RUN python -c "from solar_platform.settings import load_settings; \
+from solar_platform.streaming.session import log4j2_config; print(log4j2_config(load_settings()))"
 
 # /app (the code) stays root's; Spark may create its default warehouse dir under the working dir.
 RUN useradd --system --uid 10001 --home-dir /opt/solar --shell /usr/sbin/nologin solar \
- && mkdir -p /opt/solar/checkpoints /opt/solar/spark /opt/dagster/storage /app/spark-warehouse \
+ && mkdir -p /opt/solar/checkpoints /opt/solar/spark/work /opt/dagster/storage /app/spark-warehouse \
  && chown -R solar:solar /opt/solar /opt/dagster /app/spark-warehouse
 USER solar
 

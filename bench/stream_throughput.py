@@ -1,6 +1,7 @@
 """Stream throughput: fleet -> Kafka -> Spark -> MySQL, on the running local stack (run by hand).
 
     .venv/bin/python bench/stream_throughput.py [--panels 50000] [--interval 5] [--measure 120]
+    .venv/bin/python bench/stream_throughput.py --spark-master 'local[*]' spark://127.0.0.1:17077  # same run
 
 Measures, on scratch databases and topics it creates and drops:
 
@@ -265,6 +266,31 @@ def bench_live(spark: SparkSession, settings: Settings, panels: int, interval: f
     }
 
 
+def run_on(master: str, base: Settings, args: argparse.Namespace) -> dict[str, object]:
+    """Every selected benchmark on one Spark master (one session, stopped afterwards)."""
+    started = time.perf_counter()
+    spark = build_session(base, app_name="bench-stream-throughput", master=master)
+    results: dict[str, object] = {
+        "machine": {"cpus": os.cpu_count(), "spark_master": master,
+                    "spark_session_start_s": round(time.perf_counter() - started, 1)},
+        "job_jdbc_options": job.JDBC_BATCH_OPTIONS,
+    }
+    label = "c" if master.startswith("spark://") else "l"  # scratch names differ per master
+    try:
+        if "jdbc" not in args.skip:
+            with scratch(f"jdbc{label}", args.keep) as settings:
+                results["jdbc"] = bench_jdbc(spark, settings, args.jdbc_rows, args.repeats)
+        if "backlog" not in args.skip:
+            with scratch(f"backlog{label}", args.keep) as settings:
+                results["backlog"] = bench_backlog(spark, settings, args.backlog_panels, args.backlog_cycles)
+        if "live" not in args.skip:
+            with scratch(f"live{label}", args.keep) as settings:
+                results["live"] = bench_live(spark, settings, args.panels, args.interval, args.warmup, args.measure)
+    finally:
+        spark.stop()  # the next master gets a new SparkContext in this same process
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jdbc-rows", type=int, default=500_000)
@@ -278,26 +304,16 @@ def main() -> None:
     parser.add_argument("--measure", type=float, default=120.0)
     parser.add_argument("--skip", nargs="*", default=[], choices=["jdbc", "backlog", "live"])
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases and topics")
+    parser.add_argument("--spark-master", nargs="+", default=None, metavar="URL",
+                        help="run everything on each master in turn, in this one run (e.g. 'local[*]' "
+                             "spark://127.0.0.1:17077); default: the settings' (SOLAR_SPARK_MASTER/WORKERS)")
     args = parser.parse_args()
 
     os.environ["SOLAR_STREAM_TRIGGER_SECONDS"] = str(args.trigger_seconds)
     base = load_settings()
-    started = time.perf_counter()
-    spark = build_session(base, app_name="bench-stream-throughput")
-    results: dict[str, object] = {
-        "machine": {"cpus": os.cpu_count(), "spark_master": base.spark_master,
-                    "spark_session_start_s": round(time.perf_counter() - started, 1)},
-        "job_jdbc_options": job.JDBC_BATCH_OPTIONS,
-    }
-    if "jdbc" not in args.skip:
-        with scratch("jdbc", args.keep) as settings:
-            results["jdbc"] = bench_jdbc(spark, settings, args.jdbc_rows, args.repeats)
-    if "backlog" not in args.skip:
-        with scratch("backlog", args.keep) as settings:
-            results["backlog"] = bench_backlog(spark, settings, args.backlog_panels, args.backlog_cycles)
-    if "live" not in args.skip:
-        with scratch("live", args.keep) as settings:
-            results["live"] = bench_live(spark, settings, args.panels, args.interval, args.warmup, args.measure)
+    masters = args.spark_master or [base.spark_master_url]
+    by_master = {master: run_on(master, base, args) for master in masters}
+    results = by_master[masters[0]] if len(masters) == 1 else {"by_spark_master": by_master}
     print(json.dumps(results, indent=2, default=str))
 
 

@@ -16,6 +16,8 @@ from solar_platform.settings import SettingsError
 from solar_platform.stack.commands import app as stack_app
 from solar_platform.stack.commands import db_app, platform_down, platform_up
 from solar_platform.stack.preflight import StackError
+from solar_platform.storage.health_commands import health_app, panels_app
+from solar_platform.storage.rebuild_commands import rebuild_command
 from solar_platform.streaming.commands import app as stream_app
 
 app = typer.Typer(
@@ -29,8 +31,11 @@ app.add_typer(db_app, name="db", help="Schema migrations in sql/.")
 app.add_typer(fleet_app, name="fleet", help="The simulated panel fleet.")
 app.add_typer(stream_app, name="stream", help="The Spark Structured Streaming job.")
 app.add_typer(api_app, name="api", help="The REST API.")
+app.add_typer(panels_app, name="panels", help="The panel registry: register and retire panels.")
+app.add_typer(health_app, name="health", help="Fault detection (panel_alerts).")
 app.command("up")(platform_up)
 app.command("down")(platform_down)
+app.command("rebuild")(rebuild_command)
 
 
 def main() -> None:

@@ -85,8 +85,8 @@ class Settings(BaseSettings):
     curve_exponent: float = Field(30.0, gt=0, validation_alias=_alias("curve_exponent"))
     panel_id_prefix: str = Field("panel-", validation_alias=_alias("panel_id_prefix"))
     # Fast-forward over past days (backfills): every day gets a full production day, a window
-    # opening at this time of day in the site's zone and lasting this long. The live demo keeps
-    # SOLAR_PRODUCTION_START / SOLAR_PRODUCTION_HOURS; set SOLAR_PRODUCTION_START to use it here too.
+    # opening at this time of day in the site's zone (SOLAR_SITE_TIMEZONE) and lasting this long.
+    # Live mode keeps the seed's demo; an explicit SOLAR_PRODUCTION_START wins in both modes.
     backfill_production_start: time = Field(time(6, 0), validation_alias=_alias("backfill_production_start"))
     backfill_production_hours: float = Field(12.0, gt=0, le=24, validation_alias=_alias("backfill_production_hours"))
 
@@ -95,7 +95,8 @@ class Settings(BaseSettings):
     health_lookback_minutes: float = Field(20.0, gt=0, validation_alias=_alias("health_lookback_minutes"))
     health_settle_seconds: float = Field(15.0, ge=0, validation_alias=_alias("health_settle_seconds"))
     health_offline_minutes: float = Field(2.0, gt=0, validation_alias=_alias("health_offline_minutes"))
-    health_offline_recovery_minutes: float = Field(1.0, ge=0, validation_alias=_alias("health_offline_recovery_minutes"))
+    health_offline_recovery_minutes: float = Field(
+        1.0, ge=0, validation_alias=_alias("health_offline_recovery_minutes"))
     health_silent_after_intervals: float = Field(24.0, gt=0, validation_alias=_alias("health_silent_after_intervals"))
     health_zero_fraction: float = Field(0.01, ge=0, validation_alias=_alias("health_zero_fraction"))
     health_zero_minutes: float = Field(5.0, gt=0, validation_alias=_alias("health_zero_minutes"))
@@ -142,8 +143,25 @@ class Settings(BaseSettings):
     )
 
     # --- Spark streaming job ---
-    spark_master: str = Field("local[*]", validation_alias=_alias("spark_master"))
+    # Unset = `local[*]`, or the local standalone cluster when SOLAR_SPARK_WORKERS > 0
+    # (see `spark_master_url`); set it to submit to any other master.
+    spark_master: str | None = Field(None, validation_alias=_alias("spark_master"))
     spark_driver_memory: str = Field("1g", validation_alias=_alias("spark_driver_memory"))
+    # --- Spark standalone cluster (stack/spark_cluster.py): 0 workers = local[*], no cluster ---
+    spark_workers: int = Field(0, ge=0, le=32, validation_alias=_alias("spark_workers"))
+    # Address the driver, master and workers bind to and advertise; `auto` lets Spark pick the
+    # machine's own address (containers, several hosts).
+    spark_host: str = Field("127.0.0.1", validation_alias=_alias("spark_host"))
+    spark_master_port: int = Field(17077, ge=1, le=65535, validation_alias=_alias("spark_master_port"))
+    spark_master_ui_port: int = Field(18080, ge=1, le=65535, validation_alias=_alias("spark_master_ui_port"))
+    # Worker i's web UI listens on this port + i - 1.
+    spark_worker_ui_port: int = Field(18081, ge=1, le=65535, validation_alias=_alias("spark_worker_ui_port"))
+    # Small by default: the reference machine has 2 cores shared with MariaDB and Kafka.
+    spark_worker_cores: int = Field(1, ge=1, le=256, validation_alias=_alias("spark_worker_cores"))
+    spark_worker_memory: str = Field("1g", pattern=r"^\d+[mgMG]$", validation_alias=_alias("spark_worker_memory"))
+    # Heap of each executor on a cluster; at most SOLAR_SPARK_WORKER_MEMORY.
+    spark_executor_memory: str = Field(
+        "768m", pattern=r"^\d+[mgMG]$", validation_alias=_alias("spark_executor_memory"))
     stream_trigger_seconds: float = Field(5.0, gt=0, validation_alias=_alias("stream_trigger_seconds"))
     # Bounds each micro-batch, so a restart after a backlog replays bounded work and no single
     # catch-up batch looks stuck to the heartbeat sensor (12 s of the 200k-panel target's input).
@@ -156,6 +174,10 @@ class Settings(BaseSettings):
     stream_checkpoint_dir: Path | None = Field(None, validation_alias=_alias("stream_checkpoint_dir"))
 
     # --- Dagster and the API ---
+    # Who runs the long-lived fleet and stream: the local stack's supervisord (Dagster starts,
+    # stops and restarts them), or docker compose (Dagster reports; compose restarts them).
+    process_manager: Literal["supervisord", "compose"] = Field(
+        "supervisord", validation_alias=_alias("process_manager"))
     dagster_port: int = Field(3000, ge=1, le=65535, validation_alias=_alias("dagster_port"))
     api_host: str = Field("127.0.0.1", validation_alias=_alias("api_host"))
     api_port: int = Field(5000, ge=1, le=65535, validation_alias=_alias("api_port"))
@@ -203,6 +225,11 @@ class Settings(BaseSettings):
         ports = [self.mysql_port, *self.kafka_broker_ports, *self.kafka_controller_ports]
         if len(set(ports)) != len(ports):
             raise ValueError(f"MySQL and Kafka ports must all differ, got {ports}")
+        if self.spark_workers:
+            spark_ports = [self.spark_master_port, self.spark_master_ui_port, *self.spark_worker_ui_ports]
+            if len(set(spark_ports + ports)) != len(spark_ports + ports):
+                raise ValueError(f"Spark cluster ports must differ from each other and from MySQL/Kafka's, "
+                                 f"got {spark_ports}")
         return self
 
     # --- derived values: computed here once so every part agrees ---
@@ -233,6 +260,21 @@ class Settings(BaseSettings):
     @property
     def energy_max_gap_seconds(self) -> float:
         return self.energy_max_gap_seconds_override or 3.0 * self.interval_seconds
+
+    @property
+    def spark_worker_ui_ports(self) -> list[int]:
+        return [self.spark_worker_ui_port + i for i in range(self.spark_workers)]
+
+    @property
+    def spark_master_url(self) -> str:
+        """Where Spark jobs (the stream, Dagster's Spark) submit: SOLAR_SPARK_MASTER when set, else
+        the local standalone cluster when SOLAR_SPARK_WORKERS > 0, else `local[*]` in-process."""
+        if self.spark_master:
+            return self.spark_master
+        if self.spark_workers:
+            host = "127.0.0.1" if self.spark_host == "auto" else self.spark_host
+            return f"spark://{host}:{self.spark_master_port}"
+        return "local[*]"
 
     @property
     def checkpoint_dir(self) -> Path:

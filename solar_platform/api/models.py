@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
 from solar_platform.contracts import PANEL_ID_MAX_LENGTH
-from solar_platform.storage.queries import EnergyUnit
+from solar_platform.storage.periods import EnergyUnit, zone
 
 EARLIEST = datetime(1970, 1, 2)
 LATEST = datetime(2100, 1, 1)
@@ -101,8 +101,8 @@ class Panel(BaseModel):
     last_seen: str | None = Field(description="Time of the newest reading.")
     current_status: int | None = Field(description="Status of the newest reading.")
     health: str = Field(
-        description="Most severe open alert (silent > offline > underperforming), else `reporting`; "
-        "`unknown` when never seen."
+        description="Most severe open alert (silent > offline > zero_production > over_range > stuck > "
+        "underperforming), else `reporting`; `unknown` when never seen; `retired` when retired."
     )
 
 
@@ -123,7 +123,11 @@ _CSV_CONTENT = {"content": {"text/csv": {"schema": {"type": "string"}}}}
 class ReadingsQuery(_TimeRange):
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
     cursor: str | None = Field(None, max_length=200, description="`next_cursor` of the previous page.")
-    format: OutputFormat = Field(OutputFormat.JSON, description="`csv` returns text/csv (no paging envelope).")
+    format: OutputFormat = Field(
+        OutputFormat.JSON,
+        description="`csv` streams the whole range (after `cursor`, if given) as text/csv, paging internally; "
+        "`limit` does not apply.",
+    )
 
 
 class ReadingsPage(BaseModel):
@@ -163,12 +167,33 @@ class EnergyQuery(_TimeRange):
         description="Bucket size. Longest range: QUARTER_OF_AN_HOUR and HOUR 1 month (31 days), DAY 1 year "
         "(366 days), WEEK/MONTH/YEAR unlimited.",
     )
-    format: OutputFormat = Field(OutputFormat.JSON, description="`csv` returns text/csv `date,value_wh`.")
+    tz: str | None = Field(
+        None,
+        max_length=64,
+        description="IANA time zone of the buckets' wall clock, e.g. `Europe/Madrid`: days start at local "
+        "midnight (a DST day has 23 or 25 hours), weeks on Monday. Default: the site's zone "
+        "(`SOLAR_SITE_TIMEZONE`, UTC unless set).",
+    )
+    format: OutputFormat = Field(OutputFormat.JSON, description="`csv` returns text/csv `date,value_wh,coverage`.")
+
+    @field_validator("tz")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone(value)  # ValueError with a readable message -> 400
+        return value
 
 
 class EnergyValue(BaseModel):
-    date: str = Field(description="Bucket start, ISO 8601 UTC (weeks start on Monday).")
-    value: float | None = Field(description="Wh; null for a bucket without data between buckets with data.")
+    date: str = Field(
+        description="Bucket start in the request's zone, ISO 8601 with its offset (`Z` when zero); a week's "
+        "bucket is labelled by its Monday, a month's by its 1st, even when the range starts later."
+    )
+    value: float | None = Field(description="Wh; null when no data at all fell in the bucket.")
+    coverage: float | None = Field(
+        description="Covered seconds / expected seconds: the share of the bucket (up to now) spanned by credited "
+        "readings; for the fleet, expected = seconds x panels registered. null for a bucket wholly in the future."
+    )
 
 
 class Energy(BaseModel):
@@ -177,9 +202,11 @@ class Energy(BaseModel):
     panel_id: str | None = Field(description="null for the fleet.")
     time_unit: EnergyUnit
     unit: Literal["Wh"] = "Wh"
-    start: str = Field(alias="from")
-    end: str = Field(alias="to")
+    time_zone: str = Field(description="The zone the buckets follow.")
+    start: str = Field(alias="from", description="Start of the first bucket (the range rounded outward), UTC.")
+    end: str = Field(alias="to", description="End of the last bucket, UTC.")
     total_wh: float
+    coverage: float | None = Field(description="Coverage of the whole range.")
     values: list[EnergyValue]
 
 
@@ -189,10 +216,13 @@ class FleetOverview(BaseModel):
     current_power_w: float = Field(description="Sum of each panel's newest reading within the horizon.")
     horizon_seconds: float = Field(description="How recent a reading must be to count as current.")
     panels_reporting: int = Field(description="Panels with a reading within the horizon.")
+    panels_online: int = Field(description="Of those, panels whose newest reading has status 1.")
     panels_expected: int = Field(description="Panels in the registry (`panels` table).")
     newest_reading: str | None
-    today_energy_wh: float = Field(description="Energy since 00:00 UTC today.")
-    lifetime_energy_wh: float
+    time_zone: str = Field(description="The site's zone, which defines 'today'.")
+    today_energy_wh: float = Field(description="Energy since local midnight in the site's zone.")
+    today_coverage: float | None = Field(description="Coverage of today so far (see the energy routes).")
+    lifetime_energy_wh: float = Field(description="Daily rollups plus the days after the newest one, Wh.")
 
 
 class AlertState(StrEnum):
@@ -204,7 +234,10 @@ class AlertState(StrEnum):
 class AlertKind(StrEnum):
     OFFLINE = "offline"
     SILENT = "silent"
+    ZERO_PRODUCTION = "zero_production"
+    STUCK = "stuck"
     UNDERPERFORMING = "underperforming"
+    OVER_RANGE = "over_range"
 
 
 class AlertsQuery(_Query):
@@ -232,11 +265,17 @@ class Alert(BaseModel):
     resolved_at: str | None
     last_checked: str
     detail: str | None
+    severity: str | None = Field(None, description="critical (offline, silent, zero_production), major "
+                                                   "(over_range, stuck) or minor (underperforming).")
+    metric: float | None = Field(None, description="The headline figure: PI, stuck value W, silence s, ...")
+    evidence: dict[str, float] | None = Field(None, description="The figures behind the alert.")
+    fault_since: str | None = Field(None, description="When the condition started, as far as the data shows.")
 
 
 class AlertsPage(BaseModel):
     items: list[Alert]
     next_cursor: str | None
+    open_by_kind: dict[str, int] = Field(description="Open alerts per kind, over the whole fleet.")
 
 
 class StreamStatus(BaseModel):
@@ -253,5 +292,5 @@ class Health(BaseModel):
     )
     database_reachable: bool
     stream: StreamStatus | None
-    dead_letters_total: int | None
-    dead_letters_last_24h: int | None
+    dead_letters_total: int | None = Field(description="Counted up to 10 000: 10000 means at least that many.")
+    dead_letters_last_24h: int | None = Field(description="Counted up to 10 000.")

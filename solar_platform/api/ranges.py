@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from solar_platform.api.errors import ApiError
-from solar_platform.storage.queries import EnergyUnit
+from solar_platform.storage.periods import EnergyUnit
 
 READINGS_DEFAULT_SPAN = timedelta(hours=24)
 READINGS_MAX_SPAN = timedelta(days=7)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, jsonify, stream_with_context
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -56,6 +57,7 @@ from solar_platform.api.ranges import (
 )
 from solar_platform.storage import queries
 from solar_platform.storage.health import ALERT_KINDS
+from solar_platform.storage.periods import EnergyUnit, local_iso, periods, zone
 
 PANELS = Tag(name="panels", description="Per-panel state, telemetry and energy (Enphase-style devices).")
 FLEET = Tag(name="fleet", description="The whole fleet (SolarEdge-style site).")
@@ -65,15 +67,28 @@ OPS = Tag(name="operations", description="Alerts and platform health.")
 CURRENT_HORIZON_INTERVALS = 6
 # The stream is stale when its newest micro-batch is older than this many triggers (and >= 60 s).
 STALE_AFTER_TRIGGERS = 6
+# A CSV export reads this many rows per keyset page, each page on its own short connection, so a
+# slow client never holds a database connection for the whole download.
+CSV_PAGE_ROWS = 5000
 
 
 def csv_response(header: Sequence[str], rows: Iterable[Sequence[object]], filename: str) -> Response:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+    """text/csv, streamed: rows are written as `rows` yields them (a generator may page lazily)."""
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(row)
+            if buffer.tell() >= 64 * 1024:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
     return Response(
-        buffer.getvalue(),
+        stream_with_context(lines()),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -96,8 +111,9 @@ def time_page(
 
     Fetches one row beyond the page size, so "more" needs no COUNT and no OFFSET.
     """
-    start, end = resolve_range(query.start, query.end, now=api_context().now(), default_span=default_span,
-                               max_span=max_span)
+    start, end = resolve_range(
+        query.start, query.end, now=api_context().now(), default_span=default_span, max_span=max_span
+    )
     after = decode_time_cursor(query.cursor) if query.cursor else None
     with read_connection() as conn:
         require_panel(conn, panel_id)
@@ -120,27 +136,44 @@ def reading_json(row: queries.ReadingRow) -> dict[str, object]:
     return {"time": iso(row.time_utc), "power_w": row.power_w, "status": row.status}
 
 
+def all_readings(panel_id: str, start: datetime, end: datetime, after: datetime | None) -> Iterator[queries.ReadingRow]:
+    """Every reading of a panel in `[start, end)` after `after`, fetched page by page on the key."""
+    engine = api_context().engine
+    while True:
+        with engine.connect() as conn:
+            page = queries.readings(conn, panel_id, start=start, end=end, limit=CSV_PAGE_ROWS, after=after)
+        yield from page
+        if len(page) < CSV_PAGE_ROWS:
+            return
+        after = page[-1].time_utc
+
+
 def energy_response(panel_id: str | None, query: EnergyQuery) -> Response:
     ctx = api_context()
-    unit = query.unit
+    unit, now = query.unit, ctx.now()
+    tz_name = query.tz or ctx.settings.site_timezone
+    tz = zone(tz_name)
     start, end = resolve_range(
-        query.start, query.end, now=ctx.now(), default_span=ENERGY_DEFAULT_SPAN[unit], max_span=ENERGY_MAX_SPAN[unit]
+        query.start, query.end, now=now, default_span=ENERGY_DEFAULT_SPAN[unit], max_span=ENERGY_MAX_SPAN[unit]
     )
+    spans = periods(start, end, unit, tz)
     with read_connection() as conn:
         if panel_id is not None:
             require_panel(conn, panel_id)
-        buckets = queries.energy_buckets(conn, panel_id, start, end, unit)
-    values: list[tuple[datetime, float | None]] = []
-    if buckets:
-        # Contiguous from the first to the last bucket with data; gaps between are null.
-        cursor, last = min(buckets), max(buckets)
-        while cursor <= last:
-            values.append((cursor, buckets.get(cursor)))
-            cursor = queries.next_bucket(cursor, unit)
+        figures = queries.energy_series(conn, panel_id, spans, now=now, tz=tz)
+    expected = sum(f.expected_seconds for f in figures)
+    coverage = sum(f.covered_seconds for f in figures) / expected if expected > 0 else None
     if query.format is OutputFormat.CSV:
         return csv_response(
-            ["date", "value_wh"],
-            ((iso(moment), "" if value is None else round(value, 6)) for moment, value in values),
+            ["date", "value_wh", "coverage"],
+            (
+                (
+                    local_iso(f.period.label),
+                    "" if f.energy_wh is None else round(f.energy_wh, 6),
+                    "" if f.coverage is None else round(f.coverage, 6),
+                )
+                for f in figures
+            ),
             f"energy_{panel_id or 'fleet'}_{unit.value.lower()}.csv",
         )
     return jsonify(
@@ -148,10 +181,14 @@ def energy_response(panel_id: str | None, query: EnergyQuery) -> Response:
             "panel_id": panel_id,
             "time_unit": unit.value,
             "unit": "Wh",
-            "from": iso(start),
-            "to": iso(end),
-            "total_wh": sum(buckets.values()),
-            "values": [{"date": iso(moment), "value": value} for moment, value in values],
+            "time_zone": tz_name,
+            "from": iso(spans[0].start),
+            "to": iso(spans[-1].end),
+            "total_wh": sum(f.energy_wh or 0.0 for f in figures),
+            "coverage": coverage,
+            "values": [
+                {"date": local_iso(f.period.label), "value": f.energy_wh, "coverage": f.coverage} for f in figures
+            ],
         }
     )
 
@@ -185,11 +222,14 @@ def v1_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBluep
     @get("/panels/<string:panel_id>", tags=[PANELS], responses={200: PanelDetail, **BAD_REQUEST, **NOT_FOUND})
     def get_panel(path: PanelPath) -> Response:
         """One panel: registry details, health, its latest reading and lifetime energy (Wh)."""
+        ctx = api_context()
         with read_connection() as conn:
             summary = queries.panel_summary(conn, path.panel_id)
             if summary is None:
                 raise ApiError(404, "not_found", f"unknown panel {path.panel_id!r}")
-            lifetime = queries.lifetime_energy(conn, path.panel_id)
+            lifetime = queries.lifetime_energy(
+                conn, path.panel_id, now=ctx.now(), site_tz=zone(ctx.settings.site_timezone)
+            )
         return jsonify(
             {
                 **panel_json(summary),
@@ -207,17 +247,31 @@ def v1_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBluep
         """A panel's raw readings in `[from, to)`, oldest first, keyset-paged on time (never OFFSET).
 
         `to` defaults to now, `from` to 24 h before `to`; the range may be at most 7 days (422
-        otherwise). `format=csv` gives one page as text/csv; follow `next_cursor` for more.
+        otherwise). `format=csv` streams every reading of the range (after `cursor`, if given) as
+        text/csv, paging internally on the key; `limit` does not apply to it.
         """
+        if query.format is OutputFormat.CSV:
+            start, end = resolve_range(
+                query.start,
+                query.end,
+                now=api_context().now(),
+                default_span=READINGS_DEFAULT_SPAN,
+                max_span=READINGS_MAX_SPAN,
+            )
+            after = decode_time_cursor(query.cursor) if query.cursor else None
+            with read_connection() as conn:
+                require_panel(conn, path.panel_id)
+            return csv_response(
+                ["panel_id", "time", "power_w", "status"],
+                (
+                    (r.panel_id, iso(r.time_utc), r.power_w, r.status)
+                    for r in all_readings(path.panel_id, start, end, after)
+                ),
+                f"readings_{path.panel_id}.csv",
+            )
         start, end, page, more = time_page(
             path.panel_id, query, queries.readings, default_span=READINGS_DEFAULT_SPAN, max_span=READINGS_MAX_SPAN
         )
-        if query.format is OutputFormat.CSV:
-            return csv_response(
-                ["panel_id", "time", "power_w", "status"],
-                ((r.panel_id, iso(r.time_utc), r.power_w, r.status) for r in page),
-                f"readings_{path.panel_id}.csv",
-            )
         return jsonify(
             {
                 "panel_id": path.panel_id,
@@ -265,20 +319,23 @@ def v1_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBluep
         responses={200: Energy, **BAD_REQUEST, **NOT_FOUND, **RANGE_TOO_LONG},
     )
     def panel_energy(path: PanelPath, query: EnergyQuery) -> Response:
-        """A panel's energy (Wh) per time unit, as SolarEdge's energy endpoint.
+        """A panel's energy (Wh) per time unit, as SolarEdge's energy endpoint, each with its coverage.
 
-        DAY and coarser come from the daily rollups (`panel_daily_energy`) where they exist and are
-        integrated from readings otherwise (today, or days not rolled up yet); they count whole UTC
-        days. QUARTER_OF_AN_HOUR/HOUR integrate readings in `[from, to)`. Integration = trapezoid over
-        consecutive readings within a bucket, the rollups' definition. Range limits per unit: see `unit`.
+        Energy = trapezoid between consecutive readings no further apart than the max gap, cut at
+        15-minute edges (`panel_energy_15min`); whole past days come from the daily rollups when
+        they are in the requested zone. Buckets follow the wall clock of `tz` (default: the site's
+        zone); the range is rounded outward to whole quarter-hours (QUARTER_OF_AN_HOUR, HOUR) or
+        whole local days (DAY and coarser). Every bucket of the range is listed. Range limits per
+        unit: see `unit`. A bad `tz` is a 400.
         """
         return energy_response(path.panel_id, query)
 
     @get("/fleet/energy", tags=[FLEET], responses={200: Energy, **BAD_REQUEST, **RANGE_TOO_LONG})
     def fleet_energy(query: EnergyQuery) -> Response:
-        """The fleet's energy (Wh) per time unit: `fleet_daily_energy` for whole days, readings otherwise.
+        """The fleet's energy (Wh) per time unit, from `fleet_energy_15min` and `fleet_daily_energy`.
 
-        Same definitions and range limits as the per-panel energy.
+        Same definitions, time zones and range limits as the per-panel energy; coverage is covered
+        panel-seconds over the bucket's seconds times the panels registered.
         """
         return energy_response(None, query)
 
@@ -286,33 +343,40 @@ def v1_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBluep
     def fleet_overview() -> Response:
         """Site overview: current power, panels reporting vs expected, today's and lifetime energy.
 
-        Current power is the sum of each panel's newest reading within a horizon of 6 reporting
-        intervals (at least 60 s); panels expected = panels in the registry.
+        Current power is the sum of each panel's newest reading (`panel_latest`) within a horizon of
+        6 reporting intervals (at least 60 s); panels expected = panels in the registry. Today is
+        the site's day (`SOLAR_SITE_TIMEZONE`); lifetime = daily rollups + the days after them.
         """
         ctx = api_context()
         now = ctx.now()
         horizon = max(60.0, CURRENT_HORIZON_INTERVALS * ctx.settings.interval_seconds)
-        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        site_tz = zone(ctx.settings.site_timezone)
         with read_connection() as conn:
             current = queries.fleet_now(conn, now - timedelta(seconds=horizon))
-            today_energy = sum(queries.daily_energy(conn, None, today.date(), today.date()).values())
-            lifetime = queries.lifetime_energy(conn, None)
+            (today,) = queries.energy_series(
+                conn, None, periods(now - timedelta(microseconds=1), now, EnergyUnit.DAY, site_tz), now=now, tz=site_tz
+            )
+            lifetime = queries.lifetime_energy(conn, None, now=now, site_tz=site_tz)
         return jsonify(
             {
                 "as_of": iso(now),
                 "current_power_w": current.current_power_w,
                 "horizon_seconds": horizon,
                 "panels_reporting": current.panels_reporting,
+                "panels_online": current.panels_online,
                 "panels_expected": current.panels_expected,
                 "newest_reading": iso(current.newest_reading),
-                "today_energy_wh": today_energy,
+                "time_zone": ctx.settings.site_timezone,
+                "today_energy_wh": today.energy_wh or 0.0,
+                "today_coverage": today.coverage,
                 "lifetime_energy_wh": lifetime,
             }
         )
 
     @get("/alerts", tags=[OPS], responses={200: AlertsPage, **BAD_REQUEST})
     def list_alerts(query: AlertsQuery) -> Response:
-        """Panel-health alerts (offline, silent, underperforming), newest first, pages of at most 100.
+        """Fault alerts (offline, silent, zero_production, stuck, underperforming, over_range), newest first,
+        pages of at most 100, with open alerts per kind.
 
         `state` defaults to open. `since` keeps alerts still open or opened/resolved at or after it.
         """
@@ -332,6 +396,7 @@ def v1_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBluep
                 limit=query.limit + 1,
                 before_id=before,
             )
+            open_by_kind = queries.open_alert_counts(conn)
         page, more = rows[: query.limit], len(rows) > query.limit
         return jsonify(
             {
@@ -345,10 +410,15 @@ def v1_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBluep
                         "resolved_at": iso(a.resolved_at),
                         "last_checked": iso(a.last_checked),
                         "detail": a.detail,
+                        "severity": a.severity,
+                        "metric": a.metric,
+                        "evidence": json.loads(a.evidence) if a.evidence else None,
+                        "fault_since": iso(a.fault_since),
                     }
                     for a in page
                 ],
                 "next_cursor": encode_cursor(str(page[-1].id)) if more else None,
+                "open_by_kind": open_by_kind,
             }
         )
 

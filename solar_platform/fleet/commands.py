@@ -22,6 +22,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from solar_platform.fleet.faults import FaultSpecError
 from solar_platform.fleet.publisher import (
     FleetError,
     PublishSummary,
@@ -108,6 +109,9 @@ def run(
     end: str | None = typer.Option(None, "--to", help="Fast-forward: end of the range (exclusive)."),
     topic: str | None = typer.Option(None, "--topic", help="Kafka topic (settings: topic, TOPIC)."),
     bootstrap: str | None = typer.Option(None, "--bootstrap", help="Kafka bootstrap HOST:PORT[,HOST:PORT]."),
+    faults: str | None = typer.Option(
+        None, "--faults", help="Fault spec to inject: inline JSON or a JSON file (README, Fault detection)."
+    ),
 ) -> None:
     """Publish one reading per panel per cycle: live every --interval, or fast-forward over --from/--to.
 
@@ -129,10 +133,10 @@ def run(
     try:
         with stop_on_signals(stop):
             if time_range is not None:
-                summary = _fast_forward(settings, *time_range, stop)
+                summary = _fast_forward(settings, *time_range, stop, faults)
             else:
-                summary = _live(settings, cycles, stop)
-    except FleetError as exc:
+                summary = _live(settings, cycles, stop, faults)
+    except (FleetError, FaultSpecError) as exc:
         console.print(f"[red]error: {escape(str(exc))}[/]")
         raise typer.Exit(2) from exc
     _print_summary(summary)
@@ -140,7 +144,9 @@ def run(
         raise typer.Exit(1)
 
 
-def _fast_forward(settings: Settings, start: datetime, end: datetime, stop: threading.Event) -> PublishSummary:
+def _fast_forward(
+    settings: Settings, start: datetime, end: datetime, stop: threading.Event, faults: str | None = None
+) -> PublishSummary:
     try:
         total = expected_messages(settings, start, end)
     except ValueError as exc:
@@ -161,10 +167,11 @@ def _fast_forward(settings: Settings, start: datetime, end: datetime, stop: thre
             end=end,
             stop=stop,
             on_progress=lambda sent: progress.update(task, completed=sent),
+            faults=faults,
         )
 
 
-def _live(settings: Settings, cycles: int | None, stop: threading.Event) -> PublishSummary:
+def _live(settings: Settings, cycles: int | None, stop: threading.Event, faults: str | None = None) -> PublishSummary:
     every = max(1, round(HEARTBEAT_SECONDS / settings.interval_seconds))
     console.print(
         f"live: {settings.panels:,} panels every {settings.interval_seconds:g} s to {settings.topic!r} "
@@ -178,4 +185,4 @@ def _live(settings: Settings, cycles: int | None, stop: threading.Event) -> Publ
                 f"{summary.messages_failed:,} failed, seed {summary.seed}"
             )
 
-    return run_live(settings, cycles=cycles, stop=stop, on_cycle=heartbeat)
+    return run_live(settings, cycles=cycles, stop=stop, on_cycle=heartbeat, faults=faults)

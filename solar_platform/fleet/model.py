@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +45,11 @@ def seconds_of_day_utc(moment: time) -> float:
     if offset is not None:
         seconds -= offset.total_seconds()
     return seconds % DAY_SECONDS
+
+
+def site_timezone(settings: Settings) -> str:
+    """The site's IANA zone: the platform's site-zone setting when it has one, else UTC."""
+    return str(getattr(settings, "site_timezone", None) or "UTC")
 
 
 def curve_shape(time_s: ArrayLike, window_start_s: ArrayLike, window_seconds: float, exponent: float) -> FloatArray:
@@ -106,6 +112,23 @@ class PowerModel:
             daily_start=settings.production_start,
             fleet_start_s=float(start_s),
         )
+
+    @classmethod
+    def for_history(cls, settings: Settings, fleet_start: datetime | float) -> PowerModel:
+        """The model fast-forward uses over past days: a full production day every day.
+
+        An explicit daily window (`SOLAR_PRODUCTION_START`) wins; otherwise the backfill window,
+        `SOLAR_BACKFILL_PRODUCTION_START` (time of day in the site's zone) for
+        `SOLAR_BACKFILL_PRODUCTION_HOURS`. The zone's offset is taken at `fleet_start`.
+        """
+        if settings.production_start is not None:
+            return cls.from_settings(settings, fleet_start)
+        start_s = fleet_start if isinstance(fleet_start, int | float) else epoch_seconds(fleet_start)
+        zone = ZoneInfo(site_timezone(settings))
+        local = datetime.fromtimestamp(float(start_s), zone)
+        daily = settings.backfill_production_start.replace(tzinfo=timezone(local.utcoffset() or timedelta(0)))
+        return cls(window_seconds=settings.backfill_production_hours * 3600.0, exponent=settings.curve_exponent,
+                   daily_start=daily, fleet_start_s=float(start_s))
 
     def window_start(self, time_s: ArrayLike) -> FloatArray:
         """`t_ini` for each timestamp (vectorised): the one place that decides where windows are."""

@@ -201,6 +201,11 @@ class FleetPublisher:
         send, topic = self.producer.send, self.topic
         on_delivered, on_error = self.tracker.record_delivered, self.tracker.record_failure
         keys, partitions = self.encoder.keys, self._partitions
+        if cycle.present is not None:  # an injected silent fault: those panels send nothing
+            sent_mask = cycle.present.tolist()
+            keys = [k for k, ok in zip(keys, sent_mask, strict=True) if ok]
+            values = [v for v, ok in zip(values, sent_mask, strict=True) if ok]
+            partitions = [p for p, ok in zip(partitions, sent_mask, strict=True) if ok]
         sent_before = self.sent
         for chunk_start in range(0, len(values), SEND_CHUNK):
             if stop is not None and stop.is_set():
@@ -259,6 +264,7 @@ def run_live(
     stop: threading.Event | None = None,
     on_cycle: Callable[[PublishSummary], None] | None = None,
     producer_config: Mapping[str, object] | None = None,
+    faults: str | dict | None = None,
 ) -> PublishSummary:
     """Every `interval_seconds`, one reading per panel stamped with the current UTC time.
 
@@ -267,7 +273,7 @@ def run_live(
     too large for one producer at that interval). In the seed's demo mode the window opens now.
     """
     stop = stop or threading.Event()
-    simulator = FleetSimulator(settings, fleet_start=datetime.now(UTC), panels=panels, seed=seed)
+    simulator = FleetSimulator(settings, fleet_start=datetime.now(UTC), panels=panels, seed=seed, faults=faults)
     summary = _summary("live", settings, simulator)
     started = time.perf_counter()
     with FleetPublisher(settings, simulator.panel_ids, producer_config=producer_config) as publisher:
@@ -313,8 +319,12 @@ def fast_forward(
     stop: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
     producer_config: Mapping[str, object] | None = None,
+    faults: str | dict | None = None,
 ) -> PublishSummary:
     """Publish every cycle of [start, end) as fast as the brokers take it, time-major.
+
+    Every past day gets a full production day (`PowerModel.for_history`); `faults` injects a
+    fault spec (`fleet.faults`).
 
     `on_progress(messages_sent)` is called after every chunk of sends; the expected total is
     `expected_messages(settings, start, end, panels)`.
@@ -323,7 +333,7 @@ def fast_forward(
         times_ms = cycle_times_ms(start, end, settings.interval_seconds)
     except ValueError as exc:
         raise FleetError(str(exc)) from exc
-    simulator = FleetSimulator(settings, fleet_start=start, panels=panels, seed=seed)
+    simulator = FleetSimulator(settings, fleet_start=start, panels=panels, seed=seed, history=True, faults=faults)
     summary = _summary("fast-forward", settings, simulator)
     started = time.perf_counter()
     with FleetPublisher(settings, simulator.panel_ids, producer_config=producer_config) as publisher:

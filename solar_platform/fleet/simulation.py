@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from solar_platform.contracts import Reading
+from solar_platform.fleet.faults import FaultPlan
 from solar_platform.fleet.model import PowerModel
 from solar_platform.fleet.state import FleetState
 from solar_platform.settings import Settings
@@ -68,6 +69,7 @@ class Cycle:
     time_ms: int
     power_w: npt.NDArray[np.float64]
     status: npt.NDArray[np.int8]
+    present: npt.NDArray[np.bool_] | None = None  # False = not sent (an injected silent fault); None = all
 
     @property
     def time_utc(self) -> datetime:
@@ -84,11 +86,21 @@ class FleetSimulator:
         fleet_start: datetime,
         panels: int | None = None,
         seed: int | None = None,
+        history: bool = False,
+        faults: str | dict | None = None,
     ) -> None:
+        """`history` True: past days, each a full production day (`PowerModel.for_history`);
+        False: live, the seed's demo window. `faults`: a fault spec (`fleet.faults`) to inject."""
         self.state = FleetState.create(settings, panels=panels, seed=seed)
         # Truncated to ms like every cycle time, so the seed's demo window opens on a cycle.
         self.fleet_start_ms = to_epoch_ms(fleet_start)
-        self.model = PowerModel.from_settings(settings, self.fleet_start_ms / 1000.0)
+        make = PowerModel.for_history if history else PowerModel.from_settings
+        self.model = make(settings, self.fleet_start_ms / 1000.0)
+        self.faults: FaultPlan | None = None
+        if faults is not None:
+            first_day = from_epoch_ms(self.fleet_start_ms)
+            self.faults = FaultPlan.from_spec(faults, self.state.panel_ids, first_day=first_day)
+            self.faults.freeze(lambda t: float(self.model.shape(t)), self.state.pmax_w)
 
     @property
     def panel_ids(self) -> list[str]:
@@ -102,7 +114,11 @@ class FleetSimulator:
         self.state.step()
         power = round_to_milliwatts(self.model.power(self.state.pmax_w, time_ms / 1000.0))
         power[~self.state.online] = 0.0  # offline panels send power 0 and status 0, as the seed does
-        return Cycle(time_ms=int(time_ms), power_w=power, status=self.state.status)
+        status = self.state.status
+        present = None
+        if self.faults is not None:
+            present = self.faults.apply(time_ms / 1000.0, power, status, self.state.pmax_w)
+        return Cycle(time_ms=int(time_ms), power_w=power, status=status, present=present)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +130,7 @@ class FleetReadings:
     power_w: npt.NDArray[np.float64]
     status: npt.NDArray[np.int8]
     seed: int
+    present: npt.NDArray[np.bool_] | None = None  # (T, N): False = not sent; None = every reading sent
 
     @property
     def times(self) -> npt.NDArray[np.datetime64]:
@@ -121,13 +138,15 @@ class FleetReadings:
 
     @property
     def count(self) -> int:
-        return int(self.power_w.size)
+        return int(self.power_w.size if self.present is None else self.present.sum())
 
     def readings(self) -> Iterator[Reading]:
         """The contract objects, in publishing order (time-major); meant for small fleets."""
         for row, time_ms in enumerate(self.times_ms.tolist()):
             moment = from_epoch_ms(time_ms)
             for column, panel_id in enumerate(self.panel_ids):
+                if self.present is not None and not self.present[row, column]:
+                    continue
                 yield Reading(
                     panel_id=panel_id,
                     power_w=float(self.power_w[row, column]),
@@ -143,16 +162,25 @@ def simulate_readings(
     end: datetime,
     panels: int | None = None,
     seed: int | None = None,
+    history: bool = True,
+    faults: str | dict | None = None,
 ) -> FleetReadings:
-    """Exactly the readings `fast_forward` publishes for [start, end), computed without Kafka."""
+    """Exactly the readings `fast_forward` publishes for [start, end), computed without Kafka.
+
+    `history` False gives the live model (the seed's demo window opening at `start`) instead.
+    """
     times_ms = cycle_times_ms(start, end, settings.interval_seconds)
-    simulator = FleetSimulator(settings, fleet_start=start, panels=panels, seed=seed)
+    simulator = FleetSimulator(settings, fleet_start=start, panels=panels, seed=seed, history=history, faults=faults)
     power = np.empty((times_ms.size, simulator.state.size), dtype=np.float64)
     status = np.empty((times_ms.size, simulator.state.size), dtype=np.int8)
+    present = np.ones((times_ms.size, simulator.state.size), dtype=bool) if simulator.faults else None
     for row, time_ms in enumerate(times_ms.tolist()):
         cycle = simulator.cycle(time_ms)
         power[row] = cycle.power_w
         status[row] = cycle.status
+        if present is not None and cycle.present is not None:
+            present[row] = cycle.present
     return FleetReadings(
-        panel_ids=simulator.panel_ids, times_ms=times_ms, power_w=power, status=status, seed=simulator.seed
+        panel_ids=simulator.panel_ids, times_ms=times_ms, power_w=power, status=status, seed=simulator.seed,
+        present=present,
     )

@@ -11,7 +11,7 @@ from solar_platform.orchestration.resources import (
     MonitoringResource,
     SolarSettingsResource,
     SolarSparkResource,
-    SupervisordProcessControl,
+    process_control,
 )
 from solar_platform.orchestration.schedules import all_schedules
 from solar_platform.orchestration.sensors import all_sensors
@@ -22,7 +22,7 @@ def build_resources(solar: SolarSettingsResource | None = None, **overrides: obj
     solar = solar or SolarSettingsResource()
     resources: dict[str, object] = {
         "solar": solar,
-        "processes": SupervisordProcessControl(solar=solar),
+        "processes": process_control(solar),  # supervisord locally, compose's in containers
         "kafka": KafkaResource(solar=solar),
         "spark": SolarSparkResource(spark_config={}),
         "monitoring": MonitoringResource(),
@@ -35,7 +35,7 @@ ASSETS = [
     storage.mysql_schema, storage.panel_registry,
     ingestion.kafka_topic, ingestion.panel_fleet, ingestion.spark_stream,
     live.live_tables, live.panel_alerts,
-    rollups.panel_daily_energy, rollups.fleet_daily_energy,
+    rollups.daily_energy_rollups,
 ]
 
 defs = dg.Definitions(

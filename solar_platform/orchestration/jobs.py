@@ -3,6 +3,7 @@
 import dagster as dg
 
 from solar_platform.orchestration.assets.live import PANEL_DATA, PANEL_DATA_AGG
+from solar_platform.orchestration.maintenance import raw_retention, rebuild_derived_tables
 from solar_platform.orchestration.ops import publish_fleet_history_job
 
 setup_platform = dg.define_asset_job(
@@ -45,7 +46,8 @@ observe_live_tables = dg.define_asset_job(
 daily_rollups = dg.define_asset_job(
     "daily_rollups",
     selection=dg.AssetSelection.assets("panel_daily_energy", "fleet_daily_energy"),
-    description="Per-panel and fleet daily energy for one UTC day (or a single-run backfill of many).",
+    description="Per-panel and fleet daily energy for one site day (or a single-run backfill of many): staged, "
+                "checked, then swapped in.",
 )
 
 all_jobs = [
@@ -57,4 +59,6 @@ all_jobs = [
     launch_fleet,
     observe_live_tables,
     daily_rollups,
+    raw_retention,
+    rebuild_derived_tables,
 ]

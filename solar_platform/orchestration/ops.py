@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from pydantic import Field
 
+from solar_platform.fleet.faults import FaultSpecError
 from solar_platform.fleet.publisher import fast_forward
 from solar_platform.orchestration.resources import SolarSettingsResource
 
@@ -16,6 +17,8 @@ class FleetHistoryConfig(dg.Config):
     start: str = Field(description="First simulated instant, ISO 8601 (UTC if no zone), e.g. 2026-11-20.")
     end: str = Field(description="End of the range, exclusive, e.g. 2026-11-23 for three whole days.")
     panels: int | None = Field(None, description="Panels to simulate (default: the fleet config's).")
+    faults: str | None = Field(None, description="Fault spec to inject: inline JSON or a JSON file path, as "
+                                                 "`fleet run --faults` (README, Fault detection).")
 
 
 def _instant(text: str) -> datetime:
@@ -34,7 +37,10 @@ def publish_fleet_history(
     if not start < end <= start + MAX_HISTORY:
         raise dg.Failure(f"need start < end and a range of at most {MAX_HISTORY.days} days, got {start} .. {end}")
     settings = solar.get()
-    summary = fast_forward(settings, start=start, end=end, panels=config.panels)
+    try:
+        summary = fast_forward(settings, start=start, end=end, panels=config.panels, faults=config.faults)
+    except FaultSpecError as exc:
+        raise dg.Failure(f"bad fault spec: {exc}") from exc
     metadata = {
         "topic": settings.topic,
         "from": start.isoformat(),

@@ -3,11 +3,13 @@
 `SolarSettingsResource` wraps the one typed `Settings`, so a test (or a second deployment) points
 every asset, check and sensor at another database or topic by configuring one resource.
 `ProcessControl` is an abstract base with a real (supervisord) and an offline (in-memory)
-implementation, as in Dagster's project_fully_featured example.
+implementation, as in Dagster's project_fully_featured example, and a compose one that reports
+that docker compose owns the processes.
 """
 
 
 import abc
+import dataclasses
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +19,7 @@ from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
 from solar_platform.settings import Settings, load_settings
-from solar_platform.storage.health import HealthThresholds
+from solar_platform.storage.faults import FaultThresholds
 
 
 # ---------------------------------------------------------------- settings
@@ -72,32 +74,16 @@ class MonitoringResource(dg.ConfigurableResource):
     heartbeat_min_stale_seconds: float = Field(60.0, description="...but never before this many seconds.")
     restart_grace_seconds: float = Field(180.0, description="After requesting a restart, wait this long before "
                                                            "requesting another.")
-    silent_after_intervals: float = Field(6.0, description="A panel is silent after this many missed intervals.")
-    underperforming_ratio: float = Field(0.6, description="Underperforming below this share of the fleet median "
-                                                          "P/Pmax...")
-    sustained_share: float = Field(0.8, description="...in at least this share of producing buckets...")
-    min_buckets: int = Field(5, description="...over at least this many buckets.")
-    min_fleet_level: float = Field(0.05, description="Buckets where the fleet median P/Pmax is lower are not "
-                                                     "judged (night, dawn).")
-    health_lookback_minutes: float = Field(30.0, description="Underperformance is judged over this window.")
-    health_bucket_seconds: float = Field(0.0, description="Bucket width; 0 = max(interval, lookback / 30).")
+    health_overrides: dict[str, float] = Field(
+        default_factory=dict, description="Fault-detection thresholds to change from their SOLAR_HEALTH_* settings, "
+                                          "by name without the prefix, e.g. {'offline_minutes': 3}.")
     rollup_sample_panels: int = Field(20, description="Panels per day the rollup check recomputes with numpy.")
-    rollup_relative_tolerance: float = Field(1e-3, description="Allowed relative energy difference.")
+    rollup_relative_tolerance: float = Field(1e-6, description="Allowed relative energy difference between a "
+                                                               "rollup and its numpy recompute.")
 
-    def thresholds(self, settings: Settings) -> HealthThresholds:
-        return HealthThresholds(
-            interval_seconds=settings.interval_seconds,
-            silent_after_intervals=self.silent_after_intervals,
-            underperforming_ratio=self.underperforming_ratio,
-            sustained_share=self.sustained_share,
-            min_buckets=self.min_buckets,
-            min_fleet_level=self.min_fleet_level,
-        )
-
-    def bucket_seconds(self, settings: Settings) -> float:
-        if self.health_bucket_seconds > 0:
-            return self.health_bucket_seconds
-        return max(settings.interval_seconds, self.health_lookback_minutes * 60 / 30)
+    def fault_thresholds(self, settings: Settings) -> FaultThresholds:
+        """The fault rules' thresholds: the SOLAR_HEALTH_* settings, then `health_overrides`."""
+        return dataclasses.replace(FaultThresholds.from_settings(settings), **self.health_overrides)
 
     def heartbeat_limit_seconds(self, settings: Settings) -> float:
         return max(self.heartbeat_stale_triggers * settings.stream_trigger_seconds, self.heartbeat_min_stale_seconds)
@@ -166,6 +152,40 @@ class SupervisordProcessControl(ProcessControl):
 
         services.stop_programs(self.solar.get(), [name])
         return self.info(name)
+
+
+# The state a process control reports for a program some other manager owns (docker compose).
+EXTERNAL_STATE = "EXTERNAL"
+
+
+class ComposeProcessControl(ProcessControl):
+    """docker compose runs 'fleet' and 'stream' as services (`restart: unless-stopped`): there is no
+    supervisord in the containers, and Dagster cannot start or stop other containers. Every call
+    reports that plainly, with the command that does it, instead of failing the run."""
+
+    def info(self, name: str) -> dict[str, Any]:
+        return {
+            "name": name, "state": EXTERNAL_STATE, "pid": 0, "started_at": None, "log": "",
+            "description": (f"docker compose owns '{name}' and restarts it when it exits; from the host: "
+                            f"`docker compose restart {name}` (or `stop` / `up -d {name}`), "
+                            f"logs with `docker compose logs {name}`"),
+        }
+
+    def start(self, name: str) -> dict[str, Any]:
+        return self.info(name)
+
+    def stop(self, name: str) -> dict[str, Any]:
+        return self.info(name)
+
+    def restart(self, name: str) -> dict[str, Any]:
+        return self.info(name)
+
+
+def process_control(solar: SolarSettingsResource) -> ProcessControl:
+    """The process control for where the platform runs (SOLAR_PROCESS_MANAGER)."""
+    if solar.get().process_manager == "compose":
+        return ComposeProcessControl()
+    return SupervisordProcessControl(solar=solar)
 
 
 _OFFLINE_STATE: dict[str, dict[str, Any]] = {}
@@ -248,8 +268,9 @@ class KafkaResource(dg.ConfigurableResource):
 # ---------------------------------------------------------------- Spark
 class SolarSparkResource(LazyPySparkResource):
     """dagster-pyspark's lazy SparkSession, prepared like the streaming job's: local jars (Kafka
-    connector, MariaDB JDBC driver), JVM and session in UTC, loopback only. Started on first use,
-    so runs that never touch Spark never pay its ~7 s start."""
+    connector, MariaDB JDBC driver), JVM and session in UTC, loopback only, and submitted where the
+    stream submits (`spark_master_url`: the standalone cluster when SOLAR_SPARK_WORKERS > 0).
+    Started on first use, so runs that never touch Spark never pay its ~7 s start."""
 
     solar_home: str | None = Field(None, description="Stack home holding the jars; default from settings.")
 

@@ -1,15 +1,15 @@
-"""Schedules: the nightly rollup, the observation of the live tables, the panel registry sync."""
+"""Schedules: the nightly rollup, raw retention, the observation of the live tables, the panel registry sync."""
 
 import dagster as dg
 
-from solar_platform.orchestration.jobs import daily_rollups, observe_live_tables, sync_panel_registry
+from solar_platform.orchestration.jobs import daily_rollups, observe_live_tables, raw_retention, sync_panel_registry
 
 daily_rollups_schedule = dg.build_schedule_from_partitioned_job(
     daily_rollups,
     name="daily_rollups_after_midnight",
     hour_of_day=0,
     minute_of_hour=10,
-    description="Roll up the UTC day that just ended, at 00:10 UTC.",
+    description="Roll up the site's day that just ended, at 00:10 site time.",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 
@@ -32,4 +32,15 @@ sync_panel_registry_schedule = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 
-all_schedules = [daily_rollups_schedule, observe_live_tables_schedule, sync_panel_registry_schedule]
+# Day partitions ahead, expired days dropped, stream_progress pruned: once a day, early (UTC days).
+raw_retention_schedule = dg.ScheduleDefinition(
+    name="raw_retention_daily",
+    job=raw_retention,
+    cron_schedule="5 0 * * *",
+    execution_timezone="UTC",
+    description="Make the raw tables' day partitions ahead, drop expired days, prune stream_progress (00:05 UTC).",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+all_schedules = [daily_rollups_schedule, raw_retention_schedule, observe_live_tables_schedule,
+                 sync_panel_registry_schedule]

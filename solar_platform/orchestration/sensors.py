@@ -2,7 +2,7 @@
 
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import dagster as dg
 from sqlalchemy import text
@@ -11,13 +11,13 @@ from solar_platform.orchestration.assets.live import PANEL_ALERTS
 from solar_platform.orchestration.checks import stream_lag_figures
 from solar_platform.orchestration.jobs import restart_stream
 from solar_platform.orchestration.resources import (
+    EXTERNAL_STATE,
     KafkaResource,
     MonitoringResource,
     ProcessControl,
     SolarSettingsResource,
 )
-from solar_platform.storage import db
-from solar_platform.storage import health as h
+from solar_platform.storage import alerts, db, retention
 
 STREAM_ASSET = dg.AssetKey("spark_stream")
 # supervisord states in which the stream should be running but is not (STOPPED = an operator's choice)
@@ -33,8 +33,9 @@ def stream_heartbeat(context: dg.SensorEvaluationContext, solar: SolarSettingsRe
                      kafka: KafkaResource) -> dg.SensorResult | dg.SkipReason:
     settings = solar.get()
     now = datetime.now(UTC)
-    with db.engine(settings).connect() as conn:
-        heartbeat, batches = h.last_heartbeat(conn)
+    with db.engine(settings).connect() as conn:  # an index seek and the last hour's rows: no COUNT(*)
+        beat = retention.heartbeat(conn, now)
+    heartbeat, batches = beat.last, beat.batches_last_hour
     info = processes.info("stream")
     state = info["state"]
     limit = monitoring.heartbeat_limit_seconds(settings)
@@ -44,6 +45,8 @@ def stream_heartbeat(context: dg.SensorEvaluationContext, solar: SolarSettingsRe
 
     if state in ("STOPPED", "NO_SUPERVISOR"):
         return dg.SkipReason(f"stream is {state}: not launched (or stopped by an operator); nothing to restart")
+    if state == EXTERNAL_STATE:  # compose restarts the container when it exits; a stuck one is the operator's
+        return dg.SkipReason(f"the stream is not Dagster's to restart: {info['description']}")
     if state == "STARTING" or (since_start is not None and since_start < limit and (age is None or age > limit)):
         return dg.SkipReason(f"stream started {since_start or 0:.0f} s ago; waiting for its first heartbeat")
     dead = state in _DEAD_STATES
@@ -72,7 +75,7 @@ def stream_heartbeat(context: dg.SensorEvaluationContext, solar: SolarSettingsRe
         "heartbeat_stale": stale, "process_state": state, "pid": info.get("pid", 0),
         "last_heartbeat": heartbeat.isoformat() if heartbeat else "never",
         "heartbeat_age_seconds": round(age, 1) if age is not None else -1.0,
-        "stale_after_seconds": limit, "batches_recorded": batches,
+        "stale_after_seconds": limit, "batches_last_hour": batches,
         "messages_behind": behind if behind is not None else -1})
     if now.timestamp() - last_request < monitoring.restart_grace_seconds:
         return dg.SensorResult(asset_events=[observation], skip_reason=dg.SkipReason(
@@ -89,25 +92,30 @@ def stream_heartbeat(context: dg.SensorEvaluationContext, solar: SolarSettingsRe
 
 
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Classifies every panel as reporting, offline, silent or underperforming and keeps "
-                       "panel_alerts in step (opens new alerts, confirms kept ones, resolves the rest).")
+           description="Fault detection every minute: judges every active panel for offline, silent, "
+                       "zero_production, stuck, underperforming and over_range (storage/faults.py) and keeps "
+                       "panel_alerts in step: opens after the delay, resolves after a sustained recovery, "
+                       "never for lack of data. Open alerts by kind are recorded on panel_alerts.")
 def panel_health(context: dg.SensorEvaluationContext, solar: SolarSettingsResource,
                  monitoring: MonitoringResource) -> dg.SensorResult | dg.SkipReason:
     settings = solar.get()
-    engine = db.engine(settings)
-    snapshot = h.load_snapshot(engine, lookback=timedelta(minutes=monitoring.health_lookback_minutes),
-                               bucket_seconds=monitoring.bucket_seconds(settings))
-    if not len(snapshot.panel_ids):
+    run = alerts.run_health(db.engine(settings), settings, now=datetime.now(UTC),
+                            thresholds=monitoring.fault_thresholds(settings),
+                            heartbeat_limit=monitoring.heartbeat_limit_seconds(settings))
+    if not run.evaluation.panel_ids:
         return dg.SkipReason("no panels registered or seen yet")
-    result = h.classify_panels(snapshot, monitoring.thresholds(settings))
-    changes = h.sync_alerts(engine, result.findings())
-    counts = result.counts()
-    context.log.info(f"panel health: {counts}; alerts opened {changes.opened}, resolved {changes.resolved}")
+    changes = run.changes
+    if run.evaluation.silence_suppressed:
+        context.log.warning("stream heartbeat is stale: panel silence is not judged (one pipeline alarm, "
+                            "raised by stream_heartbeat, instead of an alert per panel)")
+    context.log.info(f"panel health: open {changes.open_by_kind}; opened {changes.opened}, "
+                     f"resolved {changes.resolved}")
     return dg.SensorResult(asset_events=[dg.AssetObservation(asset_key=PANEL_ALERTS, metadata={
-        **{f"panels_{k}": v for k, v in counts.items()},
+        **{f"open_{kind}": n for kind, n in changes.open_by_kind.items()},
         "alerts_open": changes.open_now, "alerts_opened": changes.opened, "alerts_resolved": changes.resolved,
-        "reference_time": datetime.fromtimestamp(result.reference_time, UTC).isoformat()
-        if result.reference_time else "none"})])
+        "panels_judged": len(run.evaluation.panel_ids),
+        "silence_suppressed": run.evaluation.silence_suppressed,
+        "window": f"{run.window_start.isoformat()} .. {run.window_end.isoformat()}"})])
 
 
 @dg.run_failure_sensor(name="record_run_failures", default_status=dg.DefaultSensorStatus.RUNNING,

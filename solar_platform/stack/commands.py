@@ -38,8 +38,34 @@ def stack_status(as_json: bool = typer.Option(False, "--json", help="Machine-rea
     typer.echo(f"supervisor: {report['supervisor']}")
     for name, state in sorted(report["services"].items()):  # type: ignore[union-attr]
         typer.echo(f"  {name:<24} {state}")
-    for key in ("mysql_url", "mysql_readonly_url", "kafka_bootstrap", "topic", "dagster_url", "api_url", "logs"):
+    for key in ("mysql_url", "mysql_readonly_url", "kafka_bootstrap", "topic", "dagster_url", "api_url",
+                "spark_master", "logs"):
         typer.echo(f"{key}: {report[key]}")
+    for name, url in report["spark_ui_urls"].items():  # type: ignore[union-attr]
+        typer.echo(f"{name} UI: {url}")
+
+
+@app.command("spark-master")
+def spark_master() -> None:
+    """Run a Spark standalone master in the foreground (compose's spark-master service)."""
+    _exec_spark("master")
+
+
+@app.command("spark-worker")
+def spark_worker() -> None:
+    """Run a Spark standalone worker in the foreground, joining SOLAR_SPARK_MASTER (compose's spark-worker)."""
+    _exec_spark("worker")
+
+
+def _exec_spark(role: str) -> None:
+    from solar_platform.stack.preflight import StackError
+    from solar_platform.stack.spark_cluster import exec_daemon
+
+    try:
+        exec_daemon(load_settings(), role)
+    except StackError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
 
 
 @db_app.command("migrate")
@@ -78,4 +104,7 @@ def _print_connections(settings: object) -> None:
         typer.echo(f"  {name:<24} {state}")
     typer.echo(f"\nDagster UI   {report['dagster_url']}\nREST API     {report['api_url']}")
     typer.echo(f"MySQL        {report['mysql_url']}\nKafka        {report['kafka_bootstrap']} topic {report['topic']}")
+    typer.echo(f"Spark        {report['spark_master']}")
+    for name, url in report["spark_ui_urls"].items():  # type: ignore[union-attr]
+        typer.echo(f"  {name:<22} {url}")
     typer.echo(f"Logs         {report['logs']}")

@@ -207,19 +207,52 @@ def programs(settings: Settings) -> list[Program]:
     return [mariadb, *_kafka_programs(settings), *_platform_programs(settings)]
 
 
+def include_dir(settings: Settings) -> Path:
+    """Extra program files supervisord includes (the Spark cluster, tests' own clusters)."""
+    return supervisor_dir(settings) / "conf.d"
+
+
+def _base_env() -> dict[str, str]:
+    return {
+        "JAVA_HOME": str(java_home()),
+        "PYSPARK_PYTHON": _python(),
+        "PYSPARK_DRIVER_PYTHON": _python(),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
+
+
+def program_section(settings: Settings, prog: Program) -> list[str]:
+    """One `[program:x]` section of the supervisord config."""
+    logs = log_dir(settings)
+    env = {**_base_env(), "SOLAR_HOME": str(settings.home_dir), **(prog.environment or {})}
+    env_line = ",".join(f'{k}="{v}"' for k, v in env.items())
+    return [
+        f"[program:{prog.name}]",
+        "command=" + " ".join(_quote(arg) for arg in prog.command),
+        f"directory={PROJECT_DIR}",
+        f"priority={prog.priority}",
+        "autostart=false",  # `up` starts them in order and waits for each to answer
+        "autorestart=true",
+        "startsecs=3",
+        "startretries=5",
+        f"stopwaitsecs={prog.stop_wait_seconds}",
+        "stopasgroup=true",
+        "killasgroup=true",
+        "redirect_stderr=true",
+        f"stdout_logfile={logs / (prog.name + '.log')}",
+        "stdout_logfile_maxbytes=20MB",
+        "stdout_logfile_backups=2",
+        f"environment={env_line}",
+        "",
+    ]
+
+
 def _write_supervisor_config(settings: Settings, progs: Iterable[Program]) -> Path:
     sdir = supervisor_dir(settings)
     logs = log_dir(settings)
     sdir.mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
-    java = java_home()
-    base_env = {
-        "JAVA_HOME": str(java),
-        "PYSPARK_PYTHON": _python(),
-        "PYSPARK_DRIVER_PYTHON": _python(),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "SOLAR_HOME": str(settings.home_dir),
-    }
+    include_dir(settings).mkdir(parents=True, exist_ok=True)
     lines = [
         "[unix_http_server]",
         f"file={socket_path(settings)}",
@@ -237,29 +270,13 @@ def _write_supervisor_config(settings: Settings, progs: Iterable[Program]) -> Pa
         "[supervisorctl]",
         f"serverurl=unix://{socket_path(settings)}",
         "",
+        # Programs that come and go without touching this file (stack/spark_cluster.py).
+        "[include]",
+        f"files={include_dir(settings)}/*.conf",
+        "",
     ]
     for prog in progs:
-        env = {**base_env, **(prog.environment or {})}
-        env_line = ",".join(f'{k}="{v}"' for k, v in env.items())
-        lines += [
-            f"[program:{prog.name}]",
-            "command=" + " ".join(_quote(arg) for arg in prog.command),
-            f"directory={PROJECT_DIR}",
-            f"priority={prog.priority}",
-            "autostart=false",  # `up` starts them in order and waits for each to answer
-            "autorestart=true",
-            "startsecs=3",
-            "startretries=5",
-            f"stopwaitsecs={prog.stop_wait_seconds}",
-            "stopasgroup=true",
-            "killasgroup=true",
-            "redirect_stderr=true",
-            f"stdout_logfile={logs / (prog.name + '.log')}",
-            "stdout_logfile_maxbytes=20MB",
-            "stdout_logfile_backups=2",
-            f"environment={env_line}",
-            "",
-        ]
+        lines += program_section(settings, prog)
     path = sdir / "supervisord.conf"
     path.write_text("\n".join(lines))
     return path
@@ -563,6 +580,10 @@ def stack_up(settings: Settings, log: Callable[[str], None] = print) -> None:
     ensure_topic(settings)
     log(f"topic {settings.topic}: {settings.topic_partitions} partitions, RF {settings.topic_replication}")
 
+    from solar_platform.stack import spark_cluster  # imports this module
+
+    spark_cluster.reconcile(settings, log)  # a master and SOLAR_SPARK_WORKERS workers, or none
+
 
 def stop_programs(settings: Settings, names: Iterable[str]) -> None:
     if not supervisor_running(settings):
@@ -645,5 +666,16 @@ def status(settings: Settings) -> dict[str, object]:
         "dagster_url": f"http://127.0.0.1:{settings.dagster_port}",
         "api_url": f"http://{settings.api_host}:{settings.api_port}",
         "mysql_ready": port_is_open(settings.mysql_port) and _mysql_ready(settings),
+        "spark_master": settings.spark_master_url,
+        "spark_ui_urls": _spark_ui_urls(settings),
         "logs": str(log_dir(settings)),
     }
+
+
+def _spark_ui_urls(settings: Settings) -> dict[str, str]:
+    """Web UIs of the local Spark cluster's master and workers (none when SOLAR_SPARK_WORKERS=0)."""
+    if not settings.spark_workers:
+        return {}
+    from solar_platform.stack.spark_cluster import ClusterSpec
+
+    return ClusterSpec.from_settings(settings).ui_urls

@@ -18,9 +18,10 @@ Two ways to the same rows:
 - **`apply_batch`**, the stream's upkeep, in the same transaction as the raw upsert and in
   proportion to what arrived: only staged readings that are new or changed against `panelData`
   count. A new reading adds its segments and splits the one it lands in; a changed one replaces
-  its two. Old segments are read before the upsert, new ones after; the bucket deltas are their
-  difference, so a replay (nothing changed) adds nothing. Touched windows are recomputed from
-  `panelData` (at most 6 rows each at 5 s).
+  its two. Old segments are read before the upsert, new ones from the same neighbours and the
+  batch's own changes; the bucket deltas are their difference, so a replay (nothing changed) adds
+  nothing. A window is kept from its sum: a new reading adds its power and one to the count, a
+  changed one the difference (`mean x count` is the sum), so no window re-reads panelData.
 - **`recompute_*`**, the same figures straight from `panelData` over a range: `solar-platform
   rebuild`, the checks and the tests' invariant.
 
@@ -145,22 +146,22 @@ _FLEET_UPSERT = f"""
         {FLEET_BUCKETS}.readings = {FLEET_BUCKETS}.readings + VALUES(readings),
         {FLEET_BUCKETS}.readings_on = {FLEET_BUCKETS}.readings_on + VALUES(readings_on)"""
 
-# Later assignments see earlier ones (MariaDB evaluates them left to right): last_seen goes last.
+# Each panel's newest change comes from the batch itself (its first and newest time, the newest's
+# values). Later assignments see earlier ones (MariaDB evaluates them left to right): last_seen last.
 _L = PANEL_LATEST
 _LATEST_UPSERT = f"""
     INSERT INTO {_L} (panel_id, first_seen, last_seen, power_panel, current_status)
-    SELECT c.panel_id, c.first_time, c.last_time, d.power_panel, d.current_status
-    FROM ({{changes}}) c JOIN panelData d ON d.Panel_id = c.panel_id AND d.time_data = c.last_time
+    SELECT panel_id, first_time, time_data, power_panel, current_status FROM (
+        SELECT panel_id, time_data, power_panel, current_status,
+               MIN(time_data) OVER (PARTITION BY panel_id) AS first_time,
+               ROW_NUMBER() OVER (PARTITION BY panel_id ORDER BY time_data DESC) AS newest_first
+        FROM tmp_changes) c
+    WHERE newest_first = 1
     ON DUPLICATE KEY UPDATE
         {_L}.first_seen = LEAST({_L}.first_seen, VALUES(first_seen)),
         {_L}.power_panel = IF(VALUES(last_seen) >= {_L}.last_seen, VALUES(power_panel), {_L}.power_panel),
         {_L}.current_status = IF(VALUES(last_seen) >= {_L}.last_seen, VALUES(current_status), {_L}.current_status),
         {_L}.last_seen = GREATEST({_L}.last_seen, VALUES(last_seen))"""
-
-_WINDOW_UPSERT_TAIL = """
-    ON DUPLICATE KEY UPDATE panelDataAgg.total_power = VALUES(total_power),
-        panelDataAgg.window_end = VALUES(window_end), panelDataAgg.reading_count = VALUES(reading_count)"""
-
 
 def _window_select(where: str, join: str = "") -> str:
     start = _floor_to("d.time_data", WINDOW_SECONDS)
@@ -178,14 +179,25 @@ _TEMP_TABLES = (
         power_panel DOUBLE NOT NULL, current_status TINYINT NOT NULL,
         old_power DOUBLE NULL, old_status TINYINT NULL,
         prev_time DATETIME(3) NULL, next_time DATETIME(3) NULL,
+        appended TINYINT NOT NULL DEFAULT 0,  -- newer than everything stored for the panel
         PRIMARY KEY (panel_id, time_data)) ENGINE=InnoDB""",
     # Segments leaving (-1, before the upsert) and arriving (+1, after it); a segment is named by
     # its start, so two changes that see the same segment count it once.
+    """CREATE TEMPORARY TABLE IF NOT EXISTS tmp_neighbours (
+        panel_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+        time_data DATETIME(3) NOT NULL,
+        prev_time DATETIME(3) NULL, next_time DATETIME(3) NULL,
+        PRIMARY KEY (panel_id, time_data)) ENGINE=InnoDB""",
     """CREATE TEMPORARY TABLE IF NOT EXISTS tmp_segments (
         sign TINYINT NOT NULL,
         panel_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
         t0 DATETIME(3) NOT NULL, p0 DOUBLE NOT NULL, t1 DATETIME(3) NOT NULL, p1 DOUBLE NOT NULL,
         PRIMARY KEY (sign, panel_id, t0)) ENGINE=InnoDB""",
+    """CREATE TEMPORARY TABLE IF NOT EXISTS tmp_window_delta (
+        panel_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+        window_start DATETIME NOT NULL,
+        power_sum DOUBLE NOT NULL, readings INT NOT NULL,
+        PRIMARY KEY (panel_id, window_start)) ENGINE=InnoDB""",
     """CREATE TEMPORARY TABLE IF NOT EXISTS tmp_bucket_delta (
         panel_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
         bucket_start DATETIME NOT NULL,
@@ -196,45 +208,117 @@ _TEMP_TABLES = (
 )
 
 
-def _neighbour_update(max_gap_s: float) -> str:
-    """Fill prev_time / next_time of every change from panelData as it is now (bounded seeks)."""
-    gap = _gap_us(max_gap_s)
-    return f"""
-        UPDATE tmp_changes c SET
-          prev_time = (SELECT MAX(d.time_data) FROM panelData d WHERE d.Panel_id = c.panel_id
-                       AND d.time_data < c.time_data
-                       AND d.time_data >= TIMESTAMPADD(MICROSECOND, -{gap}, c.time_data)),
-          next_time = (SELECT MIN(d.time_data) FROM panelData d WHERE d.Panel_id = c.panel_id
-                       AND d.time_data > c.time_data
-                       AND d.time_data <= TIMESTAMPADD(MICROSECOND, {gap}, c.time_data))"""
+def _neighbour_update(max_gap_s: float) -> list[str]:
+    """Fill prev_time / next_time of every change from panelData as it is now (bounded seeks).
 
-
-def _segment_inserts(sign: int, max_gap_s: float) -> list[str]:
-    """Segments next to each change. Before the upsert (sign -1): a changed reading's two
-    segments with its old value, and for a new reading the one it will split. After (+1): each
-    change's two segments with the values panelData now holds."""
+    - An append (newer than the panel's `panel_latest.last_seen`, which the same transactions
+      keep equal to its newest reading) has that reading as its only neighbour: one key lookup on
+      a small table, the live path.
+    - Others (late, re-sent, or a panel without a latest row) seek panelData with a join whose panel
+      condition is a closed range: MariaDB then plans "range checked for each record" and reads the
+      few rows within the gap on the (panel, time) key. An equality (or a correlated subquery)
+      plans `ref` on the panel alone, reading the panel's whole history per reading. STRAIGHT_JOIN
+      keeps the changes outside, whatever stale statistics say.
+    """
     gap = _gap_us(max_gap_s)
-    value = "c.old_power" if sign < 0 else "c.power_panel"
-    existed = "AND c.old_power IS NOT NULL" if sign < 0 else ""
-    statements = [
-        f"""INSERT IGNORE INTO tmp_segments (sign, panel_id, t0, p0, t1, p1)
-            SELECT {sign}, c.panel_id, c.prev_time, a.power_panel, c.time_data, {value}
-            FROM tmp_changes c JOIN panelData a ON a.Panel_id = c.panel_id AND a.time_data = c.prev_time
-            WHERE c.prev_time IS NOT NULL {existed}""",
-        f"""INSERT IGNORE INTO tmp_segments (sign, panel_id, t0, p0, t1, p1)
-            SELECT {sign}, c.panel_id, c.time_data, {value}, c.next_time, b.power_panel
-            FROM tmp_changes c JOIN panelData b ON b.Panel_id = c.panel_id AND b.time_data = c.next_time
-            WHERE c.next_time IS NOT NULL {existed}""",
+    same_panel = "d.Panel_id >= c.panel_id AND d.Panel_id <= c.panel_id"
+    return [
+        f"""UPDATE tmp_changes c JOIN {PANEL_LATEST} l ON l.panel_id = c.panel_id
+            SET c.appended = 1,
+                c.prev_time = IF(TIMESTAMPDIFF(MICROSECOND, l.last_seen, c.time_data) <= {gap}, l.last_seen, NULL)
+            WHERE c.time_data > l.last_seen""",
+        f"""INSERT INTO tmp_neighbours (panel_id, time_data, prev_time)
+            SELECT STRAIGHT_JOIN c.panel_id, c.time_data, MAX(d.time_data) FROM tmp_changes c JOIN panelData d
+              ON {same_panel} AND d.time_data < c.time_data
+             AND d.time_data >= TIMESTAMPADD(MICROSECOND, -{gap}, c.time_data)
+            WHERE c.appended = 0 GROUP BY c.panel_id, c.time_data""",
+        f"""INSERT INTO tmp_neighbours (panel_id, time_data, next_time)
+            SELECT STRAIGHT_JOIN c.panel_id, c.time_data, MIN(d.time_data) FROM tmp_changes c JOIN panelData d
+              ON {same_panel} AND d.time_data > c.time_data
+             AND d.time_data <= TIMESTAMPADD(MICROSECOND, {gap}, c.time_data)
+            WHERE c.appended = 0 GROUP BY c.panel_id, c.time_data
+            ON DUPLICATE KEY UPDATE tmp_neighbours.next_time = VALUES(next_time)""",
+        """UPDATE tmp_changes c JOIN tmp_neighbours n ON n.panel_id = c.panel_id AND n.time_data = c.time_data
+            SET c.prev_time = n.prev_time, c.next_time = n.next_time""",
     ]
-    if sign < 0:
-        statements.append(f"""
-            INSERT IGNORE INTO tmp_segments (sign, panel_id, t0, p0, t1, p1)
+
+
+def _segments_before(max_gap_s: float) -> list[str]:
+    """Segments that leave with this batch, from panelData before the upsert: a changed reading's two
+    segments with its old value, and for a new reading the one it splits."""
+    gap = _gap_us(max_gap_s)
+    return [
+        """INSERT IGNORE INTO tmp_segments (sign, panel_id, t0, p0, t1, p1)
+            SELECT -1, c.panel_id, c.prev_time, a.power_panel, c.time_data, c.old_power
+            FROM tmp_changes c JOIN panelData a ON a.Panel_id = c.panel_id AND a.time_data = c.prev_time
+            WHERE c.prev_time IS NOT NULL AND c.old_power IS NOT NULL""",
+        """INSERT IGNORE INTO tmp_segments (sign, panel_id, t0, p0, t1, p1)
+            SELECT -1, c.panel_id, c.time_data, c.old_power, c.next_time, b.power_panel
+            FROM tmp_changes c JOIN panelData b ON b.Panel_id = c.panel_id AND b.time_data = c.next_time
+            WHERE c.next_time IS NOT NULL AND c.old_power IS NOT NULL""",
+        f"""INSERT IGNORE INTO tmp_segments (sign, panel_id, t0, p0, t1, p1)
             SELECT -1, c.panel_id, c.prev_time, a.power_panel, c.next_time, b.power_panel
             FROM tmp_changes c
             JOIN panelData a ON a.Panel_id = c.panel_id AND a.time_data = c.prev_time
             JOIN panelData b ON b.Panel_id = c.panel_id AND b.time_data = c.next_time
-            WHERE c.old_power IS NULL AND TIMESTAMPDIFF(MICROSECOND, c.prev_time, c.next_time) <= {gap}""")
-    return statements
+            WHERE c.old_power IS NULL AND TIMESTAMPDIFF(MICROSECOND, c.prev_time, c.next_time) <= {gap}""",
+    ]
+
+
+def _segments_after(max_gap_s: float) -> list[str]:
+    """Segments that arrive with this batch, after the upsert, without a second seek pass.
+
+    A change's new neighbour is the nearer of its old neighbour (within the gap) and the nearest
+    other change of the batch (LAG/LEAD over the changes). Each change emits the segment that ends
+    at it, and the one that starts at it only when the next point is not a change too (that change
+    emits it), so every new segment appears once.
+    """
+    gap = _gap_us(max_gap_s)
+    near = f"TIMESTAMPDIFF(MICROSECOND, {{a}}, {{b}}) <= {gap}"
+    prev_change_wins = ("n.prev_change IS NOT NULL AND " + near.format(a="n.prev_change", b="n.time_data")
+                        + " AND (n.prev_time IS NULL OR n.prev_change >= n.prev_time)")
+    next_change_wins = ("n.next_change IS NOT NULL AND " + near.format(a="n.time_data", b="n.next_change")
+                        + " AND (n.next_time IS NULL OR n.next_change <= n.next_time)")
+    with_changes = """(
+        SELECT panel_id, time_data, power_panel, prev_time, next_time,
+               LAG(time_data) OVER w AS prev_change, LAG(power_panel) OVER w AS prev_change_power,
+               LEAD(time_data) OVER w AS next_change
+        FROM tmp_changes WINDOW w AS (PARTITION BY panel_id ORDER BY time_data)) n"""
+    return [
+        f"""INSERT IGNORE INTO tmp_segments (sign, panel_id, t0, p0, t1, p1)
+            SELECT 1, n.panel_id, n.prev_change, n.prev_change_power, n.time_data, n.power_panel
+            FROM {with_changes} WHERE {prev_change_wins}""",
+        f"""INSERT IGNORE INTO tmp_segments (sign, panel_id, t0, p0, t1, p1)
+            SELECT 1, n.panel_id, n.prev_time, a.power_panel, n.time_data, n.power_panel
+            FROM {with_changes} JOIN panelData a ON a.Panel_id = n.panel_id AND a.time_data = n.prev_time
+            WHERE n.prev_time IS NOT NULL AND NOT ({prev_change_wins})""",
+        f"""INSERT IGNORE INTO tmp_segments (sign, panel_id, t0, p0, t1, p1)
+            SELECT 1, n.panel_id, n.time_data, n.power_panel, n.next_time, b.power_panel
+            FROM {with_changes} JOIN panelData b ON b.Panel_id = n.panel_id AND b.time_data = n.next_time
+            WHERE n.next_time IS NOT NULL AND NOT ({next_change_wins})""",
+    ]
+
+
+def _window_deltas() -> list[str]:
+    """Windows kept from sums: a new reading adds its power and a count, a changed one the difference.
+
+    The stored mean times its count is the window's sum, so the new mean is (sum + delta) / count.
+    Equal to AVG over panelData up to rounding (the tests compare within 1e-9 relative).
+    """
+    start = _floor_to("time_data", WINDOW_SECONDS)
+    return [
+        f"""INSERT INTO tmp_window_delta (panel_id, window_start, power_sum, readings)
+            SELECT panel_id, {start} AS ws, SUM(power_panel - COALESCE(old_power, 0)), SUM(old_power IS NULL)
+            FROM tmp_changes GROUP BY panel_id, ws""",
+        """UPDATE panelDataAgg a JOIN tmp_window_delta d ON a.Panel_id = d.panel_id AND a.window_start = d.window_start
+            SET a.total_power = (a.total_power * a.reading_count + d.power_sum) / (a.reading_count + d.readings),
+                a.reading_count = a.reading_count + d.readings""",
+        # Windows not stored yet hold only new readings (readings > 0); stored ones were updated above.
+        f"""INSERT IGNORE INTO panelDataAgg (Panel_id, total_power, window_start, window_end, reading_count)
+            SELECT panel_id, power_sum / readings, window_start,
+                   TIMESTAMPADD(SECOND, {WINDOW_SECONDS}, window_start), readings
+            FROM tmp_window_delta WHERE readings > 0""",
+    ]
 
 
 # Segment pieces carry energy and coverage; readings are counted from the readings themselves.
@@ -257,13 +341,17 @@ def _bucket_delta_insert(max_gap_s: float) -> str:
 
 
 def _peak_refresh() -> str:
-    """A changed reading may have been a bucket's peak: re-read the peak of those buckets."""
+    """A changed reading may have been a bucket's peak: re-read the peak of those buckets (a join
+    with a closed panel range, for a per-row range read; see `_neighbour_update`)."""
     return f"""
-        UPDATE {PANEL_BUCKETS} e JOIN tmp_bucket_delta t
-          ON t.panel_id = e.panel_id AND t.bucket_start = e.bucket_start AND t.changed_existing = 1
-        SET e.peak_w = (SELECT MAX(d.power_panel) FROM panelData d WHERE d.Panel_id = e.panel_id
-                        AND d.time_data >= e.bucket_start
-                        AND d.time_data < TIMESTAMPADD(SECOND, {BUCKET_SECONDS}, e.bucket_start))"""
+        UPDATE {PANEL_BUCKETS} e JOIN (
+            SELECT STRAIGHT_JOIN t.panel_id, t.bucket_start, MAX(d.power_panel) AS peak_w
+            FROM tmp_bucket_delta t JOIN panelData d
+              ON d.Panel_id >= t.panel_id AND d.Panel_id <= t.panel_id AND d.time_data >= t.bucket_start
+             AND d.time_data < TIMESTAMPADD(SECOND, {BUCKET_SECONDS}, t.bucket_start)
+            WHERE t.changed_existing = 1 GROUP BY t.panel_id, t.bucket_start
+        ) p ON p.panel_id = e.panel_id AND p.bucket_start = e.bucket_start
+        SET e.peak_w = p.peak_w"""
 
 
 def apply_batch(conn: Connection, stage: str, job_id: int, max_gap_s: float,
@@ -282,8 +370,12 @@ def apply_batch(conn: Connection, stage: str, job_id: int, max_gap_s: float,
         if timings is not None:
             timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
 
-    step("prepare", [*_TEMP_TABLES, "DELETE FROM tmp_changes", "DELETE FROM tmp_segments",
-                     "DELETE FROM tmp_bucket_delta"])
+    step("prepare", [
+        # GROUP BY and window functions over a batch stay in memory (defaults are 16 MB).
+        "SET SESSION tmp_table_size = 536870912, max_heap_table_size = 536870912",
+        *_TEMP_TABLES,
+        *(f"DELETE FROM {scratch}" for scratch in ("tmp_changes", "tmp_neighbours", "tmp_segments",
+                                                    "tmp_window_delta", "tmp_bucket_delta"))])
     step("detect_changes", [f"""
         INSERT INTO tmp_changes (panel_id, time_data, power_panel, current_status, old_power, old_status)
         SELECT s.Panel_id, s.time_data, s.power_panel, s.current_status, d.power_panel, d.current_status
@@ -293,24 +385,16 @@ def apply_batch(conn: Connection, stage: str, job_id: int, max_gap_s: float,
     changed = int(conn.execute(text("SELECT COUNT(*) FROM tmp_changes")).scalar() or 0)
     if not changed:
         return 0
-    step("segments_before", [_neighbour_update(max_gap_s), *_segment_inserts(-1, max_gap_s)])
+    step("segments_before", [*_neighbour_update(max_gap_s), *_segments_before(max_gap_s)])
     step("upsert", ["""
         INSERT INTO panelData (Panel_id, power_panel, current_status, time_data)
         SELECT panel_id, power_panel, current_status, time_data FROM tmp_changes
         ON DUPLICATE KEY UPDATE panelData.power_panel = VALUES(power_panel),
                                 panelData.current_status = VALUES(current_status)"""])
-    step("segments_after", [_neighbour_update(max_gap_s), *_segment_inserts(1, max_gap_s)])
-    step("windows", [
-        "INSERT INTO panelDataAgg (Panel_id, total_power, window_start, window_end, reading_count) "
-        + _window_select(
-            f"d.time_data >= w.ws AND d.time_data < TIMESTAMPADD(SECOND, {WINDOW_SECONDS}, w.ws)",
-            join=f"JOIN (SELECT DISTINCT panel_id, {_floor_to('time_data', WINDOW_SECONDS)} AS ws FROM tmp_changes) w "
-                 "ON d.Panel_id = w.panel_id")
-        + _WINDOW_UPSERT_TAIL])
+    step("segments_after", _segments_after(max_gap_s))
+    step("windows", _window_deltas())
     step("energy", [_bucket_delta_insert(max_gap_s), _BUCKET_UPSERT, _FLEET_UPSERT, _peak_refresh()])
-    step("latest", [_LATEST_UPSERT.format(changes=(
-        "SELECT panel_id, MIN(time_data) AS first_time, MAX(time_data) AS last_time FROM tmp_changes "
-        "GROUP BY panel_id"))])
+    step("latest", [_LATEST_UPSERT])
     return changed
 
 

@@ -42,7 +42,8 @@ logger.microbatch.level = error
 SHUFFLE_PARTITIONS = 4
 
 
-def _log4j2_config(settings: Settings) -> Path:
+def log4j2_config(settings: Settings) -> Path:
+    """The log config the driver and the executors start with (same path on every host/image)."""
     path = settings.home_dir / "spark" / "log4j2.properties"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != _LOG4J2:
@@ -50,14 +51,19 @@ def _log4j2_config(settings: Settings) -> Path:
     return path
 
 
-def prepare_environment() -> None:
+def prepare_environment(spark_host: str = "127.0.0.1") -> None:
     """Environment pyspark reads when it launches the JVM; must run before the first session."""
     os.environ["JAVA_HOME"] = str(java_home())
     # Executors must run the same interpreter (and venv) as the driver.
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    # Without this Spark binds to the first non-loopback interface: traffic stays on loopback.
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    if spark_host == "auto":
+        # Containers / several hosts: Spark picks this machine's own address, which the
+        # executors elsewhere can reach (an empty SPARK_LOCAL_IP would mean localhost).
+        os.environ.pop("SPARK_LOCAL_IP", None)
+    else:
+        # Without this Spark binds to the first non-loopback interface: traffic stays on loopback.
+        os.environ["SPARK_LOCAL_IP"] = spark_host
 
 
 def build_session(settings: Settings, *, app_name: str = "solar-platform-stream",
@@ -67,7 +73,8 @@ def build_session(settings: Settings, *, app_name: str = "solar-platform-stream"
     JVM options only take effect when this call starts the JVM, so a second call in the same
     process returns the first session unchanged (Spark's own `getOrCreate` rule).
     """
-    prepare_environment()
+    prepare_environment(settings.spark_host)
+    master = master or settings.spark_master_url
     jars = ensure_jars(settings, "spark")
     jvm_options = " ".join((
         # java.sql.Timestamp <-> wall clock conversions in the JDBC writer use the JVM default
@@ -76,17 +83,20 @@ def build_session(settings: Settings, *, app_name: str = "solar-platform-stream"
         # The contract parser compiles to one large generated method per stage; the JIT skips
         # methods over 8 kB of bytecode unless told otherwise (measured: 145k -> 300k rows/s).
         "-XX:-DontCompileHugeMethods",
-        f"-Dlog4j2.configurationFile=file:{_log4j2_config(settings)}",
+        f"-Dlog4j2.configurationFile=file:{log4j2_config(settings)}",
     ))
     builder = (
         SparkSession.builder.appName(app_name)
-        .master(master or settings.spark_master)
+        .master(master)
+        # Local files: the driver serves them to every executor (on a standalone cluster too), so
+        # the Kafka connector and the JDBC driver never come from a repository at run time.
         .config("spark.jars", ",".join(str(jar) for jar in jars))
         .config("spark.driver.memory", settings.spark_driver_memory)
         .config("spark.driver.extraJavaOptions", jvm_options)
         .config("spark.executor.extraJavaOptions", jvm_options)
-        .config("spark.driver.host", os.environ["SPARK_LOCAL_IP"])
-        .config("spark.driver.bindAddress", os.environ["SPARK_LOCAL_IP"])
+        # Executors' Python workers (if any) in UTC and the driver's interpreter, on any worker.
+        .config("spark.executorEnv.TZ", "UTC")
+        .config("spark.executorEnv.PYSPARK_PYTHON", os.environ["PYSPARK_PYTHON"])
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(SHUFFLE_PARTITIONS))
         .config("spark.default.parallelism", str(SHUFFLE_PARTITIONS))
@@ -98,6 +108,12 @@ def build_session(settings: Settings, *, app_name: str = "solar-platform-stream"
         # The parser's plan is wide; without this every query start warns that its text was cut.
         .config("spark.sql.debug.maxToStringFields", "500")
     )
+    if settings.spark_host != "auto":
+        builder = (builder.config("spark.driver.host", settings.spark_host)
+                   .config("spark.driver.bindAddress", settings.spark_host))
+    if master.startswith("spark://"):
+        # A standalone worker only offers the memory it was started with (SOLAR_SPARK_WORKER_MEMORY).
+        builder = builder.config("spark.executor.memory", settings.spark_executor_memory)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session

@@ -4,15 +4,17 @@ Four panels report every 5 s from 2024-05-01 00:00 to NOW (2024-05-03 13:00 UTC)
 `Pmax / cosh(x)^30` during a daily 1-h window opening at 11:00 UTC (Pmax = 400 W x U(0.8, 1.2)).
 - panel-0003 falls silent at 12:30 on the last day; panel-0004 goes offline (power 0, status 0) at 12:00;
 - panel-0005 is registered but never reported;
-- 2024-04-30 exists only as rollup rows (raw rows pruned), 2024-05-01 has rollups and readings,
-  2024-05-02 and 2024-05-03 are not rolled up yet (the API must integrate them from readings);
+- 2024-04-30 exists only as rollup rows (its readings and buckets predate the database), 2024-05-01
+  is rolled up by the platform's daily rollup (from the buckets), 2024-05-02 and 2024-05-03 are not
+  rolled up yet (the API must sum their buckets);
 - two malformed messages on the topic, which the stream turns into dead letters;
 - alerts, as the panel-health sensor writes them.
 
 Readings reach MySQL through the real pipeline: every reading is published to Kafka as the contract's
 JSON keyed by panel id, and the Spark job (available-now) writes panelData, the 30-s means in
-panelDataAgg, the dead letters and its progress rows. The tables Dagster owns (panels, rollups,
-alerts) are written with SQL in the shapes Dagster writes them.
+panelDataAgg, the 15-minute energy buckets, panel_latest, the dead letters and its progress rows.
+The daily rollup of 2024-05-01 is the platform's own (`storage.rollups.roll_up_days`); the other
+tables Dagster owns (panels, alerts) are written with SQL in the shapes Dagster writes them.
 """
 
 from __future__ import annotations
@@ -28,11 +30,14 @@ from sqlalchemy import Engine, text
 from solar_platform.contracts import Reading
 from solar_platform.settings import Settings
 from solar_platform.storage.db import engine
+from solar_platform.storage.energy import trapezoid_buckets
+from solar_platform.storage.rollups import roll_up_days
 
 NOW = datetime(2024, 5, 3, 13, 0, tzinfo=UTC)
 START = datetime(2024, 5, 1)
 END = datetime(2024, 5, 3, 13, 0)  # exclusive, naive UTC
 INTERVAL_S = 5
+MAX_GAP_S = 3 * INTERVAL_S  # the default energy max gap
 WINDOW_OPENS = 11 * 3600
 WINDOW_SECONDS = 3600
 PANELS = ("panel-0001", "panel-0002", "panel-0003", "panel-0004")
@@ -51,18 +56,20 @@ class Fleet:
     status: dict[str, np.ndarray] = field(default_factory=dict)
     pruned_day_wh: dict[str, float] = field(default_factory=dict)
 
-    def day_energy(self, panel_id: str, day: date) -> float:
-        """The rollups' definition: trapezoid between the day's first and last reading."""
-        return self.range_energy(
-            panel_id,
-            datetime.combine(day, datetime.min.time()),
-            datetime.combine(day + timedelta(days=1), datetime.min.time()),
-        )
+    def buckets(self, panel_id: str) -> dict[int, tuple[float, float]]:
+        """The energy model's own numpy oracle: bucket start (epoch s) -> (Wh, covered s)."""
+        return trapezoid_buckets(self.epochs[panel_id], self.power[panel_id], MAX_GAP_S)
 
-    def range_energy(self, panel_id: str, start: datetime, end: datetime) -> float:
-        t, p = self.epochs[panel_id], self.power[panel_id]
-        mask = (t >= epoch(start)) & (t < epoch(end))
-        return float(np.trapezoid(p[mask], t[mask]) / 3600.0) if mask.sum() > 1 else 0.0
+    def energy(self, panel_id: str, start: datetime, end: datetime) -> float:
+        """Energy (Wh) of the 15-min buckets starting in `[start, end)`."""
+        return sum(e for b, (e, _) in self.buckets(panel_id).items() if epoch(start) <= b < epoch(end))
+
+    def covered(self, panel_id: str, start: datetime, end: datetime) -> float:
+        return sum(c for b, (_, c) in self.buckets(panel_id).items() if epoch(start) <= b < epoch(end))
+
+    def day_energy(self, panel_id: str, day: date) -> float:
+        start = datetime.combine(day, datetime.min.time())
+        return self.energy(panel_id, start, start + timedelta(days=1))
 
 
 def epoch(moment: datetime) -> float:
@@ -100,8 +107,13 @@ MALFORMED = (b'{"Panel_id": "panel-0001", "power_panel": "abc"}', b"not json")
 
 def publish_fleet(settings: Settings, fleet: Fleet) -> None:
     """Every reading as the contract's JSON, keyed by panel id, plus the malformed messages."""
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
-                             linger_ms=20, batch_size=256 * 1024)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
+        batch_size=256 * 1024,
+    )
     for pid in PANELS:
         key = pid.encode()
         for t, w, s in zip(fleet.epochs[pid], fleet.power[pid], fleet.status[pid], strict=True):
@@ -121,6 +133,8 @@ def load_fleet(settings: Settings, fleet: Fleet) -> None:
     publish_fleet(settings, fleet)
     run_job(settings, "available-now", spark=build_session(settings))
     _load_dagster_tables(engine(settings), fleet)
+    run = roll_up_days(engine(settings), settings, "api-tests", [ROLLED_DAY])
+    assert run.served, run.failures()
 
 
 def _load_dagster_tables(engine: Engine, fleet: Fleet) -> None:
@@ -137,30 +151,21 @@ def _load_dagster_tables(engine: Engine, fleet: Fleet) -> None:
                 for pid in (*PANELS, NEVER_SEEN)
             ],
         )
-        panel_days = []
-        for pid in PANELS:
-            panel_days.append({"d": PRUNED_DAY, "p": pid, "e": fleet.pruned_day_wh[pid], "k": 400.0})
-            panel_days.append(
-                {
-                    "d": ROLLED_DAY,
-                    "p": pid,
-                    "e": fleet.day_energy(pid, ROLLED_DAY),
-                    "k": float(fleet.power[pid][fleet.epochs[pid] < epoch(START) + 86400].max()),
-                }
-            )
+        # A day from before this database's readings: only its rollup rows exist.
         conn.execute(
             text(
-                "INSERT INTO panel_daily_energy (day, panel_id, energy_wh, peak_w, uptime_share, readings_received, "
-                "readings_expected, computed_at) VALUES (:d, :p, :e, :k, 1.0, 17280, 17280, '2024-05-02 01:00:00')"
+                "INSERT INTO panel_daily_energy (day, panel_id, energy_wh, covered_seconds, peak_w, uptime_share, "
+                "readings_received, readings_expected, computed_at) "
+                "VALUES (:d, :p, :e, 86400, 400, 1.0, 17280, 17280, '2024-05-01 00:10:00')"
             ),
-            panel_days,
+            [{"d": PRUNED_DAY, "p": pid, "e": fleet.pruned_day_wh[pid]} for pid in PANELS],
         )
         conn.execute(
             text(
-                "INSERT INTO fleet_daily_energy (day, energy_wh, peak_panel_w, panels_reporting, readings_received, "
-                "readings_expected, mean_uptime_share, computed_at) "
-                "SELECT day, SUM(energy_wh), MAX(peak_w), COUNT(*), SUM(readings_received), SUM(readings_expected), "
-                "AVG(uptime_share), '2024-05-02 01:00:00' FROM panel_daily_energy GROUP BY day"
+                "INSERT INTO fleet_daily_energy (day, energy_wh, covered_seconds, peak_panel_w, panels_reporting, "
+                "readings_received, readings_expected, mean_uptime_share, computed_at) "
+                "SELECT day, SUM(energy_wh), SUM(covered_seconds), MAX(peak_w), COUNT(*), SUM(readings_received), "
+                "SUM(readings_expected), AVG(uptime_share), '2024-05-01 00:10:00' FROM panel_daily_energy GROUP BY day"
             )
         )
         conn.execute(

@@ -96,12 +96,8 @@ def test_panel_detail(client: FlaskClient, fleet: Fleet) -> None:
         "power_w": pytest.approx(float(fleet.power[P1][-1])),
         "status": 1,
     }
-    expected = (
-        fleet.pruned_day_wh[P1]
-        + fleet.day_energy(P1, ROLLED_DAY)
-        + fleet.range_energy(P1, datetime(2024, 5, 2), datetime(2024, 5, 3))
-        + fleet.range_energy(P1, datetime(2024, 5, 3), datetime(2024, 5, 4))
-    )
+    # Lifetime = the daily rollups (the pruned day, the rolled day) + the buckets after them.
+    expected = fleet.pruned_day_wh[P1] + fleet.energy(P1, datetime(2024, 5, 1), datetime(2024, 5, 4))
     assert body["lifetime_energy_wh"] == pytest.approx(expected, rel=1e-9)
     assert client.get(f"/api/v1/panels/{NEVER_SEEN}").get_json()["latest_reading"] is None
     response = client.get("/api/v1/panels/nobody")
@@ -143,6 +139,33 @@ def test_readings_defaults_csv_and_errors(client: FlaskClient) -> None:
     assert rows[0] == ["panel_id", "time", "power_w", "status"] and len(rows) == 5
     assert rows[1][:2] == [P1, "2024-05-02T11:00:00.000Z"]
 
+
+def test_readings_csv_exports_the_whole_range(client: FlaskClient, fleet: Fleet) -> None:
+    """A day is 17,280 readings: several internal pages, all of them in the file, in order, once."""
+    from solar_platform.api.v1 import CSV_PAGE_ROWS
+
+    response = client.get(
+        f"/api/v1/panels/{P1}/readings",
+        query_string={"from": "2024-05-02T00:00:00Z", "to": "2024-05-03T00:00:00Z", "format": "csv", "limit": 10},
+    )
+    assert response.status_code == 200 and response.is_streamed
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))[1:]
+    t = fleet.epochs[P1]
+    mask = (t >= datetime(2024, 5, 2, tzinfo=UTC).timestamp()) & (t < datetime(2024, 5, 3, tzinfo=UTC).timestamp())
+    assert len(rows) == int(mask.sum()) == 17280 > 3 * CSV_PAGE_ROWS
+    assert [r[1] for r in rows] == sorted({r[1] for r in rows})
+    assert rows[0][1] == "2024-05-02T00:00:00.000Z" and rows[-1][1] == "2024-05-02T23:59:55.000Z"
+    assert [float(r[2]) for r in rows] == pytest.approx(fleet.power[P1][mask].tolist())
+    # A cursor resumes an export after the last row a client got.
+    first = client.get(
+        f"/api/v1/panels/{P1}/readings?from=2024-05-02T00:00:00Z&to=2024-05-02T00:01:00Z&limit=4"
+    ).get_json()
+    rest = client.get(
+        f"/api/v1/panels/{P1}/readings?from=2024-05-02T00:00:00Z&to=2024-05-02T00:01:00Z&format=csv"
+        f"&cursor={first['next_cursor']}"
+    ).get_data(as_text=True)
+    assert rest.splitlines()[1].split(",")[1] == "2024-05-02T00:00:20.000Z" and len(rest.splitlines()) == 1 + 8
+
     too_long = client.get(f"/api/v1/panels/{P1}/readings?from=2024-04-01T00:00:00Z&to=2024-04-09T00:00:00Z")
     assert too_long.status_code == 422 and error_of(too_long) == "range_too_long"
     backwards = client.get(f"/api/v1/panels/{P1}/readings?from=2024-05-02T00:00:00Z&to=2024-05-01T00:00:00Z")
@@ -178,44 +201,67 @@ def _values(body: dict) -> dict[str, float | None]:
     return {v["date"]: v["value"] for v in body["values"]}
 
 
-def test_panel_energy_by_day_uses_rollups_then_readings(client: FlaskClient, fleet: Fleet) -> None:
+def test_panel_energy_by_day_uses_rollups_then_buckets(client: FlaskClient, fleet: Fleet) -> None:
     body = client.get(f"/api/v1/panels/{P1}/energy?from=2024-04-30&to=2024-05-04&unit=DAY").get_json()
-    assert body["unit"] == "Wh" and body["time_unit"] == "DAY"
+    assert body["unit"] == "Wh" and body["time_unit"] == "DAY" and body["time_zone"] == "UTC"
     values = _values(body)
+    assert list(values) == [f"2024-0{d}T00:00:00.000Z" for d in ("4-30", "5-01", "5-02", "5-03")]
     assert values["2024-04-30T00:00:00.000Z"] == pytest.approx(fleet.pruned_day_wh[P1])  # only in the rollup
-    assert values["2024-05-01T00:00:00.000Z"] == pytest.approx(fleet.day_energy(P1, ROLLED_DAY))
-    assert values["2024-05-02T00:00:00.000Z"] == pytest.approx(fleet.day_energy(P1, date(2024, 5, 2)), rel=1e-9)
-    assert values["2024-05-03T00:00:00.000Z"] == pytest.approx(fleet.day_energy(P1, date(2024, 5, 3)), rel=1e-9)
+    for day in (ROLLED_DAY, date(2024, 5, 2), date(2024, 5, 3)):  # the rollup, then buckets
+        assert values[f"{day.isoformat()}T00:00:00.000Z"] == pytest.approx(fleet.day_energy(P1, day), rel=1e-9)
     assert body["total_wh"] == pytest.approx(sum(values.values()))
     # A day at the seed's model: Pmax x D x integral of 1/cosh(x)^30 over one window, about 0.45 Pmax Wh.
     assert 0.40 * fleet.pmax[P1] < values["2024-05-02T00:00:00.000Z"] < 0.50 * fleet.pmax[P1]
+    coverage = {v["date"][:10]: v["coverage"] for v in body["values"]}
+    assert coverage["2024-05-02"] == pytest.approx(1.0)
+    # Today: readings up to 12:59:55 of the 13 h so far.
+    assert coverage["2024-05-03"] == pytest.approx((13 * 3600 - 5) / (13 * 3600))
 
 
-def test_energy_sub_day_units_agree_with_days(client: FlaskClient, fleet: Fleet) -> None:
+def test_quarter_hours_and_hours_add_up_to_the_day(client: FlaskClient, fleet: Fleet) -> None:
     day = client.get(f"/api/v1/panels/{P1}/energy?from=2024-05-02&to=2024-05-03&unit=DAY").get_json()
     hours = client.get(f"/api/v1/panels/{P1}/energy?from=2024-05-02&to=2024-05-03&unit=HOUR").get_json()
     quarters = client.get(
-        f"/api/v1/panels/{P1}/energy?from=2024-05-02T11:00:00Z&to=2024-05-02T12:00:00Z&unit=QUARTER_OF_AN_HOUR"
+        f"/api/v1/panels/{P1}/energy?from=2024-05-02&to=2024-05-03&unit=QUARTER_OF_AN_HOUR"
     ).get_json()
     assert len(hours["values"]) == 24 and hours["values"][11]["date"] == "2024-05-02T11:00:00.000Z"
-    assert hours["total_wh"] == pytest.approx(day["total_wh"], rel=2e-3)  # pairs across hour edges are not counted
-    assert [v["date"][11:16] for v in quarters["values"]] == ["11:00", "11:15", "11:30", "11:45"]
-    assert quarters["values"][1]["value"] == pytest.approx(
-        fleet.range_energy(P1, datetime(2024, 5, 2, 11, 15), datetime(2024, 5, 2, 11, 30)), rel=1e-9
+    assert len(quarters["values"]) == 96 and [v["date"][11:16] for v in quarters["values"][44:48]] == [
+        "11:00",
+        "11:15",
+        "11:30",
+        "11:45",
+    ]
+    total = day["values"][0]["value"]
+    assert sum(v["value"] for v in quarters["values"]) == pytest.approx(total, rel=1e-9)
+    assert sum(v["value"] for v in hours["values"]) == pytest.approx(total, rel=1e-9)
+    assert quarters["values"][45]["value"] == pytest.approx(
+        fleet.energy(P1, datetime(2024, 5, 2, 11, 15), datetime(2024, 5, 2, 11, 30)), rel=1e-9
+    )
+    # The fleet's quarter-hours add up to its day too.
+    fleet_day = client.get("/api/v1/fleet/energy?from=2024-05-02&to=2024-05-03&unit=DAY").get_json()
+    fleet_quarters = client.get("/api/v1/fleet/energy?from=2024-05-02&to=2024-05-03&unit=QUARTER_OF_AN_HOUR")
+    assert sum(v["value"] for v in fleet_quarters.get_json()["values"]) == pytest.approx(
+        fleet_day["total_wh"], rel=1e-9
     )
 
 
 def test_energy_coarse_units_and_limits(client: FlaskClient, fleet: Fleet) -> None:
     week = client.get(f"/api/v1/panels/{P1}/energy?from=2024-04-01&to=2024-06-01&unit=WEEK").get_json()
-    assert [v["date"] for v in week["values"]] == ["2024-04-29T00:00:00.000Z"]  # weeks start on Monday
+    weeks = _values(week)
+    assert list(weeks)[0] == "2024-04-01T00:00:00.000Z" and len(weeks) == 9  # weeks start on Monday
+    assert [d for d, v in weeks.items() if v is not None] == ["2024-04-29T00:00:00.000Z"]
     month = client.get(f"/api/v1/panels/{P1}/energy?from=2020-01-01&to=2030-01-01&unit=MONTH").get_json()
-    assert [v["date"][:7] for v in month["values"]] == ["2024-04", "2024-05"]
+    assert len(month["values"]) == 120
+    assert [v["date"][:7] for v in month["values"] if v["value"] is not None] == ["2024-04", "2024-05"]
     year = client.get(f"/api/v1/panels/{P1}/energy?from=2000-01-01&to=2099-01-01&unit=YEAR").get_json()
-    assert year["values"][0]["value"] == pytest.approx(month["total_wh"])
+    assert _values(year)["2024-01-01T00:00:00.000Z"] == pytest.approx(month["total_wh"])
+    assert _values(year)["2030-01-01T00:00:00.000Z"] is None  # the future: no value, no coverage
+    assert year["values"][-1]["coverage"] is None
 
-    response = client.get(f"/api/v1/panels/{P1}/energy?from=2024-04-01&to=2024-06-01&unit=DAY&format=csv")
+    response = client.get(f"/api/v1/panels/{P1}/energy?from=2024-04-29&to=2024-05-05&unit=DAY&format=csv")
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert response.mimetype == "text/csv" and rows[0] == ["date", "value_wh"] and len(rows) == 1 + 4
+    assert response.mimetype == "text/csv" and rows[0] == ["date", "value_wh", "coverage"] and len(rows) == 1 + 6
+    assert rows[1] == ["2024-04-29T00:00:00.000Z", "", "0.0"] and rows[-1][1:] == ["", ""]
 
     for query, status in (
         ("from=2024-01-01&to=2024-03-01&unit=QUARTER_OF_AN_HOUR", 422),
@@ -224,21 +270,42 @@ def test_energy_coarse_units_and_limits(client: FlaskClient, fleet: Fleet) -> No
         ("from=2024-01-01&to=2024-01-31&unit=HOUR", 200),
         ("unit=FORTNIGHT", 400),
         ("unit=day", 400),
+        ("tz=Mars/Olympus", 400),
+        ("tz=", 400),
     ):
         response = client.get(f"/api/v1/panels/{P1}/energy?{query}")
         assert response.status_code == status, query
         if status != 200:
             error_of(response)
+    bad_zone = client.get("/api/v1/fleet/energy?tz=Europe/Madird").get_json()
+    assert bad_zone["error"] == "bad_request" and "unknown time zone 'Europe/Madird'" in str(bad_zone["detail"])
     assert client.get("/api/v1/panels/nobody/energy").status_code == 404
 
 
+def test_energy_in_a_local_time_zone(client: FlaskClient, fleet: Fleet) -> None:
+    """Madrid's days (UTC+2 in May) are the buckets from 22:00 UTC; no rollup is in that zone."""
+    body = client.get(f"/api/v1/panels/{P1}/energy?from=2024-05-01&to=2024-05-03&unit=DAY&tz=Europe/Madrid").get_json()
+    assert body["time_zone"] == "Europe/Madrid" and body["from"] == "2024-04-30T22:00:00.000Z"
+    values = _values(body)
+    assert list(values) == [f"2024-05-0{d}T00:00:00.000+02:00" for d in (1, 2, 3)]
+    assert values["2024-05-02T00:00:00.000+02:00"] == pytest.approx(
+        fleet.energy(P1, datetime(2024, 5, 1, 22), datetime(2024, 5, 2, 22)), rel=1e-9
+    )
+    # The first Madrid day starts two hours before the readings: its coverage says so.
+    assert body["values"][0]["coverage"] == pytest.approx(22 / 24)
+
+
 def test_fleet_energy_is_the_sum_of_panels(client: FlaskClient, fleet: Fleet) -> None:
-    fleet_days = _values(client.get("/api/v1/fleet/energy?from=2024-04-30&to=2024-05-04&unit=DAY").get_json())
+    fleet_body = client.get("/api/v1/fleet/energy?from=2024-04-30&to=2024-05-04&unit=DAY").get_json()
+    fleet_days = _values(fleet_body)
     panel_days = [
         _values(client.get(f"/api/v1/panels/{pid}/energy?from=2024-04-30&to=2024-05-04").get_json()) for pid in PANELS
     ]
     for day, value in fleet_days.items():
         assert value == pytest.approx(sum(p.get(day) or 0.0 for p in panel_days), rel=1e-9), day
+    # Fleet coverage: panel-seconds over the day x 5 registered panels (one never reported).
+    day2 = next(v for v in fleet_body["values"] if v["date"].startswith("2024-05-02"))
+    assert day2["coverage"] == pytest.approx(4 / 5)
     assert client.get("/api/v1/fleet/energy?from=2024-01-01&to=2025-06-01&unit=DAY").status_code == 422
 
 
@@ -248,11 +315,16 @@ def test_fleet_overview(client: FlaskClient, fleet: Fleet) -> None:
     assert body["as_of"] == "2024-05-03T13:00:00.000Z"
     assert body["panels_expected"] == 5
     assert body["panels_reporting"] == 3  # panel-0003 is silent, panel-0005 never reported
+    assert body["panels_online"] == 2  # panel-0004's newest reading has status 0
     current = sum(float(fleet.power[pid][-1]) for pid in PANELS if pid != SILENT_PANEL)
     assert body["current_power_w"] == pytest.approx(current)
     today = sum(fleet.day_energy(pid, date(2024, 5, 3)) for pid in PANELS)
-    assert body["today_energy_wh"] == pytest.approx(today, rel=1e-9)
-    assert body["lifetime_energy_wh"] > body["today_energy_wh"] > 0
+    assert body["time_zone"] == "UTC" and body["today_energy_wh"] == pytest.approx(today, rel=1e-9)
+    assert 0.7 < body["today_coverage"] < 0.8  # 4 of 5 registered panels, one silent since 12:30
+    lifetime = sum(fleet.pruned_day_wh.values()) + sum(
+        fleet.energy(pid, datetime(2024, 5, 1), datetime(2024, 5, 4)) for pid in PANELS
+    )
+    assert body["lifetime_energy_wh"] == pytest.approx(lifetime, rel=1e-9)
 
 
 def test_alerts(client: FlaskClient) -> None:

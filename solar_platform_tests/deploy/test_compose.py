@@ -31,6 +31,7 @@ NOT_FOR_CONTAINERS = {
     "SOLAR_KAFKA_HEAP",  # used by the Kafka containers (KAFKA_HEAP_OPTS), not the platform's
     "SOLAR_STREAM_CHECKPOINT_DIR",  # under SOLAR_HOME/checkpoints, a volume
     "SOLAR_API_HOST",  # set on the api service only
+    "SOLAR_SPARK_WORKERS",  # the no-Docker stack's worker count; compose scales spark-worker instead
 }
 
 
@@ -70,11 +71,12 @@ def _default(value: object) -> str:
 
 def test_compose_has_every_service(compose):
     assert set(compose["services"]) == {
-        "mariadb", "migrate", "kafka-controller", "kafka-1", "kafka-2", "topic",
+        "mariadb", "migrate", "kafka-controller", "kafka-1", "kafka-2", "topic", "spark-master", "spark-worker",
         "fleet", "stream", "api", "dagster-webserver", "dagster-daemon", "grafana",
     }
     assert set(_platform_services(compose)) == {
-        "migrate", "topic", "fleet", "stream", "api", "dagster-webserver", "dagster-daemon"
+        "migrate", "topic", "spark-master", "spark-worker", "fleet", "stream", "api", "dagster-webserver",
+        "dagster-daemon",
     }
     for name, svc in _platform_services(compose).items():
         assert svc["build"]["context"] == ".", name
@@ -195,7 +197,7 @@ def test_dependencies_wait_for_health_or_completion(compose):
     for name in ("fleet", "stream"):
         assert services[name]["depends_on"]["topic"]["condition"] == "service_completed_successfully"
     for name in ("mariadb", "kafka-controller", "kafka-1", "kafka-2", "api", "dagster-webserver",
-                 "dagster-daemon", "grafana"):
+                 "dagster-daemon", "grafana", "spark-master", "spark-worker"):
         assert services[name].get("healthcheck"), f"{name} has no healthcheck"
 
 
@@ -210,6 +212,119 @@ def test_platform_commands(compose):
         command = services[name]["command"]
         assert command[command.index("-w") + 1] == "workspace.yaml"
         assert (PROJECT_DIR / "workspace.yaml").exists()
+
+
+# ---------------------------------------------------------------- Spark standalone cluster
+def _container_settings(compose: dict, service: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The Settings a service's container loads (the ${...} defaults, no .env)."""
+    env = {k: _default(v) for k, v in _env(compose["services"][service]).items() if v is not None}
+    for key in setting_names():
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(PROJECT_DIR / "docker")  # no .env here
+    return load_settings()
+
+
+def test_spark_cluster_services(compose, monkeypatch):
+    services = compose["services"]
+    master, worker = services["spark-master"], services["spark-worker"]
+    assert master["command"] == ["python", "-m", "solar_platform", "stack", "spark-master"]
+    assert worker["command"] == ["python", "-m", "solar_platform", "stack", "spark-worker"]
+    # The CLI commands the services run exist.
+    from typer.testing import CliRunner
+
+    from solar_platform.stack.commands import app
+
+    help_text = CliRunner().invoke(app, ["--help"]).output
+    assert "spark-master" in help_text and "spark-worker" in help_text
+    # `--scale spark-worker=3`: nothing that can exist only once.
+    assert "container_name" not in worker and "ports" not in worker and "hostname" not in worker
+    assert worker["depends_on"]["spark-master"]["condition"] == "service_healthy"
+    # The master is reached by its service name; its port is where everyone submits.
+    master_settings = _container_settings(compose, "spark-master", monkeypatch)
+    assert master_settings.spark_host == "spark-master"
+    published = [str(p) for p in master.get("ports", [])]
+    assert published == [f"127.0.0.1:{master_settings.spark_master_ui_port}:{master_settings.spark_master_ui_port}"]
+    assert f"spark-master:{master_settings.spark_master_ui_port}/json/" in " ".join(master["healthcheck"]["test"])
+    assert f"spark-master:{master_settings.spark_master_ui_port}/json/" in "".join(worker["healthcheck"]["test"])
+
+
+def test_stream_and_dagster_submit_to_the_master(compose, monkeypatch):
+    services = compose["services"]
+    master_port = _container_settings(compose, "spark-master", monkeypatch).spark_master_port
+    for name in ("stream", "dagster-daemon", "dagster-webserver", "spark-worker"):
+        settings = _container_settings(compose, name, monkeypatch)
+        assert settings.spark_master_url == f"spark://spark-master:{master_port}", name
+        # Each binds its container's own address: loopback is unreachable from the other containers.
+        assert settings.spark_host == "auto", name
+    assert services["stream"]["depends_on"]["spark-worker"]["condition"] == "service_healthy"
+    # Nothing in the image pins Spark to loopback.
+    assert not re.search(r"^\s*(ENV\s+)?SPARK_LOCAL_IP=", DOCKERFILE.read_text(), re.MULTILINE)
+
+
+def test_worker_settings_load_and_fit_executors(compose, monkeypatch):
+    from solar_platform.stack.spark_cluster import WORKER_CLASS, worker_command
+
+    settings = _container_settings(compose, "spark-worker", monkeypatch)
+    command = worker_command("10.0.0.2", settings.spark_worker_ui_port, settings.spark_worker_cores,
+                             settings.spark_worker_memory, Path("/opt/solar/spark/work"), settings.spark_master_url)
+    assert command[1] == WORKER_CLASS and command[-1] == "spark://spark-master:7077"
+
+    def megabytes(text: str) -> int:
+        return int(text[:-1]) * (1024 if text[-1].lower() == "g" else 1)
+
+    assert megabytes(settings.spark_executor_memory) <= megabytes(settings.spark_worker_memory)
+
+
+def test_dagster_reads_the_stream_checkpoints(compose, monkeypatch):
+    """stream_lag reads the committed offsets from the checkpoint volume the stream writes."""
+    services = compose["services"]
+    stream_settings = _container_settings(compose, "stream", monkeypatch)
+    checkpoints = stream_settings.home_dir / "checkpoints"
+    assert stream_settings.checkpoint_dir.is_relative_to(checkpoints)
+    stream_mounts = services["stream"]["volumes"]
+    [volume] = [m.split(":")[0] for m in stream_mounts if m.split(":")[1] == str(checkpoints)]
+    for name in ("dagster-webserver", "dagster-daemon"):
+        settings = _container_settings(compose, name, monkeypatch)
+        assert settings.checkpoint_dir == stream_settings.checkpoint_dir, name
+        assert f"{volume}:{checkpoints}:ro" in services[name]["volumes"], name
+
+
+def test_dagster_in_compose_reports_instead_of_supervising(compose, monkeypatch):
+    """No supervisord in the containers: Dagster's process control is compose's, and says so."""
+    from solar_platform.orchestration.resources import ComposeProcessControl, SolarSettingsResource, process_control
+
+    for name in ("dagster-webserver", "dagster-daemon"):
+        settings = _container_settings(compose, name, monkeypatch)
+        assert settings.process_manager == "compose"
+        control = process_control(SolarSettingsResource())
+        assert isinstance(control, ComposeProcessControl)
+    for program in ("fleet", "stream"):
+        assert compose["services"][program]["restart"] == "unless-stopped"  # compose brings them back
+        info = control.restart(program)
+        assert info["state"] == "EXTERNAL" and f"docker compose restart {program}" in info["description"]
+
+
+@pytest.mark.parametrize(("asset_name", "program"), [("panel_fleet", "fleet"), ("spark_stream", "stream")])
+@pytest.mark.parametrize("action", ["ENSURE", "RESTART", "STOP"])
+def test_fleet_and_stream_runs_succeed_and_say_compose_owns_them(asset_name, program, action):
+    """launch_fleet / launch_stream / restart_stream in compose: a successful run that says what to do."""
+    import dagster as dg
+
+    from solar_platform.orchestration.assets import ingestion
+    from solar_platform.orchestration.resources import ComposeProcessControl, SolarSettingsResource
+
+    asset = getattr(ingestion, asset_name)
+    result = dg.materialize(
+        [asset], resources={"solar": SolarSettingsResource(), "processes": ComposeProcessControl()},
+        run_config={"ops": {asset_name: {"config": {"action": action}}}},
+    )
+    assert result.success
+    [materialization] = result.asset_materializations_for_node(asset_name)
+    metadata = {key: value.value for key, value in materialization.metadata.items()}
+    assert metadata["state"] == "EXTERNAL" and metadata["program"] == program
+    assert f"docker compose restart {program}" in metadata["description"]
 
 
 # ---------------------------------------------------------------- MariaDB init and Dagster

@@ -3,6 +3,7 @@ runs against the real schema as the read-only user."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -138,7 +139,8 @@ def _seed(settings, now: datetime) -> None:
               "reason": reason, "t": ts(timedelta(minutes=o))}
              for o, reason in enumerate(["invalid_json", "missing_field", "invalid_json"])])
         conn.execute(text(
-            "INSERT INTO stream_progress VALUES (:q, :name, :b, 12, 12, :dl, :ev, 180, :at)"),
+            "INSERT INTO stream_progress (query_id, query_name, batch_id, rows_in, rows_written, dead_letters,"
+            " max_event_time, duration_ms, recorded_at) VALUES (:q, :name, :b, 12, 12, :dl, :ev, 180, :at)"),
             [{"q": "00000000-0000-0000-0000-00000000000" + str(j), "name": name, "b": b, "dl": b % 2,
               "ev": ts(timedelta(seconds=5 * b + 3)), "at": ts(timedelta(seconds=5 * b))}
              for j, name in enumerate(["readings", "windows"]) for b in range(20)])
@@ -153,13 +155,29 @@ def _seed(settings, now: datetime) -> None:
               "c": ts(timedelta(0)), "d": None}])
         for days_ago in (0, 1, 2):
             day = today - timedelta(days=days_ago)
-            conn.execute(text("INSERT INTO panel_daily_energy VALUES (:d, :p, :e, :pk, :u, 700, 720, :c)"),
-                         [{"d": day, "p": p, "e": w * 0.6, "pk": w * 0.98, "u": 0.97, "c": ts(timedelta(0))}
-                          for p, w in panels.items()])
-            conn.execute(text("INSERT INTO fleet_daily_energy VALUES (:d, :e, :pk, 3, 2100, 2160, 0.97, :c)"),
-                         {"d": day, "e": sum(panels.values()) * 0.6, "pk": 402.0, "c": ts(timedelta(0))})
+            conn.execute(text(
+                "INSERT INTO panel_daily_energy (day, panel_id, energy_wh, covered_seconds, peak_w, uptime_share, "
+                "readings_received, readings_expected, computed_at) VALUES (:d, :p, :e, 84000, :pk, :u, 700, 720, :c)"),
+                [{"d": day, "p": p, "e": w * 0.6, "pk": w * 0.98, "u": 0.97, "c": ts(timedelta(0))}
+                 for p, w in panels.items()])
+            conn.execute(text(
+                "INSERT INTO fleet_daily_energy (day, energy_wh, covered_seconds, peak_panel_w, panels_reporting, "
+                "readings_received, readings_expected, mean_uptime_share, computed_at) "
+                "VALUES (:d, :e, 252000, :pk, 3, 2100, 2160, 0.97, :c)"),
+                {"d": day, "e": sum(panels.values()) * 0.6, "pk": 402.0, "c": ts(timedelta(0))})
         conn.execute(text("INSERT INTO orchestration_run_failures VALUES ('run-1', 'daily_rollup_job', :t, :m)"),
                      {"t": ts(timedelta(minutes=30)), "m": "Spark JDBC write failed"})
+        # What the stream keeps beside the readings, built by the platform's own recompute.
+        derive(conn, settings, ts(timedelta(hours=1)), ts(timedelta(0)) + timedelta(minutes=15))
+
+
+def derive(conn, settings, start: datetime, end: datetime) -> None:
+    """Energy buckets and panel_latest from panelData, as `solar-platform rebuild` computes them."""
+    from solar_platform.storage import energy
+    from solar_platform.storage.periods import to_grid
+
+    energy.recompute_buckets(conn, to_grid(start), to_grid(end, up=True), settings.energy_max_gap_seconds)
+    energy.recompute_latest(conn)
 
 
 @pytest.mark.integration
@@ -200,3 +218,67 @@ def test_every_dashboard_query_runs_as_the_readonly_user(fresh_settings):
     assert ran >= 35
     # Every table the dashboards read was seeded: a query that finds nothing has a logic error.
     assert not empty, f"queries that returned no data: {empty}"
+
+
+def _panel_query(board_title: str, panel_title: str) -> str:
+    board = next(b for b in dashboards().values() if b["title"] == board_title)
+    (panel,) = [p for p in walk_panels(board["panels"]) if p["title"] == panel_title]
+    return panel["targets"][0]["rawSql"]
+
+
+@pytest.mark.integration
+def test_api_and_grafana_energy_are_equal(fresh_settings):
+    """Same readings, same range: the API's energy and the dashboards' energy panels agree exactly."""
+    from sqlalchemy import text
+
+    from solar_platform.api.app import create_app
+    from solar_platform.storage import db
+
+    start = datetime(2024, 6, 3, 10, 0)
+    rows = []
+    for i, panel in enumerate(("panel-a", "panel-b", "panel-c")):
+        for step in range(0, 3 * 3600, 5):  # three hours at 5 s; panel-c misses 40 minutes
+            if panel == "panel-c" and 3600 <= step < 3600 + 2400:
+                continue
+            rows.append({"p": panel, "w": 300.0 + 50 * i + 100 * math.sin(step / 1800), "s": 1,
+                         "t": start + timedelta(seconds=step)})
+    with db.engine(fresh_settings).begin() as conn:
+        conn.execute(text("INSERT INTO panelData VALUES (:p, :w, :s, :t)"), rows)
+        conn.execute(text("INSERT INTO panels (panel_id, pmax_w) VALUES ('panel-a', 400), ('panel-b', 400), "
+                          "('panel-c', 400)"))
+        derive(conn, fresh_settings, start, start + timedelta(hours=3))
+
+    range_from, range_to = start + timedelta(minutes=30), start + timedelta(hours=2, minutes=45)
+    ctx = QueryContext(range_from.replace(tzinfo=UTC), range_to.replace(tzinfo=UTC), "15m", {"panel": "panel-c"})
+    client = create_app(fresh_settings, rate_per_second=None,
+                        clock=lambda: (start + timedelta(hours=3)).replace(tzinfo=UTC)).test_client()
+    window = {"from": range_from.isoformat() + "Z", "to": range_to.isoformat() + "Z", "unit": "QUARTER_OF_AN_HOUR"}
+
+    raw = db.engine(fresh_settings, readonly=True).raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SET time_zone = '+00:00'")
+        cursor.execute(expand(_panel_query("Panel detail", "Energy (time range)"), ctx))
+        grafana_wh, grafana_coverage = cursor.fetchone()
+        api = client.get("/api/v1/panels/panel-c/energy", query_string=window).get_json()
+        assert api["total_wh"] > 0 and float(grafana_wh) == pytest.approx(api["total_wh"], rel=1e-12)
+        assert float(grafana_coverage) == pytest.approx(api["coverage"], rel=1e-12)
+        assert api["coverage"] == pytest.approx(1 - 2405 / (2.25 * 3600), rel=1e-9)  # 3595 s -> 6000 s: no credit
+
+        cursor.execute(expand(_panel_query("Fleet overview", "Top 10 panels by energy (time range)"), ctx))
+        per_panel = {row[0]: float(row[1]) for row in cursor.fetchall()}
+        for panel, wh in per_panel.items():
+            body = client.get(f"/api/v1/panels/{panel}/energy", query_string=window).get_json()
+            assert wh == pytest.approx(body["total_wh"], rel=1e-12), panel
+        fleet = client.get("/api/v1/fleet/energy", query_string=window).get_json()
+        assert sum(per_panel.values()) == pytest.approx(fleet["total_wh"], rel=1e-12)
+
+        cursor.execute(expand(_panel_query("Fleet overview", "Fleet power (15-min means)"), ctx))
+        series = {int(t): float(w) for t, w in cursor.fetchall()}
+        by_quarter = {datetime.fromisoformat(v["date"].replace("Z", "+00:00")).timestamp(): v["value"]
+                      for v in fleet["values"]}
+        for moment, watts in series.items():
+            if moment in by_quarter:
+                assert watts / 4 == pytest.approx(by_quarter[moment], rel=1e-12)
+    finally:
+        raw.close()

@@ -80,7 +80,9 @@ def test_helper_returns_time_major_arrays_of_the_right_shape() -> None:
 
 def test_helper_values_match_the_closed_form_and_the_offline_rule() -> None:
     settings = fleet_settings(offline_probability_pct=30.0)
-    readings = simulate_readings(settings, start=START, end=START + timedelta(hours=1), panels=50, seed=12)
+    # the live model: the seed's demo window opens at the start
+    readings = simulate_readings(settings, start=START, end=START + timedelta(hours=1), panels=50, seed=12,
+                                 history=False)
 
     # Replay the same fleet by hand: same seed -> same Pmax and the same online history.
     fleet = FleetState.create(settings, panels=50, seed=12)
@@ -128,7 +130,7 @@ def test_simulator_cycle_is_what_the_helper_returns() -> None:
     settings = fleet_settings()
     end = START + timedelta(seconds=30)
     readings = simulate_readings(settings, start=START, end=end, panels=8, seed=6)
-    simulator = FleetSimulator(settings, fleet_start=START, panels=8, seed=6)
+    simulator = FleetSimulator(settings, fleet_start=START, panels=8, seed=6, history=True)
     for row, time_ms in enumerate(cycle_times_ms(START, end, settings.interval_seconds).tolist()):
         cycle = simulator.cycle(time_ms)
         assert cycle.time_utc == from_epoch_ms(time_ms)

@@ -15,7 +15,6 @@ from solar_platform.orchestration import sensors as s
 from solar_platform.orchestration.resources import MonitoringResource, SolarSettingsResource
 from solar_platform.storage import db
 from solar_platform_tests.orchestration.conftest import insert_readings, register_panels, test_defs
-from solar_platform_tests.orchestration.fleet_faults import faulty_fleet, precision_recall
 
 pytestmark = pytest.mark.integration
 
@@ -41,11 +40,13 @@ def _check(check_def, settings, **extra):
 
 def test_observation_job_records_figures_and_runs_checks(fresh_settings):
     _good_recent_data(fresh_settings)
+    with db.engine(fresh_settings).connect() as conn:
+        conn.execute(text("ANALYZE TABLE panelData"))  # the estimate the observation reads (it never counts)
     defs = test_defs(fresh_settings)
     result = defs.resolve_job_def("observe_live_tables").execute_in_process(raise_on_error=False)
     observations = {e.asset_key.to_user_string(): e.event_specific_data.asset_observation.metadata
                     for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
-    assert observations["panelData"]["row_count"].value == 5 * 120
+    assert observations["panelData"]["row_count_estimate"].value == pytest.approx(5 * 120, rel=0.5)
     assert observations["panelData"]["lag_seconds"].value < 60
     assert "dagster/last_updated_timestamp" in observations["panelData"]
     evaluations = {f"{e.asset_check_key.asset_key.to_user_string()}:{e.asset_check_key.name}": e.passed
@@ -147,31 +148,3 @@ def test_stale_heartbeat_requests_a_restart_only_when_input_waits(fresh_settings
     with db.engine(fresh_settings).begin() as conn:
         conn.execute(text("UPDATE stream_progress SET recorded_at = UTC_TIMESTAMP(3) - INTERVAL 1 HOUR"))
     assert isinstance(_evaluate(s.stream_heartbeat, defs)[0], dg.SkipReason)
-
-
-def test_panel_health_sensor_writes_the_right_alerts(fresh_settings):
-    settings = fresh_settings.model_copy(update={"interval_seconds": 10.0})
-    fleet = faulty_fleet(_now(), panels=1000, minutes=30, interval_s=10.0)
-    register_panels(settings, dict(zip(fleet.panel_ids, fleet.pmax_w.tolist(), strict=True)))
-    insert_readings(settings, fleet.rows())
-    defs = test_defs(settings)
-    result, _ = _evaluate(s.panel_health, defs)
-    assert isinstance(result, dg.SensorResult)
-    with db.engine(settings).connect() as conn:
-        alerts = conn.execute(text("SELECT panel_id, kind FROM panel_alerts WHERE state = 'open'")).all()
-    for kind, truth in fleet.truth.items():
-        found = {pid for pid, k in alerts if k == kind}
-        precision, recall = precision_recall(found, truth)
-        assert precision >= 0.99 and recall >= 0.99, (kind, precision, recall)
-    # a silent panel speaks again, an offline one recovers: their alerts resolve, nothing duplicates
-    silent_one, offline_one = sorted(fleet.truth["silent"])[0], sorted(fleet.truth["offline"])[0]
-    newest = fleet.times[-1] + timedelta(milliseconds=500)
-    insert_readings(settings, [(silent_one, 100.0, 1, newest), (offline_one, 100.0, 1, newest)])
-    _evaluate(s.panel_health, defs)
-    with db.engine(settings).connect() as conn:
-        rows = conn.execute(text("SELECT panel_id, kind, state FROM panel_alerts")).all()
-        open_per_key = conn.execute(text("SELECT MAX(n) FROM (SELECT COUNT(*) n FROM panel_alerts "
-                                         "WHERE state = 'open' GROUP BY panel_id, kind) x")).scalar()
-    states = {(pid, kind): state for pid, kind, state in rows}
-    assert states[(silent_one, "silent")] == "resolved" and states[(offline_one, "offline")] == "resolved"
-    assert open_per_key == 1

@@ -1,4 +1,5 @@
-"""Daily rollups in Spark: a single-run backfill of three days, checked against numpy."""
+"""Daily rollups from the energy buckets in Dagster: a single-run backfill of three days checked against
+numpy, stage -> check -> swap (a failed check serves nothing), and the whole path from the fleet."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ import subprocess
 import sys
 from datetime import date, datetime, time, timedelta
 
-import numpy as np
 import pytest
 from sqlalchemy import text
 
 from solar_platform.fleet.simulation import from_epoch_ms, simulate_readings
+from solar_platform.orchestration.assets.storage import configured_fleet
 from solar_platform.storage import db
+from solar_platform.storage.energy import trapezoid_buckets
+from solar_platform.storage.rebuild import rebuild
 from solar_platform.storage.rollups import expected_readings_per_day
-from solar_platform_tests.orchestration.conftest import insert_readings, test_defs
+from solar_platform_tests.orchestration.conftest import insert_readings, register_panels, test_defs
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +25,8 @@ DAYS = 3
 
 
 def _fleet_settings(settings):
-    return settings.model_copy(update={"panels": 20, "interval_seconds": 60.0, "seed": 11,
+    # raw kept 10 years: the rollup's sampled recompute covers these past days
+    return settings.model_copy(update={"panels": 20, "interval_seconds": 60.0, "seed": 11, "raw_retention_days": 3650,
                                        "production_start": time(10, 0), "production_hours": 4.0})
 
 
@@ -31,15 +35,14 @@ def _simulated(settings):
     return simulate_readings(settings, start=start, end=start + timedelta(days=DAYS))
 
 
-def _numpy_energy(readings) -> dict[tuple[date, str], float]:
-    days = readings.times_ms // 86_400_000
-    out = {}
-    for day_index in np.unique(days):
-        rows = days == day_index
-        seconds = readings.times_ms[rows] / 1000.0
-        for col, pid in enumerate(readings.panel_ids):
-            out[(from_epoch_ms(int(day_index) * 86_400_000).date(), pid)] = float(
-                np.trapezoid(readings.power_w[rows, col], seconds) / 3600.0)
+def _numpy_energy(readings, max_gap_s: float = 180.0) -> dict[tuple[date, str], float]:
+    """Each UTC day's energy per panel: the oracle's 15-min buckets over all readings, summed per day."""
+    seconds = readings.times_ms / 1000.0
+    out: dict[tuple[date, str], float] = {}
+    for col, pid in enumerate(readings.panel_ids):
+        for bucket, (wh, _) in trapezoid_buckets(seconds, readings.power_w[:, col], max_gap_s).items():
+            key = (from_epoch_ms(int(bucket) * 1000).date(), pid)
+            out[key] = out.get(key, 0.0) + wh
     return out
 
 
@@ -61,24 +64,30 @@ def _assert_matches_numpy(settings, readings, result) -> None:
         fleet = conn.execute(text("SELECT day, energy_wh, panels_reporting FROM fleet_daily_energy ORDER BY day")).all()
     assert set(stored) == set(expected)
     for key, wh in expected.items():
-        assert stored[key][0] == pytest.approx(wh, rel=1e-3), key
+        assert stored[key][0] == pytest.approx(wh, rel=1e-9), key
         assert stored[key][1] == stored[key][2] == expected_readings_per_day(60.0) == 1440
     assert [row[0] for row in fleet] == [FIRST_DAY + timedelta(days=i) for i in range(DAYS)]
     for day, wh, panels in fleet:
         assert panels == 20
-        assert wh == pytest.approx(sum(v for (d, _), v in expected.items() if d == day), rel=1e-3)
+        assert wh == pytest.approx(sum(v for (d, _), v in expected.items() if d == day), rel=1e-9)
     checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"matches_numpy_recompute": True, "peak_within_pmax": True, "readings_complete": True,
-                      "matches_panelData": True}
+    assert checks == {"matches_raw_recompute": True, "peak_within_pmax": True, "readings_complete": True,
+                      "matches_fleet_buckets": True}
+
+
+def _load(settings, readings) -> None:
+    """Raw rows as a bulk import would leave them, then the derived tables rebuilt (no rollups yet)."""
+    insert_readings(settings, [
+        (r.panel_id, r.power_w, r.status, r.time_utc.replace(tzinfo=None)) for r in readings.readings()])
+    start = datetime.combine(FIRST_DAY, time())
+    rebuild(settings, start, start + timedelta(days=DAYS), rollups=False)
+    register_panels(settings, configured_fleet(settings))  # Pmax, for the peak check
 
 
 def test_single_run_backfill_of_three_days_matches_numpy(fresh_settings, offline_processes):
     settings = _fleet_settings(fresh_settings)
     readings = _simulated(settings)
-    insert_readings(settings, [
-        (r.panel_id, r.power_w, r.status, r.time_utc.replace(tzinfo=None)) for r in readings.readings()])
-    defs = test_defs(settings, processes=offline_processes)
-    assert defs.resolve_job_def("setup_platform").execute_in_process().success  # registry with Pmax
+    _load(settings, readings)
     result = _backfill(settings, offline_processes)
     # one run materialized the three partitions of both assets
     partitions = {(e.asset_key.to_user_string(), e.partition) for e in result.get_asset_materialization_events()}
@@ -90,26 +99,35 @@ def test_single_run_backfill_of_three_days_matches_numpy(fresh_settings, offline
     _assert_matches_numpy(settings, readings, again)
 
 
-def test_rollup_check_fails_and_blocks_on_corrupted_readings(fresh_settings, offline_processes):
-    """A reading above 1.25 x Pmax fails the blocking peak check: the fleet rollup does not run."""
+def test_a_failed_check_serves_nothing(fresh_settings, offline_processes):
+    """A reading above 1.25 x Pmax and a corrupted bucket fail the blocking checks on the stage: the run
+    fails before the swap, nothing is materialized, and the rows served before stay as they were."""
     settings = _fleet_settings(fresh_settings)
-    readings = _simulated(settings)
-    rows = [(r.panel_id, r.power_w, r.status, r.time_utc.replace(tzinfo=None)) for r in readings.readings()
-            if r.time_utc.date() == FIRST_DAY]
-    insert_readings(settings, rows)
+    _load(settings, _simulated(settings))
     defs = test_defs(settings, processes=offline_processes)
-    assert defs.resolve_job_def("setup_platform").execute_in_process().success
+    job = defs.resolve_job_def("daily_rollups")
+    assert job.execute_in_process(partition_key=FIRST_DAY.isoformat()).success
+    with db.engine(settings).connect() as conn:
+        served = conn.execute(text("SELECT * FROM panel_daily_energy ORDER BY panel_id")).all()
+        fleet = conn.execute(text("SELECT * FROM fleet_daily_energy")).all()
     with db.engine(settings).begin() as conn:
         conn.execute(text("UPDATE panelData SET power_panel = 9999 WHERE Panel_id = 'panel-000003' "
-                          "ORDER BY time_data LIMIT 1"))
-    result = defs.resolve_job_def("daily_rollups").execute_in_process(partition_key=FIRST_DAY.isoformat(),
-                                                                      raise_on_error=False)
+                          "AND time_data = :t"), {"t": datetime.combine(FIRST_DAY, time(12, 0))})
+        conn.execute(text("UPDATE panel_energy_15min SET peak_w = 9999, energy_wh = energy_wh + 50 "
+                          "WHERE panel_id = 'panel-000003' AND bucket_start = :t"),
+                     {"t": datetime.combine(FIRST_DAY, time(12, 0))})
+    result = job.execute_in_process(partition_key=FIRST_DAY.isoformat(), raise_on_error=False)
     assert not result.success
     checks = {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}
     assert not checks["peak_within_pmax"].passed
     assert checks["peak_within_pmax"].metadata["example_panel"].value == "panel-000003"
-    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert materialized == {"panel_daily_energy"}  # fleet_daily_energy was blocked
+    assert not checks["matches_fleet_buckets"].passed  # the fleet buckets disagree with the panel rows
+    assert not checks["matches_raw_recompute"].passed  # the bucket disagrees with the raw readings
+    assert result.get_asset_materialization_events() == []
+    with db.engine(settings).connect() as conn:
+        assert conn.execute(text("SELECT * FROM panel_daily_energy ORDER BY panel_id")).all() == served
+        assert conn.execute(text("SELECT * FROM fleet_daily_energy")).all() == fleet
+        assert conn.execute(text("SELECT COUNT(*) FROM stage_panel_daily_energy")).scalar() == 0
 
 
 def test_backfill_end_to_end_fast_forward_stream_rollup(fresh_settings, offline_processes):
@@ -129,6 +147,5 @@ def test_backfill_end_to_end_fast_forward_stream_rollup(fresh_settings, offline_
     assert done.returncode == 0, done.stderr[-3000:]
     with db.engine(settings).connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM panelData")).scalar() == 20 * 1440 * DAYS
-    defs = test_defs(settings, processes=offline_processes)
-    assert defs.resolve_job_def("setup_platform").execute_in_process().success
+    register_panels(settings, configured_fleet(settings))
     _assert_matches_numpy(settings, _simulated(settings), _backfill(settings, offline_processes))

@@ -51,7 +51,8 @@ def test_align_and_chunks() -> None:
 
 
 def test_local_days_are_their_buckets() -> None:
-    assert r.local_day_bounds(date(2025, 3, 30), "Europe/Madrid") == (datetime(2025, 3, 29, 23), datetime(2025, 3, 30, 22))
+    spring = r.local_day_bounds(date(2025, 3, 30), "Europe/Madrid")
+    assert spring == (datetime(2025, 3, 29, 23), datetime(2025, 3, 30, 22))
     start, end = r.local_day_bounds(date(2025, 10, 26), "Europe/Madrid")
     assert (end - start) == timedelta(hours=25)
     assert r.days_touching(datetime(2025, 3, 29, 22, 30), datetime(2025, 3, 30, 0), "Europe/Madrid") == [

@@ -2,7 +2,8 @@
 
 The fleet and the stream are long-running processes supervised by supervisord (programs
 'fleet' and 'stream'), never held inside a Dagster run: materializing these assets starts (or
-restarts, or stops) the process and records what runs; the run itself ends in seconds.
+restarts, or stops) the process and records what runs; the run itself ends in seconds. Under
+docker compose the containers are compose's: the runs record that, with the command to use.
 """
 
 
@@ -12,7 +13,12 @@ import dagster as dg
 from pydantic import Field
 
 from solar_platform.orchestration.assets.storage import mysql_schema
-from solar_platform.orchestration.resources import KafkaResource, ProcessControl, SolarSettingsResource
+from solar_platform.orchestration.resources import (
+    EXTERNAL_STATE,
+    KafkaResource,
+    ProcessControl,
+    SolarSettingsResource,
+)
 
 GROUP = "ingestion"
 
@@ -58,6 +64,8 @@ def _process_metadata(info: dict, extra: dict | None = None) -> dict:
         "started_at": info.get("started_at") or "",
         "log": info.get("log", ""),
     }
+    if info.get("description"):
+        meta["description"] = info["description"]
     return {**meta, **(extra or {})}
 
 
@@ -69,6 +77,9 @@ def _apply(context: dg.AssetExecutionContext, processes: ProcessControl, name: s
         info = processes.restart(name)
     else:
         info = processes.start(name)
+    if info["state"] == EXTERNAL_STATE:  # docker compose runs it: say so and how, do not fail
+        context.log.warning(f"{name} {action.value}: nothing done here. {info['description']}")
+        return info
     context.log.info(f"{name} {action.value}: {info}")
     if action is not Action.STOP and info["state"] not in ("RUNNING", "STARTING"):
         raise dg.Failure(f"{name} is {info['state']} after {action.value}", metadata=_process_metadata(info))

@@ -1,0 +1,66 @@
+"""Upkeep jobs: retention of the raw tables (daily) and the rebuild of derived tables from raw."""
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+from pydantic import Field
+
+from solar_platform.orchestration.resources import SolarSettingsResource
+from solar_platform.storage import retention
+from solar_platform.storage.rebuild import RebuildError, rebuild
+
+
+@dg.op(description="Make the raw tables' day partitions ahead, drop the days older than the raw retention, "
+                   "and prune stream_progress. Figures as metadata.")
+def apply_retention(context: dg.OpExecutionContext, solar: SolarSettingsResource) -> dg.Output[int]:
+    settings = solar.get()
+    report = retention.run_retention(settings)
+    metadata = {k: dg.MetadataValue.json(v) if isinstance(v, dict) else v for k, v in report.metadata().items()}
+    metadata["raw_retention_days"] = settings.raw_retention_days
+    metadata["stream_progress_retention_hours"] = settings.stream_progress_retention_hours
+    context.log.info(f"retention: {report.metadata()}")
+    return dg.Output(int(metadata["partitions_dropped"]), metadata=metadata)
+
+
+@dg.job(description="Raw-table retention: day partitions ahead, expired days dropped (rollups are kept forever), "
+                    "stream_progress pruned.")
+def raw_retention() -> None:
+    apply_retention()
+
+
+def _instant(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class RebuildConfig(dg.Config):
+    start: str = Field(description="From, ISO 8601 (UTC if no zone), e.g. 2026-11-20.")
+    end: str = Field(description="To, exclusive, e.g. 2026-11-23.")
+    chunk_minutes: int = Field(60, description="Rebuild in chunks of this many minutes (a multiple of 15).")
+
+
+@dg.op(description="Recompute windows, energy buckets, panel_latest, the registry's first/last seen and the "
+                   "daily rollups of the days touched, from panelData over [start, end).")
+def rebuild_from_raw(context: dg.OpExecutionContext, config: RebuildConfig,
+                     solar: SolarSettingsResource) -> dg.Output[int]:
+    try:
+        start, end = _instant(config.start), _instant(config.end)
+    except ValueError as exc:
+        raise dg.Failure(f"start/end must be ISO 8601 timestamps: {exc}") from exc
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if done == total or done % 10 == 0:
+            context.log.info(f"{phase}: {done}/{total}")
+
+    try:
+        report = rebuild(solar.get(), start, end, chunk=timedelta(minutes=config.chunk_minutes), progress=progress)
+    except RebuildError as exc:
+        raise dg.Failure(str(exc)) from exc
+    metadata = {k: dg.MetadataValue.json(v) if isinstance(v, list) else v for k, v in report.metadata().items()}
+    return dg.Output(report.readings, metadata=metadata)
+
+
+@dg.job(description="Rebuild every derived table from panelData over a time range (after LOAD DATA, a restore "
+                    "or a repair); the same as `solar-platform rebuild --from T --to T`.")
+def rebuild_derived_tables() -> None:
+    rebuild_from_raw()

@@ -1,0 +1,49 @@
+"""`solar-platform panels ...` and `solar-platform health check`: the registry and fault detection by hand."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from solar_platform.settings import load_settings
+from solar_platform.storage import alerts, db, registry
+
+panels_app = typer.Typer(no_args_is_help=True, add_completion=False)
+health_app = typer.Typer(no_args_is_help=True, add_completion=False)
+console = Console()
+
+
+@panels_app.command("register")
+def register(
+    panel_id: str = typer.Argument(..., help="The panel id its readings carry."),
+    pmax: float = typer.Option(..., "--pmax", min=0.001, help="Nameplate peak power, W."),
+) -> None:
+    """Register a panel (or re-register a retired one) with its nameplate Pmax."""
+    try:
+        registry.register_panel(db.engine(load_settings()), panel_id, pmax)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    console.print(f"registered {escape(panel_id)} with Pmax {pmax:g} W")
+
+
+@panels_app.command("retire")
+def retire(panel_id: str = typer.Argument(..., help="A registered panel id.")) -> None:
+    """Retire a panel: no longer judged, its open alerts resolved; its history stays."""
+    if not registry.retire_panel(db.engine(load_settings()), panel_id):
+        console.print(f"[red]error: no registered panel {escape(panel_id)!r}[/]")
+        raise typer.Exit(2)
+    console.print(f"retired {escape(panel_id)}")
+
+
+@health_app.command("check")
+def check() -> None:
+    """Run fault detection once now (what the panel_health sensor does every minute) and print open alerts."""
+    settings = load_settings()
+    run = alerts.run_health(db.engine(settings), settings)
+    changes = run.changes
+    if run.evaluation.silence_suppressed:
+        console.print("[yellow]stream heartbeat is stale: silence not judged[/]")
+    console.print(f"{len(run.evaluation.panel_ids)} panels judged over {run.window_start:%H:%M:%S}-"
+                  f"{run.window_end:%H:%M:%S} UTC; opened {changes.opened}, resolved {changes.resolved}")
+    console.print("open: " + ", ".join(f"{kind} {n}" for kind, n in changes.open_by_kind.items()))

@@ -1,0 +1,231 @@
+"""Retention of the raw tables: day partitions made ahead, expired ones dropped; table sizes cheaply.
+
+`panelData` and `panelDataAgg` are partitioned `BY RANGE (TO_DAYS(<time>))` (sql/0005): `p_start`
+(before 2000, always empty), one partition per UTC day named `pYYYYMMDD`, and `p_future`
+(MAXVALUE) for days not created yet.
+
+- `ensure_day_partitions` splits `p_future` with `REORGANIZE PARTITION` into the missing days
+  from the last day partition (or, on a table without any, from the oldest row already in
+  `p_future`, or today) through today + `raw_partition_days_ahead`. Rows already in `p_future`
+  move into their day (MariaDB copies them; on an empty `p_future` it is a metadata change).
+- `drop_expired_partitions` drops the day partitions wholly older than `raw_retention_days`: a
+  metadata operation, not a `DELETE` of billions of rows.
+- `prune_stream_progress` deletes heartbeat rows older than `stream_progress_retention_hours`, in
+  bounded chunks along its `recorded_at` index.
+
+Rollups (energy buckets, daily tables) are kept forever: nothing here touches them.
+
+Periodic paths never `COUNT(*)` a large table: `estimated_rows` reads the storage engine's own
+estimate from `information_schema`, and `heartbeat` reads the newest `stream_progress` row along
+its index and sums a bounded window of per-batch counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import Connection, text
+
+from solar_platform.settings import Settings
+
+# partitioned raw table -> the column its partitions are by
+PARTITIONED = {"panelData": "time_data", "panelDataAgg": "window_start"}
+FUTURE = "p_future"
+START = "p_start"
+# MySQL's TO_DAYS(d) is Python's d.toordinal() + 365.
+_TO_DAYS_OFFSET = 365
+_LOCK = "solar_platform.partitions"
+
+
+def partition_name(day: date) -> str:
+    return f"p{day:%Y%m%d}"
+
+
+def to_days(day: date) -> int:
+    return day.toordinal() + _TO_DAYS_OFFSET
+
+
+def from_days(value: int) -> date:
+    return date.fromordinal(value - _TO_DAYS_OFFSET)
+
+
+@dataclass(frozen=True)
+class Partition:
+    name: str
+    upper: date | None  # exclusive upper bound (a day); None for MAXVALUE
+    rows_estimate: int
+
+
+def partitions(conn: Connection, table: str) -> list[Partition]:
+    """The table's range partitions in order, with the engine's row estimates (no scan)."""
+    rows = conn.execute(text(
+        "SELECT PARTITION_NAME, PARTITION_DESCRIPTION, TABLE_ROWS FROM information_schema.PARTITIONS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t AND PARTITION_NAME IS NOT NULL "
+        "ORDER BY PARTITION_ORDINAL_POSITION"), {"t": table}).all()
+    return [Partition(name, None if desc == "MAXVALUE" else from_days(int(desc)), int(n or 0))
+            for name, desc, n in rows]
+
+
+def estimated_rows(conn: Connection, table: str) -> int:
+    """InnoDB's row estimate for a table (all partitions), from `information_schema`: no scan."""
+    value = conn.execute(text(
+        "SELECT SUM(TABLE_ROWS) FROM information_schema.PARTITIONS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t"), {"t": table}).scalar()
+    return int(value or 0)
+
+
+@contextmanager
+def _partition_lock(conn: Connection, timeout_s: int = 120) -> Iterator[None]:
+    """One partition maintainer at a time per database (migrate, the retention job, a rebuild)."""
+    name = f"{_LOCK}.{conn.execute(text('SELECT DATABASE()')).scalar()}"
+    if not conn.execute(text("SELECT GET_LOCK(:n, :t)"), {"n": name, "t": timeout_s}).scalar():
+        raise TimeoutError(f"another process holds the partition lock {name!r}")
+    try:
+        yield
+    finally:
+        conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _ensure_table(conn: Connection, table: str, through: date, first_day: date | None, today: date) -> list[str]:
+    column = PARTITIONED[table]
+    parts = partitions(conn, table)
+    if not parts or parts[-1].name != FUTURE:
+        raise RuntimeError(f"{table} is not range-partitioned with {FUTURE}; run the migrations")
+    day_parts = [p for p in parts if p.upper is not None and p.name != START]
+    if day_parts:
+        start = day_parts[-1].upper  # the day after the last one made
+    else:
+        oldest = conn.execute(text(
+            f"SELECT DATE(MIN({column})) FROM `{table}` PARTITION ({FUTURE})")).scalar()  # index: one seek
+        start = min(d for d in (today, oldest, first_day) if d is not None)
+    assert start is not None
+    days = _days(start, through) if start <= through else []
+    if not days:
+        return []
+    specs = ", ".join(f"PARTITION {partition_name(d)} VALUES LESS THAN ({to_days(d + timedelta(days=1))})"
+                      for d in days)
+    conn.execute(text(f"ALTER TABLE `{table}` REORGANIZE PARTITION {FUTURE} INTO "
+                      f"({specs}, PARTITION {FUTURE} VALUES LESS THAN MAXVALUE)"))
+    return [partition_name(d) for d in days]
+
+
+def ensure_day_partitions(settings: Settings, *, today: date | None = None, first_day: date | None = None,
+                          through: date | None = None) -> dict[str, list[str]]:
+    """Create the missing day partitions of the raw tables; returns `{table: [created names]}`.
+
+    Days run from the day after the last day partition (a table without any starts at the oldest
+    row in `p_future`, `first_day` or today, whichever is earliest) through `through` (default
+    today + `raw_partition_days_ahead`, UTC). Idempotent.
+    """
+    from solar_platform.storage.db import engine
+
+    today = today or datetime.now(UTC).date()
+    through = through or today + timedelta(days=settings.raw_partition_days_ahead)
+    created: dict[str, list[str]] = {}
+    with engine(settings).connect() as conn, _partition_lock(conn):
+        conn.execute(text("SET SESSION lock_wait_timeout = 120"))
+        for table in PARTITIONED:
+            created[table] = _ensure_table(conn, table, through, first_day, today)
+        conn.commit()
+    return created
+
+
+@dataclass
+class DropReport:
+    dropped: dict[str, list[str]] = field(default_factory=dict)
+    rows_estimate: dict[str, int] = field(default_factory=dict)
+
+
+def drop_expired_partitions(settings: Settings, *, today: date | None = None) -> DropReport:
+    """Drop the day partitions whose whole day is older than `raw_retention_days` (UTC days).
+
+    A partition holding days before `today - raw_retention_days` only is dropped; the newest
+    `raw_retention_days` days (and today) stay. `p_start` and `p_future` always stay.
+    """
+    from solar_platform.storage.db import engine
+
+    today = today or datetime.now(UTC).date()
+    keep_from = today - timedelta(days=settings.raw_retention_days)
+    report = DropReport()
+    with engine(settings).connect() as conn, _partition_lock(conn):
+        conn.execute(text("SET SESSION lock_wait_timeout = 120"))
+        for table in PARTITIONED:
+            expired = [p for p in partitions(conn, table)
+                       if p.name not in (START, FUTURE) and p.upper is not None and p.upper <= keep_from]
+            report.dropped[table] = [p.name for p in expired]
+            report.rows_estimate[table] = sum(p.rows_estimate for p in expired)
+            if expired:
+                conn.execute(text(f"ALTER TABLE `{table}` DROP PARTITION {', '.join(p.name for p in expired)}"))
+        conn.commit()
+    return report
+
+
+def prune_stream_progress(settings: Settings, *, now: datetime | None = None, chunk: int = 10_000) -> int:
+    """Delete stream_progress rows older than `stream_progress_retention_hours`; returns the rows deleted.
+
+    In chunks of `chunk` rows (each its own short transaction along the `recorded_at` index), so
+    the stream's own inserts never wait long.
+    """
+    from solar_platform.storage.db import engine
+
+    now = now or datetime.now(UTC)
+    cutoff = now.astimezone(UTC).replace(tzinfo=None) - timedelta(hours=settings.stream_progress_retention_hours)
+    deleted = 0
+    while True:
+        with engine(settings).begin() as conn:
+            n = conn.execute(text("DELETE FROM stream_progress WHERE recorded_at < :c ORDER BY recorded_at LIMIT :n"),
+                             {"c": cutoff, "n": chunk}).rowcount
+        deleted += int(n)
+        if n < chunk:
+            return deleted
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    last: datetime | None  # newest stream_progress row (UTC, aware)
+    batches_last_hour: int
+    rows_written_last_hour: int
+
+
+def heartbeat(conn: Connection, now: datetime | None = None) -> Heartbeat:
+    """The stream's newest micro-batch and the batches of the last hour: an index seek and a bounded range."""
+    now = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+    newest = conn.execute(text("SELECT MAX(recorded_at) FROM stream_progress")).scalar()
+    batches, written = conn.execute(text(
+        "SELECT COUNT(*), COALESCE(SUM(rows_written), 0) FROM stream_progress WHERE recorded_at >= :since"),
+        {"since": now - timedelta(hours=1)}).one()
+    return Heartbeat(None if newest is None else newest.replace(tzinfo=UTC), int(batches), int(written))
+
+
+@dataclass
+class RetentionReport:
+    created: dict[str, list[str]]
+    dropped: DropReport
+    stream_progress_pruned: int
+
+    def metadata(self) -> dict[str, object]:
+        return {
+            "partitions_created": sum(len(v) for v in self.created.values()),
+            "partitions_dropped": sum(len(v) for v in self.dropped.dropped.values()),
+            "rows_dropped_estimate": sum(self.dropped.rows_estimate.values()),
+            "stream_progress_rows_pruned": self.stream_progress_pruned,
+            "created": {t: v for t, v in self.created.items() if v},
+            "dropped": {t: v for t, v in self.dropped.dropped.items() if v},
+        }
+
+
+def run_retention(settings: Settings, *, now: datetime | None = None) -> RetentionReport:
+    """The daily upkeep: make the days ahead, drop expired days, prune the heartbeat table."""
+    now = now or datetime.now(UTC)
+    today = now.astimezone(UTC).date()
+    created = ensure_day_partitions(settings, today=today)
+    dropped = drop_expired_partitions(settings, today=today)
+    pruned = prune_stream_progress(settings, now=now)
+    return RetentionReport(created, dropped, pruned)
