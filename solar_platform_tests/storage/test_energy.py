@@ -138,3 +138,17 @@ def test_rebuild_from_raw_equals_what_batches_kept(conn: Connection) -> None:
                            "FROM panel_energy_15min")
     assert_tables_match(rebuilt, kept, "rebuilt buckets")
     assert_derived_equal_recompute_on(conn, 15.0)
+
+
+@pytest.mark.integration
+def test_a_backlog_of_thousands_of_readings_per_panel_and_a_late_interleaved_one(conn: Connection) -> None:
+    # The shape of a catch-up batch (few panels, thousands of readings each), then the readings
+    # half-way between them arriving late: every one splits an existing segment.
+    panels = ["b-1", "b-2", "b-3", "b-4"]
+    first = [(p, 100.0 + (i % 50), 1, START + timedelta(seconds=5 * i)) for p in panels for i in range(4000)]
+    late = [(p, 300.0 - (i % 70), i % 2, START + timedelta(seconds=5 * i + 2.5)) for p in panels for i in range(4000)]
+    for batch in (first, late):
+        with conn.begin():
+            _stage(conn, batch)
+            assert apply_batch(conn, STAGE, JOB, 15.0) == len(batch)
+    assert_derived_equal_recompute_on(conn, 15.0)
