@@ -35,7 +35,9 @@ def run(
         help="continuous: a micro-batch every SOLAR_STREAM_TRIGGER_SECONDS until stopped (SIGTERM/Ctrl-C); "
              "available-now: process what is in the topic, then exit 0.",
     )] = TriggerChoice.continuous,
-    master: Annotated[str | None, typer.Option(help="Spark master URL (default: SOLAR_SPARK_MASTER).")] = None,
+    master: Annotated[str | None, typer.Option(
+        help="Spark master URL (default: SOLAR_SPARK_MASTER, else the local cluster when "
+             "SOLAR_SPARK_WORKERS > 0, else local[*]).")] = None,
     topic: Annotated[str | None, typer.Option(help="Kafka topic (default: SOLAR_TOPIC / TOPIC).")] = None,
     starting_offsets: Annotated[StartingOffsets | None, typer.Option(
         help="earliest|latest: where a new checkpoint starts reading (ignored once a checkpoint exists).",
