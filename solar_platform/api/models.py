@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
 from solar_platform.contracts import PANEL_ID_MAX_LENGTH
+from solar_platform.storage.faults import ALERT_KINDS
 from solar_platform.storage.periods import EnergyUnit, zone
 
 EARLIEST = datetime(1970, 1, 2)
@@ -231,13 +232,8 @@ class AlertState(StrEnum):
     ALL = "all"
 
 
-class AlertKind(StrEnum):
-    OFFLINE = "offline"
-    SILENT = "silent"
-    ZERO_PRODUCTION = "zero_production"
-    STUCK = "stuck"
-    UNDERPERFORMING = "underperforming"
-    OVER_RANGE = "over_range"
+# The fault kinds are defined once, with their rules (storage/faults.py).
+AlertKind = StrEnum("AlertKind", {kind.upper(): kind for kind in ALERT_KINDS})
 
 
 class AlertsQuery(_Query):
