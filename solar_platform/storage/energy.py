@@ -44,7 +44,7 @@ from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
 BUCKET_SECONDS = 900
 WINDOW_SECONDS = 30
@@ -82,11 +82,6 @@ def trapezoid_buckets(times_s: npt.ArrayLike, power_w: npt.ArrayLike, max_gap_s:
                 slot[1] += b - a
             edge += bucket_s
     return {bucket: (energy, covered) for bucket, (energy, covered) in result.items()}
-
-
-def window_start_s(time_s: float, window_s: int = WINDOW_SECONDS) -> float:
-    """The seed's tumbling window holding `time_s`: aligned to the epoch, `[start, start + 30 s)`."""
-    return math.floor(time_s / window_s) * window_s
 
 
 # ------------------------------------------------------------------------------ SQL pieces
@@ -480,7 +475,5 @@ def recompute_latest(conn: Connection, panel_ids: Sequence[str] | None = None) -
         f"{_L}.last_seen = VALUES(last_seen), {_L}.power_panel = VALUES(power_panel), "
         f"{_L}.current_status = VALUES(current_status)")
     if panel_ids is not None:
-        from sqlalchemy import bindparam
-
         statement = statement.bindparams(bindparam("ids", expanding=True))
     return int(conn.execute(statement, params).rowcount)

@@ -19,7 +19,7 @@ from solar_platform.storage.energy import recompute_buckets_select, trapezoid_bu
 EPOCH = datetime(1970, 1, 1)
 
 
-def _table(conn: Connection, sql: str, params: dict[str, object] | None = None) -> dict[tuple, tuple]:
+def table_rows(conn: Connection, sql: str, params: dict[str, object] | None = None) -> dict[tuple, tuple]:
     return {tuple(row[:2]): tuple(row[2:]) for row in conn.execute(text(sql), params or {})}
 
 
@@ -39,9 +39,9 @@ def assert_derived_equal_recompute_on(conn: Connection, max_gap_s: float) -> Non
     """The kept tables == a recompute from panelData, and the recompute == the numpy reference."""
     conn.commit()  # read what was committed, and leave no transaction open behind
     far = {"a": datetime(2000, 1, 1), "b": datetime(2100, 1, 1)}
-    kept = _table(conn, "SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w "
+    kept = table_rows(conn, "SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w "
                         "FROM panel_energy_15min WHERE readings > 0 OR ABS(covered_seconds) > 1e-6")
-    fresh = _table(conn, recompute_buckets_select(max_gap_s), far)
+    fresh = table_rows(conn, recompute_buckets_select(max_gap_s), far)
     assert_tables_match(kept, fresh, "panel buckets")
 
     raw = conn.execute(text("SELECT Panel_id, TIMESTAMPDIFF(MICROSECOND, '1970-01-01', time_data) / 1e6, "
@@ -56,24 +56,25 @@ def assert_derived_equal_recompute_on(conn: Connection, max_gap_s: float) -> Non
             assert math.isclose(fresh[key][0], energy, rel_tol=1e-9, abs_tol=1e-9), key
             assert math.isclose(fresh[key][1], covered, rel_tol=1e-9, abs_tol=1e-6), key
 
-    fleet = _table(conn, "SELECT bucket_start, 0, energy_wh, covered_seconds, readings, readings_on "
+    fleet = table_rows(conn, "SELECT bucket_start, 0, energy_wh, covered_seconds, readings, readings_on "
                          "FROM fleet_energy_15min WHERE readings > 0 OR ABS(covered_seconds) > 1e-6")
-    summed = _table(conn, "SELECT bucket_start, 0, SUM(energy_wh), SUM(covered_seconds), SUM(readings), "
+    summed = table_rows(conn, "SELECT bucket_start, 0, SUM(energy_wh), SUM(covered_seconds), SUM(readings), "
                           "SUM(readings_on) FROM panel_energy_15min GROUP BY bucket_start "
                           "HAVING SUM(readings) > 0 OR ABS(SUM(covered_seconds)) > 1e-6")
     assert_tables_match({k: (float(v[0]), float(v[1]), int(v[2]), int(v[3])) for k, v in fleet.items()},
                         {k: (float(v[0]), float(v[1]), int(v[2]), int(v[3])) for k, v in summed.items()}, "fleet")
 
-    windows = _table(conn, "SELECT Panel_id, window_start, total_power, window_end, reading_count FROM panelDataAgg")
+    windows = table_rows(
+        conn, "SELECT Panel_id, window_start, total_power, window_end, reading_count FROM panelDataAgg")
     # An independent spelling of the seed's window: integer epoch seconds floored to 30.
     window = "FROM_UNIXTIME(0) - INTERVAL 0 SECOND + INTERVAL (UNIX_TIMESTAMP(time_data) DIV 30 * 30) SECOND"
-    fresh_windows = _table(conn, (
+    fresh_windows = table_rows(conn, (
         f"SELECT Panel_id, {window} AS ws, AVG(power_panel), {window} + INTERVAL 30 SECOND, COUNT(*) "
         "FROM panelData GROUP BY Panel_id, ws"))
     assert_tables_match(windows, fresh_windows, "windows")
 
-    latest = _table(conn, "SELECT panel_id, first_seen, last_seen, power_panel, current_status FROM panel_latest")
-    fresh_latest = _table(conn, (
+    latest = table_rows(conn, "SELECT panel_id, first_seen, last_seen, power_panel, current_status FROM panel_latest")
+    fresh_latest = table_rows(conn, (
         "SELECT e.Panel_id, e.f, e.l, d.power_panel, d.current_status FROM (SELECT Panel_id, MIN(time_data) f, "
         "MAX(time_data) l FROM panelData GROUP BY Panel_id) e JOIN panelData d "
         "ON d.Panel_id = e.Panel_id AND d.time_data = e.l"))

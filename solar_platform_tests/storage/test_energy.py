@@ -24,7 +24,7 @@ from solar_platform.storage.energy import (
     recompute_windows,
     trapezoid_buckets,
 )
-from solar_platform_tests.storage.derived import _table, assert_derived_equal_recompute_on, assert_tables_match
+from solar_platform_tests.storage.derived import assert_derived_equal_recompute_on, assert_tables_match, table_rows
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -108,14 +108,14 @@ def test_batches_in_any_order_keep_every_derived_table_equal_to_a_recompute(conn
         assert_derived_equal_recompute_on(conn, max_gap)
 
     # A replay of what panelData holds changes nothing.
-    before = _table(conn, "SELECT panel_id, bucket_start, energy_wh FROM panel_energy_15min")
+    before = table_rows(conn, "SELECT panel_id, bucket_start, energy_wh FROM panel_energy_15min")
     held = [tuple(row) for row in conn.execute(text(
         "SELECT Panel_id, power_panel, current_status, time_data FROM panelData ORDER BY time_data LIMIT 500"))]
     conn.commit()
     with conn.begin():
         _stage(conn, held)
         assert apply_batch(conn, STAGE, JOB, max_gap) == 0
-    assert _table(conn, "SELECT panel_id, bucket_start, energy_wh FROM panel_energy_15min") == before
+    assert table_rows(conn, "SELECT panel_id, bucket_start, energy_wh FROM panel_energy_15min") == before
 
 
 @pytest.mark.integration
@@ -124,7 +124,7 @@ def test_rebuild_from_raw_equals_what_batches_kept(conn: Connection) -> None:
     with conn.begin():
         _stage(conn, rows)
         apply_batch(conn, STAGE, JOB, 15.0)
-    kept = _table(conn, "SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w "
+    kept = table_rows(conn, "SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w "
                         "FROM panel_energy_15min")
     conn.commit()
     with conn.begin():
@@ -134,8 +134,8 @@ def test_rebuild_from_raw_equals_what_batches_kept(conn: Connection) -> None:
         recompute_buckets(conn, START - timedelta(minutes=20), START + timedelta(hours=2), 15.0)
         recompute_windows(conn, START - timedelta(minutes=20), START + timedelta(hours=2))
         recompute_latest(conn)
-    rebuilt = _table(conn, "SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w "
-                           "FROM panel_energy_15min")
+    rebuilt = table_rows(conn, "SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, "
+                               "peak_w FROM panel_energy_15min")
     assert_tables_match(rebuilt, kept, "rebuilt buckets")
     assert_derived_equal_recompute_on(conn, 15.0)
 
