@@ -64,22 +64,19 @@ def bench_encoding(settings: Settings, panels: int, cycles: int) -> dict[str, ob
 def bench_publish(
     settings: Settings, panels: int, cycles: int, producer_config: dict[str, object]
 ) -> dict[str, object]:
-    from kafka.admin import KafkaAdminClient, NewTopic
+    from solar_platform import kafka_clients
+    from solar_platform.stack.services import drop_topic, ensure_topic
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="fleet-bench")
-    try:
+    with kafka_clients.admin(settings) as admin:
         brokers = len(admin.describe_cluster()["brokers"])
-        replication = min(2, brokers)
-        admin.create_topics([NewTopic(settings.topic, settings.topic_partitions, replication)])
-        try:
-            end = START + timedelta(seconds=settings.interval_seconds * cycles)
-            summary = fast_forward(
-                settings, start=START, end=end, panels=panels, seed=1, producer_config=producer_config
-            )
-        finally:
-            admin.delete_topics([settings.topic])
+    replication = min(2, brokers)
+    # As admin: the topic and the fleet user's right to write it, both dropped afterwards.
+    ensure_topic(settings.model_copy(update={"topic_replication": replication}))
+    try:
+        end = START + timedelta(seconds=settings.interval_seconds * cycles)
+        summary = fast_forward(settings, start=START, end=end, panels=panels, seed=1, producer_config=producer_config)
     finally:
-        admin.close()
+        drop_topic(settings, settings.topic)
     return {
         "publish_panels": panels,
         "publish_cycles": summary.cycles,

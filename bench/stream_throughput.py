@@ -61,7 +61,7 @@ def scratch(label: str, keep: bool) -> Iterator[Settings]:
     """A fresh migrated database and topic (and checkpoint), dropped afterwards unless `keep`."""
     name = f"bench_{label}_{int(time.time())}"
     with services.scratch_environment(load_settings(), name, keep=keep) as settings:
-        yield settings
+        yield settings.as_role("migrator")  # its scratch tables are the schema owner's; the stream runs as its own
 
 
 def _execute(settings: Settings, statement: str) -> None:
@@ -100,9 +100,10 @@ def bench_jdbc(spark: SparkSession, settings: Settings, rows: int, repeats: int)
         rates = []
         for _ in range(repeats):
             _execute(settings, f"TRUNCATE TABLE {SCRATCH_TABLE}")
+            user, password = settings.mysql_credentials("migrator")  # the scratch table is the schema owner's
             connection = pymysql.connect(
-                host=settings.mysql_host, port=settings.mysql_port, user=settings.mysql_writer_user,
-                password=settings.mysql_writer_password, database=settings.mysql_database, local_infile=True,
+                host=settings.mysql_host, port=settings.mysql_port, user=user,
+                password=password, database=settings.mysql_database, local_infile=True,
             )
             try:
                 with connection.cursor() as cursor:

@@ -11,11 +11,11 @@ import sys
 import typer
 
 from solar_platform.api.commands import app as api_app
+from solar_platform.cli_errors import user_error_message
 from solar_platform.fleet.commands import app as fleet_app
-from solar_platform.settings import SettingsError
+from solar_platform.settings import Settings, SettingsError, load_settings
 from solar_platform.stack.commands import app as stack_app
 from solar_platform.stack.commands import db_app, platform_down, platform_up
-from solar_platform.stack.preflight import StackError
 from solar_platform.storage.health_commands import health_app, panels_app
 from solar_platform.storage.rebuild_commands import rebuild_command
 from solar_platform.streaming.commands import app as stream_app
@@ -39,9 +39,22 @@ app.command("rebuild")(rebuild_command)
 
 
 def main() -> None:
-    # Standalone mode lets typer print usage errors itself; our own user errors come through.
+    # Standalone mode lets typer print usage errors itself; every other error comes through here.
+    # Those a user can fix (config, Java, ports, MariaDB and Kafka access: cli_errors) become one
+    # line and exit code 2; anything else is a bug and keeps its traceback.
     try:
         app()
-    except (StackError, SettingsError) as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    except Exception as exc:
+        message = user_error_message(exc, _settings_or_none())
+        if message is None:
+            raise
+        typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
         sys.exit(2)
+
+
+def _settings_or_none() -> Settings | None:
+    """The settings the failed command most likely ran with (for where MariaDB and Kafka were), if any."""
+    try:
+        return load_settings()
+    except SettingsError:
+        return None

@@ -10,7 +10,8 @@ Accepted variants, all from the seed:
 - numbers sent as strings (its offline rows send `"0"`);
 - naive `YYYY-MM-DD HH:MM:SS[.ffffff]` timestamps (also with `T`), read in a configured zone;
 - ISO 8601 timestamps with `Z` or a `+HH:MM` offset.
-Everything is stored in UTC.
+Everything is stored in UTC. A panel id, stripped, must match `PANEL_ID_PATTERN` (numbers sent as
+ids become their JSON text first); anything else is dead-lettered as `invalid_panel_id`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ TIME = "time_data"
 FIELDS = (PANEL_ID, POWER, STATUS, TIME)
 
 PANEL_ID_MAX_LENGTH = 64
+# A panel id, once surrounding whitespace is stripped: ASCII letters and digits, then up to 63 more
+# of those or `.` `_` `:` `-`. So no quotes, backticks, `;`, `$`, `%`, `/`, `\`, whitespace, control
+# characters or non-ASCII look-alikes: nothing SQL, a shell, a path or a template reads as syntax.
+# One pattern for every reader: Python (`is_valid_panel_id`), Spark (Java, streaming/parse.py), the
+# API's pydantic fields (Rust) and Grafana's variable filter (JavaScript). Python's and Java's `$`
+# also match before a final line break, so those two check that the match is the whole string.
+PANEL_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._:-]{{0,{PANEL_ID_MAX_LENGTH - 1}}}$"
+PANEL_ID_RULE = (f"1 to {PANEL_ID_MAX_LENGTH} characters: ASCII letters, digits, '.', '_', ':' or '-', "
+                 "starting with a letter or digit")
 VALID_STATUSES = (0, 1)
 
 # A timestamp with an explicit zone; anything else is naive and read in the source zone.
@@ -38,6 +48,13 @@ ZONED_TIMESTAMP = r"(Z|[+-]\d{2}:?\d{2})$"
 TIMESTAMP_SHAPE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$"
 _ZONED = re.compile(ZONED_TIMESTAMP)
 _SHAPE = re.compile(TIMESTAMP_SHAPE)
+_PANEL_ID = re.compile(PANEL_ID_PATTERN)
+
+
+def is_valid_panel_id(panel_id: object) -> bool:
+    """True for a string that is a panel id as stored (already stripped): see `PANEL_ID_PATTERN`."""
+    # fullmatch: Python's `$` would also match before a final newline.
+    return isinstance(panel_id, str) and _PANEL_ID.fullmatch(panel_id) is not None
 
 
 class RejectReason(StrEnum):
@@ -146,7 +163,10 @@ def parse_reading(payload: bytes | str | None, source_zone: str = "UTC") -> Read
         raise InvalidReading(RejectReason.MISSING_PANEL_ID)
     if isinstance(panel_id, int | float) and not isinstance(panel_id, bool):
         panel_id = json.dumps(panel_id)  # Spark reads a bare number's JSON text, so do we
-    if not isinstance(panel_id, str) or not panel_id.strip() or len(panel_id.strip()) > PANEL_ID_MAX_LENGTH:
+    if not isinstance(panel_id, str):
+        raise InvalidReading(RejectReason.INVALID_PANEL_ID, repr(panel_id))
+    panel_id = panel_id.strip()  # surrounding whitespace is not part of the id; the rest must be safe
+    if not is_valid_panel_id(panel_id):
         raise InvalidReading(RejectReason.INVALID_PANEL_ID, repr(panel_id))
 
     if message.get(POWER) is None:
@@ -167,4 +187,4 @@ def parse_reading(payload: bytes | str | None, source_zone: str = "UTC") -> Read
         raise InvalidReading(RejectReason.INVALID_TIME, repr(message[TIME]))
     moment = parse_timestamp(message[TIME], source_zone)
 
-    return Reading(panel_id=panel_id.strip(), power_w=power, status=int(status), time_utc=moment)
+    return Reading(panel_id=panel_id, power_w=power, status=int(status), time_utc=moment)

@@ -15,7 +15,8 @@ from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError as _SourceError
 
 
@@ -28,6 +29,28 @@ def _env_name(key: str) -> str:
     """The primary env name of a field (`home` -> `SOLAR_HOME`); other keys pass through."""
     field = Settings.model_fields.get(key)
     return field.validation_alias.choices[0] if field else key  # type: ignore[union-attr]
+
+
+MysqlRole = Literal["migrator", "stream", "dagster", "reader"]
+KafkaRole = Literal["admin", "fleet", "stream", "dagster"]
+
+
+class _StackSecrets(PydanticBaseSettingsSource):
+    """The generated `<SOLAR_HOME>/secrets.env` (credentials.py), below env and `.env`."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[object, str, bool]:
+        return None, field_name, False  # unused: __call__ returns everything at once
+
+    def __call__(self) -> dict[str, object]:
+        from solar_platform.credentials import default_home, read_secrets
+
+        stored = read_secrets(default_home())
+        found = {}
+        for name, field in self.settings_cls.model_fields.items():
+            alias = field.validation_alias.choices[0] if field.validation_alias else name  # type: ignore[union-attr]
+            if alias in stored:
+                found[alias] = stored[alias]
+        return found
 
 
 class Settings(BaseSettings):
@@ -48,10 +71,23 @@ class Settings(BaseSettings):
     mysql_host: str = Field("127.0.0.1", validation_alias=_alias("mysql_host"))
     mysql_port: int = Field(3307, ge=1, le=65535, validation_alias=_alias("mysql_port"))
     mysql_database: str = Field("solar", pattern=r"^[A-Za-z0-9_]+$", validation_alias=_alias("mysql_database"))
-    mysql_writer_user: str = Field("solar_writer", validation_alias=_alias("mysql_writer_user"))
-    mysql_writer_password: str = Field("solar_writer", validation_alias=_alias("mysql_writer_password"))
+    # One user per part, each with only the rights it needs (docs/security.md). Passwords have no
+    # default: they come from the environment or the stack's generated secrets (credentials.py).
+    mysql_migrator_user: str = Field("solar_migrator", validation_alias=_alias("mysql_migrator_user"))
+    mysql_migrator_password: str | None = Field(None, repr=False, validation_alias=_alias("mysql_migrator_password"))
+    mysql_stream_user: str = Field("solar_stream", validation_alias=_alias("mysql_stream_user"))
+    mysql_stream_password: str | None = Field(None, repr=False, validation_alias=_alias("mysql_stream_password"))
+    mysql_dagster_user: str = Field("solar_dagster", validation_alias=_alias("mysql_dagster_user"))
+    mysql_dagster_password: str | None = Field(None, repr=False, validation_alias=_alias("mysql_dagster_password"))
     mysql_readonly_user: str = Field("solar_reader", validation_alias=_alias("mysql_readonly_user"))
-    mysql_readonly_password: str = Field("solar_reader", validation_alias=_alias("mysql_readonly_password"))
+    mysql_readonly_password: str | None = Field(None, repr=False, validation_alias=_alias("mysql_readonly_password"))
+    # Only `db provision` (compose's one-shot) uses it; the local stack's root has no password and
+    # is reachable only over the stack's private socket.
+    mysql_root_password: str | None = Field(
+        None, repr=False, validation_alias=_alias("mysql_root_password", "MARIADB_ROOT_PASSWORD"))
+    # Who this process is when it writes: the stream and `db migrate` switch to their own role;
+    # Dagster and the operator's CLI commands (rebuild, panels, health) write as `dagster`.
+    mysql_role: MysqlRole = Field("dagster", validation_alias=_alias("mysql_role"))
 
     # --- Kafka (KRaft: a controller quorum apart from the brokers) ---
     # "19092,19094" in env; NoDecode stops pydantic-settings from expecting JSON there.
@@ -63,6 +99,16 @@ class Settings(BaseSettings):
     )
     kafka_bootstrap_override: str | None = Field(None, validation_alias=_alias("kafka_bootstrap"))
     kafka_heap: str = Field("384m", validation_alias=_alias("kafka_heap"))
+    # SASL/SCRAM users (docs/security.md): `admin` is the brokers' own and the only super user;
+    # the fleet may only write the topic, the stream only read it, Dagster create and describe it.
+    kafka_admin_user: str = Field("solar-admin", validation_alias=_alias("kafka_admin_user"))
+    kafka_admin_password: str | None = Field(None, repr=False, validation_alias=_alias("kafka_admin_password"))
+    kafka_fleet_user: str = Field("solar-fleet", validation_alias=_alias("kafka_fleet_user"))
+    kafka_fleet_password: str | None = Field(None, repr=False, validation_alias=_alias("kafka_fleet_password"))
+    kafka_stream_user: str = Field("solar-stream", validation_alias=_alias("kafka_stream_user"))
+    kafka_stream_password: str | None = Field(None, repr=False, validation_alias=_alias("kafka_stream_password"))
+    kafka_dagster_user: str = Field("solar-dagster", validation_alias=_alias("kafka_dagster_user"))
+    kafka_dagster_password: str | None = Field(None, repr=False, validation_alias=_alias("kafka_dagster_password"))
     topic: str = Field("panelInfo", pattern=r"^[A-Za-z0-9._-]+$", validation_alias=_alias("topic", "TOPIC"))
     topic_partitions: int = Field(4, ge=1, le=1000, validation_alias=_alias("topic_partitions"))
     topic_replication: int = Field(2, ge=1, validation_alias=_alias("topic_replication"))
@@ -186,6 +232,17 @@ class Settings(BaseSettings):
     api_rate_per_second: float = Field(20.0, ge=0, validation_alias=_alias("api_rate_per_second"))
     api_rate_burst: int = Field(100, ge=1, validation_alias=_alias("api_rate_burst"))
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, dotenv_settings, _StackSecrets(settings_cls), file_secret_settings
+
     def __init__(self, **values: object) -> None:
         # Settings(home=...) by field name must work (and not be ignored silently), without
         # letting the environment be read by field name.
@@ -198,6 +255,16 @@ class Settings(BaseSettings):
             return tuple(int(part) for part in value.replace(",", " ").split())
         if isinstance(value, int):
             return (value,)
+        return value
+
+    @field_validator("panel_id_prefix")
+    @classmethod
+    def _prefix_makes_valid_ids(cls, value: str) -> str:
+        from solar_platform.contracts import PANEL_ID_MAX_LENGTH, PANEL_ID_RULE, is_valid_panel_id
+
+        # The fleet appends six digits: the result must be a panel id of the contract.
+        if not is_valid_panel_id(f"{value}000000") or len(value) > PANEL_ID_MAX_LENGTH - 6:
+            raise ValueError(f"prefix {value!r} does not make valid panel ids ({PANEL_ID_RULE})")
         return value
 
     @field_validator("min_reading_time")
@@ -243,19 +310,43 @@ class Settings(BaseSettings):
             return self.kafka_bootstrap_override
         return ",".join(f"127.0.0.1:{port}" for port in self.kafka_broker_ports)
 
-    def mysql_url(self, *, readonly: bool = False, database: str | None = None) -> str:
-        """SQLAlchemy URL for the writer (default) or the read-only user."""
-        user, password = (
-            (self.mysql_readonly_user, self.mysql_readonly_password)
-            if readonly
-            else (self.mysql_writer_user, self.mysql_writer_password)
-        )
+    def mysql_credentials(self, role: MysqlRole | None = None) -> tuple[str, str]:
+        """(user, password) of a MariaDB role; this process's own (`mysql_role`) by default."""
+        role = role or self.mysql_role
+        field = "readonly" if role == "reader" else role
+        user, password = getattr(self, f"mysql_{field}_user"), getattr(self, f"mysql_{field}_password")
+        if not password:
+            raise SettingsError(
+                f"no password for MySQL user {user} ({role}): set SOLAR_MYSQL_{field.upper()}_PASSWORD, or run "
+                f"`solar-platform stack up` once to generate the stack's secrets in {self.home_dir}"
+            )
+        return user, password
+
+    def mysql_url(
+        self, role: MysqlRole | None = None, *, readonly: bool = False, database: str | None = None
+    ) -> str:
+        """SQLAlchemy URL for a role: this process's own by default, the reader when `readonly`."""
+        user, password = self.mysql_credentials("reader" if readonly else role)
         db = self.mysql_database if database is None else database
         return f"mysql+pymysql://{quote_plus(user)}:{quote_plus(password)}@{self.mysql_host}:{self.mysql_port}/{db}"
 
+    def as_role(self, role: MysqlRole) -> Settings:
+        """These settings for a process that acts as `role` (the stream, migrations, the API)."""
+        return self if role == self.mysql_role else self.model_copy(update={"mysql_role": role})
+
+    def kafka_credentials(self, role: KafkaRole) -> tuple[str, str]:
+        """(user, password) of a Kafka SASL/SCRAM user."""
+        user, password = getattr(self, f"kafka_{role}_user"), getattr(self, f"kafka_{role}_password")
+        if not password:
+            raise SettingsError(
+                f"no password for Kafka user {user} ({role}): set SOLAR_KAFKA_{role.upper()}_PASSWORD, or run "
+                f"`solar-platform stack up` once to generate the stack's secrets in {self.home_dir}"
+            )
+        return user, password
+
     @property
     def mysql_readonly_url(self) -> str:
-        return self.mysql_url(readonly=True)
+        return self.mysql_url("reader")
 
     @property
     def energy_max_gap_seconds(self) -> float:

@@ -23,7 +23,7 @@ def stack_settings() -> Iterator[Settings]:
 
     settings = load_settings()
     started_here = not services.supervisor_running(settings)
-    services.stack_up(settings, log=lambda _line: None)
+    settings = services.stack_up(settings, log=lambda _line: None)
     yield settings
     if started_here:
         services.stack_down(settings)

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
-from solar_platform.contracts import PANEL_ID_MAX_LENGTH
+from solar_platform.contracts import PANEL_ID_MAX_LENGTH, PANEL_ID_PATTERN
 from solar_platform.storage.faults import ALERT_KINDS
 from solar_platform.storage.periods import EnergyUnit, zone
 
@@ -57,7 +57,8 @@ class OutputFormat(StrEnum):
 
 
 class PanelPath(BaseModel):
-    panel_id: str = Field(min_length=1, max_length=PANEL_ID_MAX_LENGTH, description="The panel id (the Kafka key).")
+    panel_id: str = Field(min_length=1, max_length=PANEL_ID_MAX_LENGTH, pattern=PANEL_ID_PATTERN,
+                          description="The panel id (the Kafka key).")
 
 
 # ---------------------------------------------------------------- seed route
@@ -242,7 +243,7 @@ class AlertsQuery(_Query):
         None, description="Only alerts active at or after this time: still open, or opened/resolved since."
     )
     kind: AlertKind | None = Field(None, description="Only this kind.")
-    panel_id: str | None = Field(None, min_length=1, max_length=PANEL_ID_MAX_LENGTH)
+    panel_id: str | None = Field(None, min_length=1, max_length=PANEL_ID_MAX_LENGTH, pattern=PANEL_ID_PATTERN)
     limit: int = Field(MAX_PAGE, ge=1, le=MAX_PAGE, description="Page size (at most 100).")
     cursor: str | None = Field(None, max_length=200, description="`next_cursor` of the previous page.")
 

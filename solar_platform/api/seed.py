@@ -31,7 +31,8 @@ def seed_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBlu
         seed returned it; `time_data` is ISO 8601 UTC with milliseconds (`2024-05-01T12:00:05.000Z`).
         The seed returned every row ever sent; this returns at most `limit` (default 1000, max
         10000) rows in `[from, to)`. Without `from` these are the most recent rows. An unknown panel
-        gives an empty list, as in the seed.
+        gives an empty list, as in the seed; a malformed panel id (not letters, digits, `.`, `_`, `:`,
+        `-`) is a 400.
         """
         with read_connection() as conn:
             rows = queries.readings(

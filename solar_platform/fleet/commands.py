@@ -137,7 +137,7 @@ def run(
             else:
                 summary = _live(settings, cycles, stop, faults)
     except (FleetError, FaultSpecError) as exc:
-        console.print(f"[red]error: {escape(str(exc))}[/]")
+        console.print(f"[red]error: {escape(str(exc))}[/]", soft_wrap=True)  # one line, however long
         raise typer.Exit(2) from exc
     _print_summary(summary)
     if not summary.all_delivered:

@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Literal
 
-from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.partitioner.default import murmur2
 
+from solar_platform import kafka_clients
 from solar_platform.fleet.encoding import MessageEncoder
 from solar_platform.fleet.simulation import Cycle, FleetSimulator, cycle_times_ms, to_epoch_ms
 from solar_platform.settings import Settings
@@ -121,17 +121,15 @@ class PublishSummary:
 def require_topic(settings: Settings) -> None:
     """Fail fast on a missing topic: the producer would wait `max_block_ms` (60 s) for it to appear."""
     try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="solar-fleet-check")
+        with kafka_clients.admin(settings, "fleet") as admin:
+            # Only the topics this user may describe: the fleet's own.
+            topics = admin.list_topics()
     except KafkaError as exc:
         raise FleetError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
-    try:
-        topics = admin.list_topics()
-    finally:
-        admin.close()
     if settings.topic not in topics:
         raise FleetError(
-            f"topic {settings.topic!r} not found on {settings.kafka_bootstrap} "
-            "(`solar-platform stack up` creates the configured topic)"
+            f"topic {settings.topic!r} not found on {settings.kafka_bootstrap}, or user {settings.kafka_fleet_user} "
+            "may not write it (`solar-platform stack up` creates the configured topic and grants the rights)"
         )
 
 
@@ -161,7 +159,7 @@ class FleetPublisher:
         config = PRODUCER_CONFIG | dict(producer_config or {})
         require_topic(settings)
         try:
-            self.producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, client_id="solar-fleet", **config)
+            self.producer = kafka_clients.producer(settings, "fleet", **config)
         except KafkaError as exc:
             raise FleetError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
         self._partitions: list[int] = []

@@ -13,14 +13,24 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from solar_platform.settings import Settings
+from solar_platform.contracts import PANEL_ID_RULE, is_valid_panel_id
+from solar_platform.settings import Settings, SettingsError
 
 PMAX_SPREAD = (0.8, 1.2)  # the seed: Pmax = nominal x U(0.8, 1.2)
 
 
 def panel_ids(count: int, prefix: str = "panel-") -> list[str]:
-    """`panel-000000`, `panel-000001`, ...: index i is row i of every fleet array."""
-    return [f"{prefix}{index:06d}" for index in range(count)]
+    """`panel-000000`, `panel-000001`, ...: index i is row i of every fleet array.
+
+    The prefix (SOLAR_PANEL_ID_PREFIX) must make ids the contract accepts, or every reading would be
+    dead-lettered: the first id and the longest (the last) are checked.
+    """
+    ids = [f"{prefix}{index:06d}" for index in range(count)]
+    for panel_id in ids[:1] + ids[-1:]:
+        if not is_valid_panel_id(panel_id):
+            raise SettingsError(f"SOLAR_PANEL_ID_PREFIX={prefix!r} makes panel ids such as {panel_id!r} that the "
+                                f"message contract refuses; a panel id is {PANEL_ID_RULE}")
+    return ids
 
 
 def draw_pmax(rng: np.random.Generator, count: int, nominal_w: float) -> npt.NDArray[np.float64]:

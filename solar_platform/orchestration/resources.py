@@ -233,15 +233,11 @@ class KafkaResource(dg.ConfigurableResource):
     solar: dg.ResourceDependency[SolarSettingsResource]
 
     def describe_topic(self) -> dict[str, Any]:
-        from kafka.admin import KafkaAdminClient
+        from solar_platform import kafka_clients
 
         settings = self.solar.get()
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="solar-dagster",
-                                 request_timeout_ms=30000)
-        try:
+        with kafka_clients.admin(settings, "dagster", request_timeout_ms=30000) as admin:
             described = admin.describe_topics([settings.topic])[0]
-        finally:
-            admin.close()
         partitions = sorted(described["partitions"], key=lambda p: p["partition_index"])
         return {
             "topic": settings.topic,
@@ -252,11 +248,14 @@ class KafkaResource(dg.ConfigurableResource):
         }
 
     def end_offsets(self) -> dict[int, int]:
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
+
+        from solar_platform import kafka_clients
 
         settings = self.solar.get()
-        consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, client_id="solar-dagster-lag",
-                                 enable_auto_commit=False, request_timeout_ms=30000)
+        # No group: end offsets need DESCRIBE on the topic only.
+        consumer = kafka_clients.consumer(settings, role="dagster", client_id="solar-dagster-lag",
+                                          enable_auto_commit=False, request_timeout_ms=30000)
         try:
             parts = consumer.partitions_for_topic(settings.topic) or set()
             ends = consumer.end_offsets([TopicPartition(settings.topic, p) for p in parts])

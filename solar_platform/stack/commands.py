@@ -17,7 +17,7 @@ db_app = typer.Typer(no_args_is_help=True)
 def stack_up() -> None:
     """Start MariaDB and the Kafka cluster (idempotent); create users, schema and topic."""
     settings = load_settings()
-    services.stack_up(settings, log=lambda line: typer.echo(f"· {line}"))
+    settings = services.stack_up(settings, log=lambda line: typer.echo(f"· {line}"))
     _print_connections(settings)
 
 
@@ -43,6 +43,20 @@ def stack_status(as_json: bool = typer.Option(False, "--json", help="Machine-rea
         typer.echo(f"{key}: {report[key]}")
     for name, url in report["spark_ui_urls"].items():  # type: ignore[union-attr]
         typer.echo(f"{name} UI: {url}")
+
+
+@app.command("secrets")
+def stack_secrets(
+    compose: bool = typer.Option(False, "--compose", help="Print them as .env lines for docker compose."),
+) -> None:
+    """Generate the platform's passwords once (kept in the stack home, mode 0600); print where, or the lines."""
+    from solar_platform.credentials import compose_env, ensure_secrets
+
+    home = load_settings().home_dir
+    if compose:
+        typer.echo(compose_env(home), nl=False)
+    else:
+        typer.echo(f"secrets kept in {ensure_secrets(home)} (mode 0600)")
 
 
 @app.command("spark-master")
@@ -77,12 +91,22 @@ def db_migrate() -> None:
     typer.echo(f"applied: {', '.join(applied)}" if applied else "schema up to date")
 
 
+@db_app.command("provision")
+def db_provision() -> None:
+    """Create the database and the platform's users as root over TCP (compose's one-shot service)."""
+    from solar_platform.storage.users import provision_over_tcp
+
+    settings = load_settings()
+    provision_over_tcp(settings)
+    typer.echo(f"users of {settings.mysql_database} provisioned")
+
+
 def platform_up(
     only_stack: bool = typer.Option(False, "--only-stack", help="Start MariaDB and Kafka only."),
 ) -> None:
     """Start everything: the stack, then Dagster (webserver + daemon), the API, the fleet and the stream."""
     settings = load_settings()
-    services.stack_up(settings, log=lambda line: typer.echo(f"· {line}"))
+    settings = services.stack_up(settings, log=lambda line: typer.echo(f"· {line}"))
     if not only_stack:
         services.start_platform(settings)
         # First run of the setup job (schema, topic, panel registry), queued for the daemon so the

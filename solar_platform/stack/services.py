@@ -10,6 +10,7 @@ The platform's own processes (Dagster, API, fleet, stream) are defined here too,
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import subprocess
 import sys
@@ -23,7 +24,9 @@ from pathlib import Path
 
 import pymysql
 
-from solar_platform.settings import Settings
+from solar_platform import kafka_clients
+from solar_platform.credentials import ensure_secrets, read_secrets, secrets_path
+from solar_platform.settings import KafkaRole, Settings
 from solar_platform.stack.jars import ensure_jars
 from solar_platform.stack.preflight import StackError, find_program, java_home, port_is_open, require_free_ports
 
@@ -126,6 +129,8 @@ def _kafka_programs(settings: Settings) -> list[Program]:
                 ],
                 priority=20 if role == "controller" else 30,
                 port=port,
+                # supervisord restarts a program whose section changed: so does a node whose config did.
+                environment={"CONFIG_DIGEST": hashlib.sha256(props.read_bytes()).hexdigest()[:16]},
             )
         )
     return programs
@@ -139,7 +144,7 @@ def _python() -> str:
 
 def _platform_programs(settings: Settings) -> list[Program]:
     cli = [_python(), "-m", "solar_platform"]
-    dagster_env = {"DAGSTER_HOME": str(settings.home_dir / "dagster")}
+    dagster_env = {"DAGSTER_HOME": str(settings.home_dir / "dagster"), "SOLAR_MYSQL_ROLE": "dagster"}
     bin_dir = Path(sys.prefix) / "bin"
     return [
         Program(
@@ -165,7 +170,8 @@ def _platform_programs(settings: Settings) -> list[Program]:
             autostart=False,
             environment=dagster_env,
         ),
-        Program("api", [*cli, "api", "serve"], priority=70, port=settings.api_port, autostart=False),
+        Program("api", [*cli, "api", "serve"], priority=70, port=settings.api_port, autostart=False,
+                environment={"SOLAR_MYSQL_ROLE": "reader"}),
         Program("fleet", [*cli, "fleet", "run"], priority=80, autostart=False),
         Program(
             "stream",
@@ -173,6 +179,7 @@ def _platform_programs(settings: Settings) -> list[Program]:
             priority=80,
             autostart=False,
             stop_wait_seconds=60,
+            environment={"SOLAR_MYSQL_ROLE": "stream"},
         ),
     ]
 
@@ -293,6 +300,9 @@ def _quote(arg: str) -> str:
 
 
 # ---------------------------------------------------------------- kafka config
+_CONTROLLER, _CLIENT = "CONTROLLER", "CLIENT"  # listener names: the quorum's, and clients' and brokers'
+
+
 def _kafka_nodes(settings: Settings) -> list[tuple[str, int, int]]:
     controllers = [("controller", i + 1, port) for i, port in enumerate(settings.kafka_controller_ports)]
     brokers = [("broker", 100 + i + 1, port) for i, port in enumerate(settings.kafka_broker_ports)]
@@ -307,6 +317,56 @@ def _cluster_id(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+def _kafka_security_properties(settings: Settings, role: str) -> dict[str, object]:
+    """SASL on every listener and ACLs on every node (docs/security.md).
+
+    Clients authenticate on CLIENT with SCRAM-SHA-512 (the application users, `ensure_kafka_users`)
+    or PLAIN (the admin). The nodes talk to each other as the admin with PLAIN, whose password is
+    in this config: it needs no SCRAM credential, so a cluster formatted before security still starts.
+    """
+    admin_user, admin_password = settings.kafka_credentials("admin")
+    protocol = kafka_clients.SECURITY_PROTOCOL
+    plain, scram = kafka_clients.ADMIN_MECHANISM, kafka_clients.SCRAM_MECHANISM
+    controller, client = _CONTROLLER.lower(), _CLIENT.lower()
+    # Client side (username/password: this node connecting) and server side (user_<name>: who may log in).
+    plain_jaas = kafka_clients.jaas_config(
+        kafka_clients.LOGIN_MODULES[plain],
+        username=admin_user, password=admin_password, **{f"user_{admin_user}": admin_password},
+    )
+    props: dict[str, object] = {
+        "listener.security.protocol.map": f"{_CONTROLLER}:{protocol},{_CLIENT}:{protocol}",
+        "sasl.mechanism.controller.protocol": plain,
+        f"listener.name.{controller}.sasl.enabled.mechanisms": plain,
+        f"listener.name.{controller}.{plain.lower()}.sasl.jaas.config": plain_jaas,
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": kafka_clients.principal(settings, "admin"),
+        "allow.everyone.if.no.acl.found": "false",
+    }
+    if role == "broker":
+        props |= {
+            "sasl.mechanism.inter.broker.protocol": plain,
+            f"listener.name.{client}.sasl.enabled.mechanisms": f"{scram},{plain}",
+            f"listener.name.{client}.{plain.lower()}.sasl.jaas.config": plain_jaas,
+            # SCRAM's server side needs no options: the credentials live in the cluster metadata.
+            f"listener.name.{client}.{scram.lower()}.sasl.jaas.config":
+                kafka_clients.jaas_config(kafka_clients.LOGIN_MODULES[scram]),
+        }
+    return props
+
+
+def _property_value(value: object) -> str:
+    """A Java properties value: a backslash is an escape there, so it is doubled (JAAS values may hold some)."""
+    return str(value).replace("\\", "\\\\")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to a file only its owner can read, from the first byte (it holds passwords)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)  # an older file keeps its mode through O_TRUNC
+
+
 def _write_kafka_properties(settings: Settings, role: str, node_id: int, port: int) -> Path:
     node_dir = settings.home_dir / "kafka" / f"{role}-{node_id}"
     node_dir.mkdir(parents=True, exist_ok=True)
@@ -316,20 +376,20 @@ def _write_kafka_properties(settings: Settings, role: str, node_id: int, port: i
         "process.roles": role,
         "node.id": node_id,
         "controller.quorum.voters": voters,
-        "controller.listener.names": "CONTROLLER",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "controller.listener.names": _CONTROLLER,
         "log.dirs": node_dir / "data",
         "num.partitions": settings.topic_partitions,
         "group.initial.rebalance.delay.ms": 0,
         "auto.create.topics.enable": "false",
+        **_kafka_security_properties(settings, role),
     }
     if role == "controller":
-        props["listeners"] = f"CONTROLLER://127.0.0.1:{port}"
+        props["listeners"] = f"{_CONTROLLER}://127.0.0.1:{port}"
     else:
         props |= {
-            "listeners": f"PLAINTEXT://127.0.0.1:{port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
-            "inter.broker.listener.name": "PLAINTEXT",
+            "listeners": f"{_CLIENT}://127.0.0.1:{port}",
+            "advertised.listeners": f"{_CLIENT}://127.0.0.1:{port}",
+            "inter.broker.listener.name": _CLIENT,
             # Either broker may die: internal topics fit on the brokers there are, and one
             # in-sync replica is enough to keep accepting acks=all writes.
             "offsets.topic.replication.factor": internal_rf,
@@ -342,7 +402,7 @@ def _write_kafka_properties(settings: Settings, role: str, node_id: int, port: i
             "unclean.leader.election.enable": "false",
         }
     path = node_dir / "server.properties"
-    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    _write_private(path, "".join(f"{key}={_property_value(value)}\n" for key, value in props.items()))
     if not (node_dir / "data" / "meta.properties").exists():
         jars = ensure_jars(settings, "kafka")
         result = subprocess.run(
@@ -413,18 +473,12 @@ def admin_connection(settings: Settings, database: str | None = None) -> pymysql
 
 
 def provision_database(settings: Settings, database: str | None = None) -> None:
-    """Create the database and the writer / read-only users for it (idempotent)."""
-    db = database or settings.mysql_database
+    """Create the database and the platform's users for it, as root (idempotent; storage/users.py)."""
+    from solar_platform.storage.users import provision_statements
+
     with admin_connection(settings) as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4")
-        for user, password in (
-            (settings.mysql_writer_user, settings.mysql_writer_password),
-            (settings.mysql_readonly_user, settings.mysql_readonly_password),
-        ):
-            cur.execute("CREATE USER IF NOT EXISTS %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
-            cur.execute("ALTER USER %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
-        cur.execute(f"GRANT ALL PRIVILEGES ON `{db}`.* TO %s@'127.0.0.1'", (settings.mysql_writer_user,))
-        cur.execute(f"GRANT SELECT ON `{db}`.* TO %s@'127.0.0.1'", (settings.mysql_readonly_user,))
+        for statement, parameters in provision_statements(settings, database or settings.mysql_database, "127.0.0.1"):
+            cur.execute(statement, parameters or None)
 
 
 @contextmanager
@@ -434,8 +488,6 @@ def scratch_environment(base: Settings, name: str, *, keep: bool = False) -> Ite
     Dropped afterwards, with the topic and the stream's checkpoints, unless `keep`.
     """
     import shutil
-
-    from kafka.admin import KafkaAdminClient
 
     from solar_platform.storage.db import migrate
 
@@ -448,54 +500,84 @@ def scratch_environment(base: Settings, name: str, *, keep: bool = False) -> Ite
     finally:
         if not keep:
             drop_database(settings, name)
-            admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-            try:
-                admin.delete_topics([name])
-            finally:
-                admin.close()
+            drop_topic(settings, name)
             shutil.rmtree(settings.checkpoint_dir, ignore_errors=True)
 
 
 def drop_database(settings: Settings, database: str) -> None:
+    """Drop a database and every grant on it (grants outlive a DROP DATABASE otherwise)."""
     with admin_connection(settings) as conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
+        cur.execute("DELETE FROM mysql.tables_priv WHERE Db = %s", (database,))
+        cur.execute("DELETE FROM mysql.db WHERE Db = %s", (database,))
+        cur.execute("FLUSH PRIVILEGES")
 
 
-# ---------------------------------------------------------------- kafka topic
-def ensure_topic(settings: Settings, topic: str | None = None) -> None:
-    """Create the topic with the configured partitions and RF, or grow its partitions to match."""
-    from kafka.admin import KafkaAdminClient, NewPartitions, NewTopic
+# ---------------------------------------------------------------- kafka users and topic
+def ensure_kafka_users(settings: Settings) -> None:
+    """Create or update the application users' SCRAM credentials, as admin (idempotent)."""
+    from kafka.admin import UserScramCredentialUpsertion
+
+    upserts = []
+    for role in kafka_clients.APP_ROLES:
+        user, password = settings.kafka_credentials(role)
+        upserts.append(UserScramCredentialUpsertion(user, kafka_clients.SCRAM_MECHANISM, password))
+    with kafka_clients.admin(settings, request_timeout_ms=30000) as client:
+        errors = {user: error for user, error in client.alter_user_scram_credentials(upserts).items() if error}
+    if errors:
+        raise StackError(f"could not set the Kafka users' SCRAM credentials: {errors}")
+
+
+def ensure_topic(settings: Settings, topic: str | None = None, *, role: KafkaRole = "admin") -> None:
+    """Create the topic with the configured partitions and RF, or grow its partitions to match.
+
+    As admin (the stack, compose's `topic` job, tests' scratch topics) it first grants the
+    application users their rights on it (`kafka_clients.topic_acls`), before the topic exists: a
+    broker applies metadata in order, so whoever sees the topic sees its ACLs. Dagster's
+    `kafka_topic` asset runs it as `dagster`, which may create and grow that topic only.
+    """
+    from kafka.admin import NewPartitions, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     name = topic or settings.topic
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, client_id="solar-stack", request_timeout_ms=30000
-    )
-    try:
+    with kafka_clients.admin(settings, role, request_timeout_ms=30000) as client:
+        if role == "admin":
+            failed = client.create_acls(kafka_clients.topic_acls(settings, name))["failed"]
+            if failed:
+                raise StackError(f"could not grant the Kafka users their rights on topic {name}: {failed}")
         try:
-            admin.create_topics([NewTopic(name, settings.topic_partitions, settings.topic_replication)])
+            client.create_topics([NewTopic(name, settings.topic_partitions, settings.topic_replication)])
         except TopicAlreadyExistsError:
-            described = admin.describe_topics([name])[0]
+            described = client.describe_topics([name])[0]
             current = len(described["partitions"])
             if current < settings.topic_partitions:
-                admin.create_partitions({name: NewPartitions(total_count=settings.topic_partitions)})
-    finally:
-        admin.close()
+                client.create_partitions({name: NewPartitions(total_count=settings.topic_partitions)})
+
+
+def drop_topic(settings: Settings, topic: str) -> None:
+    """Delete a topic and the ACLs `ensure_topic` granted on it, as admin."""
+    from kafka.admin import (
+        ACLFilter,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        ResourcePatternFilter,
+        ResourceType,
+    )
+
+    on_topic = ACLFilter(None, None, ACLOperation.ANY, ACLPermissionType.ANY,
+                         ResourcePatternFilter(ResourceType.TOPIC, topic, ACLResourcePatternType.LITERAL))
+    with kafka_clients.admin(settings, request_timeout_ms=30000) as client:
+        client.delete_topics([topic])
+        client.delete_acls([on_topic])
 
 
 def _kafka_brokers_ready(settings: Settings) -> bool:
-    from kafka.admin import KafkaAdminClient
-
     try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000)
+        with kafka_clients.admin(settings, request_timeout_ms=5000, bootstrap_timeout_ms=5000) as client:
+            return len(client.describe_cluster()["brokers"]) >= len(settings.kafka_broker_ports)
     except Exception:  # noqa: BLE001 - any failure here just means "not ready yet"
         return False
-    try:
-        return len(admin.describe_cluster()["brokers"]) >= len(settings.kafka_broker_ports)
-    except Exception:  # noqa: BLE001
-        return False
-    finally:
-        admin.close()
 
 
 def _mysql_ready(settings: Settings) -> bool:
@@ -556,11 +638,27 @@ def _start_supervisor(settings: Settings, progs: list[Program]) -> None:
     _wait("supervisord", lambda: supervisor_running(settings), 15, settings, "supervisord")
 
 
-def stack_up(settings: Settings, log: Callable[[str], None] = print) -> None:
-    """Start MariaDB and Kafka (idempotent), then provision the database, schema and topic."""
+def with_stack_secrets(settings: Settings) -> Settings:
+    """`settings` with the stack's generated secrets filled in where neither env nor `.env` set one
+    (made on the first start, kept in `<home>/secrets.env`, mode 0600)."""
+    ensure_secrets(settings.home_dir)
+    stored = read_secrets(settings.home_dir)
+    missing = {}
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias.choices[0]  # type: ignore[union-attr]
+        if alias in stored and getattr(settings, name) is None:
+            missing[name] = stored[alias]
+    return settings.model_copy(update=missing) if missing else settings
+
+
+def stack_up(settings: Settings, log: Callable[[str], None] = print) -> Settings:
+    """Start MariaDB and Kafka (idempotent), then provision the database, schema and topic.
+
+    Returns the settings with the stack's secrets (generated on the first start)."""
     from solar_platform.storage.db import migrate
 
     settings.home_dir.mkdir(parents=True, exist_ok=True)
+    settings = with_stack_secrets(settings)
     java_home()  # fail early and clearly without Java
     _ensure_mariadb_datadir(settings)
     progs = programs(settings)
@@ -581,12 +679,14 @@ def stack_up(settings: Settings, log: Callable[[str], None] = print) -> None:
             log(f"starting {prog.name}")
             _start(settings, prog.name)
     _wait("the Kafka brokers", lambda: _kafka_brokers_ready(settings), 120, settings, f"kafka-broker-{100 + 1}")
+    ensure_kafka_users(settings)
     ensure_topic(settings)
     log(f"topic {settings.topic}: {settings.topic_partitions} partitions, RF {settings.topic_replication}")
 
     from solar_platform.stack import spark_cluster  # imports this module
 
     spark_cluster.reconcile(settings, log)  # a master and SOLAR_SPARK_WORKERS workers, or none
+    return settings
 
 
 def stop_programs(settings: Settings, names: Iterable[str]) -> None:
@@ -663,8 +763,10 @@ def status(settings: Settings) -> dict[str, object]:
     return {
         "supervisor": "RUNNING" if states else "STOPPED",
         "services": states,
-        "mysql_url": settings.mysql_url(),
-        "mysql_readonly_url": settings.mysql_readonly_url,
+        # Users, never passwords: those stay in the 0600 secrets file.
+        "mysql_url": _mysql_address(settings, settings.mysql_dagster_user),
+        "mysql_readonly_url": _mysql_address(settings, settings.mysql_readonly_user),
+        "secrets_file": str(secrets_path(settings.home_dir)),
         "kafka_bootstrap": settings.kafka_bootstrap,
         "topic": settings.topic,
         "dagster_url": f"http://127.0.0.1:{settings.dagster_port}",
@@ -674,6 +776,10 @@ def status(settings: Settings) -> dict[str, object]:
         "spark_ui_urls": _spark_ui_urls(settings),
         "logs": str(log_dir(settings)),
     }
+
+
+def _mysql_address(settings: Settings, user: str) -> str:
+    return f"mysql+pymysql://{user}@{settings.mysql_host}:{settings.mysql_port}/{settings.mysql_database}"
 
 
 def _spark_ui_urls(settings: Settings) -> dict[str, str]:

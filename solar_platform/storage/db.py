@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, Table, create_engine, event
 
-from solar_platform.settings import Settings
+from solar_platform.settings import MysqlRole, Settings
 
 # Table names: the seed's two are public API (dashboards and clients query them).
 READINGS = "panelData"
@@ -21,6 +21,7 @@ STREAM_PROGRESS = "stream_progress"
 STAGE_READINGS = "stage_panel_data"
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
 
 
 def _utc_session(dbapi_connection: object, _record: object) -> None:
@@ -36,15 +37,17 @@ def _engine_for(url: str) -> Engine:
     return engine
 
 
-def engine(settings: Settings, *, readonly: bool = False) -> Engine:
-    """A pooled engine for the writer (default) or the read-only user; one per URL per process."""
-    return _engine_for(settings.mysql_url(readonly=readonly))
+def engine(settings: Settings, *, readonly: bool = False, role: MysqlRole | None = None) -> Engine:
+    """A pooled engine for this process's role (`settings.mysql_role`), another `role`, or the
+    read-only user; one per URL per process."""
+    return _engine_for(settings.mysql_url(role, readonly=readonly))
 
 
 def migrate(settings: Settings) -> list[str]:
-    """Apply pending `sql/` migrations as the writer; returns the ids applied (empty when current)."""
+    """Apply pending `sql/` migrations as the migrator; returns the ids applied (empty when current)."""
     from yoyo import get_backend, read_migrations
 
+    settings = settings.as_role("migrator")
     backend = get_backend(settings.mysql_url().replace("mysql+pymysql://", "mysql://"))
     migrations = read_migrations(str(SQL_DIR))
     with backend.lock():
@@ -54,6 +57,10 @@ def migrate(settings: Settings) -> list[str]:
         from solar_platform.storage.retention import ensure_day_partitions
 
         ensure_day_partitions(settings)
+        from solar_platform.storage.users import grant_table_rights
+
+        with engine(settings).begin() as conn:
+            grant_table_rights(conn, settings)
     return [m.id for m in pending]
 
 

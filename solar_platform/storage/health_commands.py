@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from solar_platform.contracts import PANEL_ID_RULE, is_valid_panel_id
 from solar_platform.settings import load_settings
 from solar_platform.storage import alerts, db, registry
 
@@ -20,20 +23,33 @@ def register(
     pmax: float = typer.Option(..., "--pmax", min=0.001, help="Nameplate peak power, W."),
 ) -> None:
     """Register a panel (or re-register a retired one) with its nameplate Pmax."""
+    _require_valid_id(panel_id)
     try:
         registry.register_panel(db.engine(load_settings()), panel_id, pmax)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        _fail(str(exc))
     console.print(f"registered {escape(panel_id)} with Pmax {pmax:g} W")
 
 
 @panels_app.command("retire")
 def retire(panel_id: str = typer.Argument(..., help="A registered panel id.")) -> None:
     """Retire a panel: no longer judged, its open alerts resolved; its history stays."""
+    _require_valid_id(panel_id)
     if not registry.retire_panel(db.engine(load_settings()), panel_id):
-        console.print(f"[red]error: no registered panel {escape(panel_id)!r}[/]")
-        raise typer.Exit(2)
+        _fail(f"no registered panel {panel_id!r}")
     console.print(f"retired {escape(panel_id)}")
+
+
+def _require_valid_id(panel_id: str) -> None:
+    """Refuse an id the message contract would refuse, before touching the database."""
+    if not is_valid_panel_id(panel_id):
+        _fail(f"invalid panel id {panel_id!r}: a panel id is {PANEL_ID_RULE}")
+
+
+def _fail(message: str) -> NoReturn:
+    """One line on stderr and exit code 2, like every user error of the CLI (cli.py)."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
 
 
 @health_app.command("check")

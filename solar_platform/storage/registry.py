@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, bindparam, text
 
+from solar_platform.contracts import PANEL_ID_RULE, is_valid_panel_id
+
 FLEET, OPERATOR, SEEN = "fleet", "operator", "seen"
 
 
@@ -72,8 +74,8 @@ def sync_panel_registry(engine: Engine, configured_pmax: Mapping[str, float], no
 
 def register_panel(engine: Engine, panel_id: str, pmax_w: float, now: datetime | None = None) -> None:
     """Register (or re-register, un-retiring) a panel with its nameplate Pmax, as an operator."""
-    if not panel_id or len(panel_id) > 64:
-        raise ValueError("panel id must be 1 to 64 characters")
+    if not is_valid_panel_id(panel_id):
+        raise ValueError(f"invalid panel id {panel_id!r}: a panel id is {PANEL_ID_RULE}")
     if not pmax_w > 0:
         raise ValueError(f"Pmax must be positive, got {pmax_w}")
     with engine.begin() as conn:

@@ -43,6 +43,7 @@ from pyspark.sql import functions as sf
 from pyspark.sql.streaming import StreamingQuery
 from sqlalchemy import Connection, Engine, text
 
+from solar_platform import kafka_clients
 from solar_platform.contracts import RejectReason
 from solar_platform.settings import Settings
 from solar_platform.stack.preflight import StackError
@@ -100,8 +101,8 @@ def jdbc_append(frame: DataFrame, settings: Settings, table: str, *, batch_optio
         frame.write.format("jdbc")
         .option("url", jdbc_url(settings, batch_options))
         .option("driver", "org.mariadb.jdbc.Driver")
-        .option("user", settings.mysql_writer_user)
-        .option("password", settings.mysql_writer_password)
+        .option("user", settings.mysql_credentials()[0])
+        .option("password", settings.mysql_credentials()[1])
         .option("dbtable", table)
         .option("batchsize", str(batch_size))
         .option("isolationLevel", "READ_COMMITTED")
@@ -372,7 +373,9 @@ def _insert_dead_letters(connection: Connection, rows: Iterator[dict[str, object
 def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
     return (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
+        .options(**kafka_clients.spark_options(settings, "stream"))
+        # The stream user may read consumer groups under this prefix only (kafka_clients.topic_acls).
+        .option("groupIdPrefix", kafka_clients.STREAM_GROUP_PREFIX)
         .option("subscribe", settings.topic)
         .option("startingOffsets", settings.stream_starting_offsets)
         # Offsets deleted by retention (or a re-created topic) are skipped, not a crash loop.
@@ -482,6 +485,7 @@ def run_job(settings: Settings, trigger: Trigger = "continuous", *, spark: Spark
     """
     if trigger not in TRIGGERS:
         raise ValueError(f"trigger must be one of {TRIGGERS}, not {trigger!r}")
+    settings = settings.as_role("stream")  # its own MariaDB user, with rights on its tables only
     stop = stop or threading.Event()
     lock = StageLock(settings)
     lock.acquire()  # before Spark's ~7 s start: a second job fails fast

@@ -64,10 +64,12 @@ _SENTINEL_JSON = "\\u0000solar:non-finite\\u0000"
 _JSON_WS = "[ \\t\\n\\r]"  # JSON's whitespace: the only one Python's json and Jackson allow
 _NON_FINITE_LITERAL = "-?Infinity|NaN"  # what Python's json.loads accepts beyond RFC 8259
 # A literal outside strings: followed by an even number of unescaped quotes up to the end.
-_OUTSIDE_STRINGS = r'(?=(?:[^"\\]|\\.)*(?:"(?:[^"\\]|\\.)*"(?:[^"\\]|\\.)*)*\z)'
+# Possessive (`*+`) groups: Java's regex recurses once per iteration of a plain `(...)*`, and a
+# long message (a few thousand characters) overflowed the executor's stack, killing the stream.
+_OUTSIDE_STRINGS = r'(?=(?:[^"\\]|\\.)*+(?:"(?:[^"\\]|\\.)*+"(?:[^"\\]|\\.)*+)*+\z)'
 
 # Python's float(): optional sign, digits with single '_' between them, optional exponent.
-_DIGITS = "[0-9](?:_?[0-9])*"
+_DIGITS = "[0-9](?:_?[0-9])*+"  # possessive, like _OUTSIDE_STRINGS: a 3,000-digit string must not overflow
 _PY_FLOAT = rf"^[+-]?(?:(?:{_DIGITS})?\.{_DIGITS}|{_DIGITS}\.?)(?:[eE][+-]?{_DIGITS})?$"
 _PY_NON_FINITE = r"(?i)^[+-]?(?:inf|infinity|nan)$"
 # Java's Double.toString: "123.45", "1.0E16", "-1.5E-7".
@@ -376,6 +378,11 @@ def _timestamp_utc(frame: DataFrame, text: Column, source_zone: str) -> DataFram
     return _stage(frame, time=sf.when(sf.year(_col("time_moment")).between(1, 9999), _col("time_moment")))
 
 
+def _matches_whole(text: Column, pattern: str) -> Column:
+    """Python's `re.fullmatch`: Java's `$` (like Python's) also matches before a final line break."""
+    return text.rlike(pattern) & (sf.regexp_extract(text, pattern, 0) == text)
+
+
 def _reject_reason() -> Column:
     """contracts.parse_reading's checks, in its order: the first failing rule names the reason."""
     power, status = _col("power"), _col("status")
@@ -389,7 +396,7 @@ def _reject_reason() -> Column:
     return (
         sf.when(~_col("json_ok"), reason(RejectReason.INVALID_JSON))
         .when(_col("panel_kind") == MISSING, reason(RejectReason.MISSING_PANEL_ID))
-        .when(panel.isNull() | (panel == "") | (sf.char_length(panel) > contracts.PANEL_ID_MAX_LENGTH),
+        .when(panel.isNull() | ~_matches_whole(panel, contracts.PANEL_ID_PATTERN),
               reason(RejectReason.INVALID_PANEL_ID))
         .when(_col("power_kind") == MISSING, reason(RejectReason.MISSING_POWER))
         .when(power.isNull() | ~finite_power, reason(RejectReason.INVALID_POWER))

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
-from kafka import KafkaProducer
 from sqlalchemy import Engine, text
 
+from solar_platform import kafka_clients
 from solar_platform.contracts import Reading
 from solar_platform.settings import Settings
 from solar_platform.storage.db import engine
@@ -107,8 +107,9 @@ MALFORMED = (b'{"Panel_id": "panel-0001", "power_panel": "abc"}', b"not json")
 
 def publish_fleet(settings: Settings, fleet: Fleet) -> None:
     """Every reading as the contract's JSON, keyed by panel id, plus the malformed messages."""
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+    producer = kafka_clients.producer(
+        settings,
+        "fleet",
         acks="all",
         enable_idempotence=True,
         linger_ms=20,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 from flask.testing import FlaskClient
@@ -23,6 +24,7 @@ from solar_platform_tests.api.fleet_data import (
     SILENT_PANEL,
     Fleet,
 )
+from solar_platform_tests.streaming.cases import HOSTILE_PANEL_IDS
 
 pytestmark = pytest.mark.integration
 
@@ -103,6 +105,23 @@ def test_panel_detail(client: FlaskClient, fleet: Fleet) -> None:
     response = client.get("/api/v1/panels/nobody")
     assert response.status_code == 404 and error_of(response) == "not_found"
     assert client.get("/api/v1/panels/" + "x" * 65).status_code == 400
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_PANEL_IDS))
+def test_a_malformed_panel_id_is_a_400_on_every_route(client: FlaskClient, name: str) -> None:
+    """The contract's own rule (contracts.PANEL_ID_PATTERN), in paths and in the alerts filter."""
+    panel_id = HOSTILE_PANEL_IDS[name]
+    encoded = quote(panel_id, safe="")
+    routes = [f"/power/{encoded}", *(f"/api/v1/panels/{encoded}{tail}" for tail in ("", "/readings", "/windows",
+                                                                                    "/energy"))]
+    for route in routes:
+        response = client.get(route)
+        # An encoded `/` still splits the path for the router: no route (404) rather than a bad id.
+        expected = 404 if "/" in panel_id else 400
+        assert response.status_code == expected, (route, response.status_code)
+        assert error_of(response) == ("not_found" if expected == 404 else "bad_request")
+    response = client.get("/api/v1/alerts", query_string={"panel_id": panel_id})
+    assert response.status_code == 400 and error_of(response) == "bad_request"
 
 
 # ---------------------------------------------------------------- readings and windows

@@ -36,7 +36,7 @@ def _readings() -> list[dict]:
 @pytest.fixture
 def madrid(fresh_settings: Settings) -> Settings:
     settings = fresh_settings.model_copy(update={"interval_seconds": STEP_S, "site_timezone": "Europe/Madrid"})
-    with db.engine(settings).begin() as conn:
+    with db.engine(settings, role="migrator").begin() as conn:
         conn.execute(text("INSERT INTO panelData VALUES (:p, :w, 1, :t)"), _readings())
         conn.execute(text("INSERT INTO panels (panel_id, pmax_w) VALUES ('steady', 250), ('gappy', 250)"))
         energy.recompute_buckets(conn, FIRST, LAST + timedelta(minutes=15), settings.energy_max_gap_seconds)

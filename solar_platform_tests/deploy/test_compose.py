@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from solar_platform.credentials import SECRET_NAMES
 from solar_platform.settings import Settings, load_settings
 from solar_platform.stack.jars import POM, jar_dir
+from solar_platform.storage.users import DAGSTER_DATABASE, provision_statements
 from solar_platform_tests.deploy.grafana_sql import PROJECT_DIR, load_yaml
 
 COMPOSE_FILE = PROJECT_DIR / "docker-compose.yml"
@@ -32,7 +34,13 @@ NOT_FOR_CONTAINERS = {
     "SOLAR_STREAM_CHECKPOINT_DIR",  # under SOLAR_HOME/checkpoints, a volume
     "SOLAR_API_HOST",  # set on the api service only
     "SOLAR_SPARK_WORKERS",  # the no-Docker stack's worker count; compose scales spark-worker instead
+    "SOLAR_MYSQL_ROLE",  # set per service: each container is one role
 }
+
+
+def _is_credential(name: str) -> bool:
+    """User names keep their defaults; passwords go only to the containers that need them."""
+    return name.endswith(("_PASSWORD", "_USER")) and name.startswith(("SOLAR_MYSQL_", "SOLAR_KAFKA_"))
 
 
 def setting_names() -> set[str]:
@@ -71,12 +79,12 @@ def _default(value: object) -> str:
 
 def test_compose_has_every_service(compose):
     assert set(compose["services"]) == {
-        "mariadb", "migrate", "kafka-controller", "kafka-1", "kafka-2", "topic", "spark-master", "spark-worker",
-        "fleet", "stream", "api", "dagster-webserver", "dagster-daemon", "grafana",
+        "mariadb", "provision", "migrate", "kafka-controller", "kafka-1", "kafka-2", "topic", "spark-master",
+        "spark-worker", "fleet", "stream", "api", "dagster-webserver", "dagster-daemon", "grafana",
     }
     assert set(_platform_services(compose)) == {
-        "migrate", "topic", "spark-master", "spark-worker", "fleet", "stream", "api", "dagster-webserver",
-        "dagster-daemon",
+        "provision", "migrate", "topic", "spark-master", "spark-worker", "fleet", "stream", "api",
+        "dagster-webserver", "dagster-daemon",
     }
     for name, svc in _platform_services(compose).items():
         assert svc["build"]["context"] == ".", name
@@ -100,6 +108,7 @@ def test_every_setting_reaches_the_platform_containers(compose):
             field.validation_alias.choices[0]  # type: ignore[union-attr]
             for field in Settings.model_fields.values()
         } - env - NOT_FOR_CONTAINERS
+        missing = {key for key in missing if not _is_credential(key)}
         assert not missing, f"{name}: add to x-solar-env in docker-compose.yml: {sorted(missing)}"
 
 
@@ -117,7 +126,7 @@ def test_platform_env_makes_valid_settings(compose, monkeypatch):
     assert settings.api_host == "0.0.0.0"
     assert settings.topic_replication == 2
     assert settings.home_dir == Path("/opt/solar")
-    assert settings.mysql_writer_user == Settings.model_fields["mysql_writer_user"].default
+    assert settings.mysql_role == "reader"
     assert settings.mysql_readonly_user == Settings.model_fields["mysql_readonly_user"].default
 
 
@@ -171,12 +180,42 @@ def test_kafka_is_a_controller_apart_from_two_brokers(compose):
                         "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR"):
                 assert int(env[key]) == 1, f"{name} {key}"
             assert services[name]["depends_on"][controller]["condition"] == "service_healthy"
-            assert f"PLAINTEXT://{name}:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+            assert f"CLIENT://{name}:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
     platform = _env(services["topic"])
     assert platform["SOLAR_KAFKA_BOOTSTRAP"] == ",".join(
         f"{n}:9092" for n in sorted(n for n, r in roles.items() if r == "broker")
     )
     assert platform["SOLAR_TOPIC_REPLICATION"] == "2"
+
+
+def test_kafka_authenticates_and_authorizes_everyone(compose):
+    """As in the no-Docker stack: SASL on every listener, ACLs on every node, the admin the only super user."""
+    from solar_platform.kafka_clients import LOGIN_MODULES
+
+    services = compose["services"]
+    admin = Settings.model_fields["kafka_admin_user"].default
+    nodes = {n: _env(s) for n, s in services.items() if str(s.get("image", "")).startswith("apache/kafka")}
+    for name, env in nodes.items():
+        protocols = {entry.split(":")[1] for entry in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")}
+        assert protocols == {"SASL_PLAINTEXT"}, name
+        assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+        assert env["KAFKA_SUPER_USERS"] == f"User:{admin}" and env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+        jaas = env["KAFKA_LISTENER_NAME_CONTROLLER_PLAIN_SASL_JAAS_CONFIG"]
+        assert jaas.startswith(LOGIN_MODULES["PLAIN"]) and f'username="{admin}"' in jaas and f"user_{admin}=" in jaas
+        assert "${SOLAR_KAFKA_ADMIN_PASSWORD:?" in jaas
+        check = " ".join(services[name]["healthcheck"]["test"])
+        assert "--command-config" in check and "umask 077" in check, name
+    # The Kafka passwords go where they are used; only the one-shot `topic` job holds the admin's.
+    holders = {secret: {n for n, svc in _platform_services(compose).items() if secret in _secrets_of(svc)}
+               for secret in ("SOLAR_KAFKA_ADMIN_PASSWORD", "SOLAR_KAFKA_FLEET_PASSWORD",
+                              "SOLAR_KAFKA_STREAM_PASSWORD", "SOLAR_KAFKA_DAGSTER_PASSWORD")}
+    assert holders == {
+        "SOLAR_KAFKA_ADMIN_PASSWORD": {"topic"},
+        "SOLAR_KAFKA_FLEET_PASSWORD": {"topic", "fleet", "dagster-webserver", "dagster-daemon"},
+        "SOLAR_KAFKA_STREAM_PASSWORD": {"topic", "stream"},
+        "SOLAR_KAFKA_DAGSTER_PASSWORD": {"topic", "dagster-webserver", "dagster-daemon"},
+    }
+    assert "ensure_kafka_users(settings)" in "".join(services["topic"]["command"])
 
 
 def test_dependencies_wait_for_health_or_completion(compose):
@@ -191,7 +230,7 @@ def test_dependencies_wait_for_health_or_completion(compose):
                 assert services[dep].get("restart") == "no", f"{dep} is a one-shot job: restart must be 'no'"
             else:
                 pytest.fail(f"{name} -> {dep}: wait for health or completion, not {condition}")
-    assert services["migrate"]["depends_on"]["mariadb"]["condition"] == "service_healthy"
+    assert services["provision"]["depends_on"]["mariadb"]["condition"] == "service_healthy"
     for name in ("stream", "api", "dagster-webserver", "dagster-daemon"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     for name in ("fleet", "stream"):
@@ -327,29 +366,63 @@ def test_fleet_and_stream_runs_succeed_and_say_compose_owns_them(asset_name, pro
     assert f"docker compose restart {program}" in metadata["description"]
 
 
-# ---------------------------------------------------------------- MariaDB init and Dagster
-def test_init_sql_creates_the_settings_default_users():
-    sql = (DOCKER_DIR / "mariadb-init" / "01-users.sql").read_text()
-    field = Settings.model_fields
-    db = field["mysql_database"].default
-    writer, writer_pw = field["mysql_writer_user"].default, field["mysql_writer_password"].default
-    reader, reader_pw = field["mysql_readonly_user"].default, field["mysql_readonly_password"].default
-    assert f"CREATE DATABASE IF NOT EXISTS `{db}`" in sql
-    assert f"CREATE USER IF NOT EXISTS '{writer}'@'%' IDENTIFIED BY '{writer_pw}';" in sql
-    assert f"GRANT ALL PRIVILEGES ON `{db}`.* TO '{writer}'@'%';" in sql
-    assert f"CREATE USER IF NOT EXISTS '{reader}'@'%' IDENTIFIED BY '{reader_pw}';" in sql
-    grants_to_reader = re.findall(rf"GRANT (.+?) ON (\S+) TO '{reader}'", sql)
-    assert grants_to_reader == [("SELECT", f"`{db}`.*")]
+# ---------------------------------------------------------------- secrets, users and Dagster
+SECRET_REFERENCE = re.compile(r"^\$\{(\w+):\?[^}]+\}$")
 
 
-def test_compose_db_defaults_match_init_sql(compose):
-    env = {k: _default(v) for k, v in _env(compose["services"]["migrate"]).items() if v is not None}
-    sql = (DOCKER_DIR / "mariadb-init" / "01-users.sql").read_text()
-    assert f"'{env['SOLAR_MYSQL_WRITER_USER']}'@'%' IDENTIFIED BY '{env['SOLAR_MYSQL_WRITER_PASSWORD']}'" in sql
-    assert f"'{env['SOLAR_MYSQL_READONLY_USER']}'@'%' IDENTIFIED BY '{env['SOLAR_MYSQL_READONLY_PASSWORD']}'" in sql
-    assert f"CREATE DATABASE IF NOT EXISTS `{env['SOLAR_MYSQL_DATABASE']}`" in sql
-    mounts = compose["services"]["mariadb"]["volumes"]
-    assert "./docker/mariadb-init:/docker-entrypoint-initdb.d:ro" in mounts
+def _secrets_of(service: dict) -> set[str]:
+    return {key for key, value in _env(service).items() if key.endswith("_PASSWORD")}
+
+
+def test_every_secret_is_required_and_has_no_default(compose):
+    """Compose refuses to start without a secret: `${NAME:?message}`, never `${NAME:-default}`."""
+    seen = set()
+    for name, svc in compose["services"].items():
+        for key in _secrets_of(svc):
+            match = SECRET_REFERENCE.match(str(_env(svc)[key]))
+            assert match, f"{name}: {key} must be ${{...:?message}}, got {_env(svc)[key]!r}"
+            assert "stack secrets --compose" in str(_env(svc)[key])  # the message says how to make them
+            seen.add(match.group(1))
+    assert seen <= set(SECRET_NAMES), sorted(seen - set(SECRET_NAMES))
+
+
+def test_each_container_gets_only_its_own_secrets(compose):
+    services = compose["services"]
+    assert _secrets_of(services["api"]) == {"SOLAR_MYSQL_READONLY_PASSWORD"}
+    assert _env(services["api"])["SOLAR_MYSQL_ROLE"] == "reader"
+    assert _env(services["stream"])["SOLAR_MYSQL_ROLE"] == "stream"
+    assert "SOLAR_MYSQL_STREAM_PASSWORD" in _secrets_of(services["stream"])
+    assert {"SOLAR_MYSQL_MIGRATOR_PASSWORD", "MARIADB_ROOT_PASSWORD"}.isdisjoint(_secrets_of(services["stream"]))
+    assert _secrets_of(services["migrate"]) == {"SOLAR_MYSQL_MIGRATOR_PASSWORD"}
+    for name in ("dagster-webserver", "dagster-daemon"):
+        assert _env(services[name])["SOLAR_MYSQL_ROLE"] == "dagster"
+        assert "SOLAR_MYSQL_DAGSTER_PASSWORD" in _secrets_of(services[name])
+    # MariaDB's root password: the server and the one-shot provisioning only.
+    holders = {name for name, svc in services.items() if "MARIADB_ROOT_PASSWORD" in _secrets_of(svc)}
+    assert holders == {"mariadb", "provision"}
+    assert _secrets_of(services["grafana"]) == {"GF_SECURITY_ADMIN_PASSWORD", "SOLAR_MYSQL_READONLY_PASSWORD"}
+    for name in ("spark-master", "spark-worker"):
+        assert not _secrets_of(services[name])
+
+
+def test_no_default_secret_in_the_repo():
+    """No password equals its user name, and no example file carries one."""
+    for path in (COMPOSE_FILE, DOCKER_DIR / "compose.env.example", DOCKER_DIR / "dagster.yaml"):
+        text = path.read_text()
+        assert not re.search(r"^\s*[A-Z_]*PASSWORD\s*[=:]\s*[\w-]+\s*$", text, re.MULTILINE), path
+        for user in ("solar_writer", "solar_reader", "solar_stream", "solar_dagster", "solar_migrator", "admin"):
+            assert f"{user}:{user}" not in text and f"IDENTIFIED BY '{user}'" not in text
+    for field in Settings.model_fields.values():
+        if "password" in str(field.validation_alias.choices[0]).lower():  # type: ignore[union-attr]
+            assert field.default is None
+
+
+def test_provisioning_runs_once_as_root_before_migrations(compose):
+    services = compose["services"]
+    assert services["provision"]["command"] == ["python", "-m", "solar_platform", "db", "provision"]
+    assert services["migrate"]["depends_on"]["provision"]["condition"] == "service_completed_successfully"
+    assert "volumes" not in services["mariadb"] or not any(
+        "docker-entrypoint-initdb.d" in str(volume) for volume in services["mariadb"]["volumes"])
 
 
 def test_dagster_yaml_uses_mysql_storage_from_settings():
@@ -357,10 +430,14 @@ def test_dagster_yaml_uses_mysql_storage_from_settings():
     db = config["storage"]["mysql"]["mysql_db"]
     env_refs = {value["env"] for value in db.values() if isinstance(value, dict)}
     assert env_refs <= setting_names()
-    assert db["username"] == {"env": "SOLAR_MYSQL_WRITER_USER"}
-    sql = (DOCKER_DIR / "mariadb-init" / "01-users.sql").read_text()
-    assert f"CREATE DATABASE IF NOT EXISTS `{db['db_name']}`" in sql
-    assert f"GRANT ALL PRIVILEGES ON `{db['db_name']}`.* TO 'solar_writer'@'%';" in sql
+    assert db["username"] == {"env": "SOLAR_MYSQL_DAGSTER_USER"}
+    assert db["password"] == {"env": "SOLAR_MYSQL_DAGSTER_PASSWORD"}
+    assert db["db_name"] == DAGSTER_DATABASE
+    settings = Settings(mysql_migrator_password="a", mysql_stream_password="b", mysql_dagster_password="c",
+                        mysql_readonly_password="d")
+    statements = [statement for statement, _ in provision_statements(settings, "solar", "%")]
+    assert f"CREATE DATABASE IF NOT EXISTS `{DAGSTER_DATABASE}` CHARACTER SET utf8mb4" in statements
+    assert f"GRANT ALL PRIVILEGES ON `{DAGSTER_DATABASE}`.* TO %s@%s" in statements
     assert config["telemetry"] == {"enabled": False}
     storage_dirs = {config["local_artifact_storage"]["config"]["base_dir"]}
     assert config["compute_logs"]["config"]["base_dir"].startswith(next(iter(storage_dirs)))

@@ -4,10 +4,12 @@ runs against the real schema as the read-only user."""
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from solar_platform.contracts import PANEL_ID_MAX_LENGTH, PANEL_ID_PATTERN, is_valid_panel_id
 from solar_platform_tests.deploy.grafana_sql import (
     GRAFANA_DIR,
     PROJECT_DIR,
@@ -15,10 +17,13 @@ from solar_platform_tests.deploy.grafana_sql import (
     dashboards,
     expand,
     load_yaml,
+    percent_encode,
     queries,
     relative_range,
+    variable_names,
     walk_panels,
 )
+from solar_platform_tests.streaming.cases import HOSTILE_PANEL_IDS
 
 DATASOURCES = GRAFANA_DIR / "provisioning" / "datasources" / "mysql.yaml"
 PROVIDERS = GRAFANA_DIR / "provisioning" / "dashboards" / "solar.yaml"
@@ -103,6 +108,49 @@ def test_macro_expander_matches_grafana():
         expand("id = '$unknown'", ctx)
     with pytest.raises(ValueError, match="unknown or misused"):
         expand("$__timeEpoch(ts)", ctx)
+    # Values: quotes doubled, backslashes kept (SqlDatasource.interpolateVariable); never re-expanded.
+    hostile = QueryContext(start, start + timedelta(hours=1), "1m", {"panel": "\\' OR 1=1 -- ${panel} $__interval"})
+    assert expand("id = '${panel}'", hostile) == "id = '\\'' OR 1=1 -- ${panel} $__interval'"
+    assert expand("id = '${panel:percentencode}'", hostile) == (
+        "id = '%5C%27%20OR%201%3D1%20--%20%24%7Bpanel%7D%20%24__interval'")
+    assert expand("id IN (${panel:sqlstring})", ctx) == "id IN ('panel-7')"
+    with pytest.raises(ValueError, match="not modelled"):
+        expand("id = ${panel:raw}", ctx)
+    with pytest.raises(ValueError, match="refuses"):
+        expand("SELECT CURRENT_USER()", ctx)
+
+
+def test_percent_encoding_with_colons_decoded_is_the_identity_on_valid_ids_only():
+    """What `REPLACE('${panel:percentencode}', '%3A', ':')` gives MySQL: a valid id unchanged; a hostile
+    one still percent-encoded (it keeps a `%`), so it equals no valid id, or it is inert."""
+    for panel_id in ("panel-000001", "site-7:row_2.panel-3", "0", "p" * 64, "a::b"):
+        assert percent_encode(panel_id).replace("%3A", ":") == panel_id
+    for panel_id in HOSTILE_PANEL_IDS.values():
+        decoded = percent_encode(panel_id).replace("%3A", ":")
+        assert re.fullmatch(r"[A-Za-z0-9._~%:-]*", decoded), panel_id
+        assert "%" in decoded or (decoded == panel_id and not is_valid_panel_id(panel_id)), panel_id
+
+
+def _panel_variable() -> dict:
+    (board,) = [b for b in dashboards().values() if b["title"] == "Panel detail"]
+    (variable,) = [v for v in board["templating"]["list"] if v["name"] == "panel"]
+    return variable
+
+
+def test_panel_variable_lists_only_valid_ids_and_reaches_sql_percent_encoded():
+    variable = _panel_variable()
+    assert variable["multi"] is False and variable["includeAll"] is False  # one value, no All
+    assert variable["regex"] == f"/{PANEL_ID_PATTERN}/"  # the contract's pattern, as Grafana applies it
+    assert variable["allowCustomValue"] is False
+    users = 0
+    for board in dashboards().values():
+        for query in queries(board):
+            if "panel" not in variable_names(query.sql):
+                continue
+            users += 1
+            bare = query.sql.replace("REPLACE('${panel:percentencode}', '%3A', ':')", "")
+            assert "panel" not in variable_names(bare), f"{query.where}: $panel outside the percent-encoded form"
+    assert users >= 10
 
 
 # ---------------------------------------------------------------- integration
@@ -127,7 +175,7 @@ def _seed(settings, now: datetime) -> None:
             start = ts(timedelta(seconds=30 * (k + 1)))
             windows.append({"p": panel, "w": pmax * 0.5, "s": start, "e": start + timedelta(seconds=30), "n": 6})
     today = now.date()
-    with db.engine(settings).begin() as conn:
+    with db.engine(settings, role="migrator").begin() as conn:
         conn.execute(text("INSERT INTO panels (panel_id, pmax_w, first_seen, last_seen) VALUES (:p, :w, :f, :l)"),
                      [{"p": p, "w": w, "f": ts(timedelta(days=2)), "l": ts(timedelta(0))} for p, w in panels.items()])
         conn.execute(text("INSERT INTO panelData VALUES (:p, :w, :s, :t)"), readings)
@@ -220,6 +268,87 @@ def test_every_dashboard_query_runs_as_the_readonly_user(fresh_settings):
     assert not empty, f"queries that returned no data: {empty}"
 
 
+def _row_counts(settings) -> dict[str, int]:
+    from sqlalchemy import text
+
+    from solar_platform.storage import db
+
+    with db.engine(settings, role="migrator").connect() as conn:
+        tables = conn.execute(text(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()")).scalars().all()
+        return {table: conn.execute(text(f"SELECT COUNT(*) FROM `{table}`")).scalar_one() for table in tables}
+
+
+@pytest.mark.integration
+def test_hostile_panel_ids_in_the_panel_variable_are_inert(fresh_settings):
+    """Every dashboard query that reads `$panel`, expanded with each hostile id the way Grafana would
+    if one were forced in (a URL's `var-panel=`), runs as the reader: no SQL error, no data (exactly
+    what an unknown panel gets, even with rows stored under that very id), nothing changed.
+
+    The stream cannot store such ids (streaming/cases.py: both parsers dead-letter them); the rows
+    here are written directly, as data from before the rule would be.
+    """
+    from sqlalchemy import text
+
+    from solar_platform.storage import db
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    _seed(fresh_settings, now)
+    at = (now - timedelta(minutes=1)).replace(tzinfo=None)
+    # Rows under every id that percent-encoding changes. The others ("-panel", "..") are made of safe
+    # characters only: Grafana's value is that very string, and it can only ever match itself.
+    storable = [panel_id for panel_id in HOSTILE_PANEL_IDS.values()
+                if len(panel_id) <= PANEL_ID_MAX_LENGTH and percent_encode(panel_id).replace("%3A", ":") != panel_id]
+    assert len(storable) >= 30
+    with db.engine(fresh_settings, role="migrator").begin() as conn:
+        conn.execute(text("INSERT INTO panelData VALUES (:p, 999, 1, :t)"), [{"p": p, "t": at} for p in storable])
+        conn.execute(text("INSERT INTO panels (panel_id, pmax_w) VALUES (:p, 400)"), [{"p": p} for p in storable])
+    before = _row_counts(fresh_settings)
+    panel_queries = [(board, query) for board in dashboards().values() for query in queries(board)
+                     if "panel" in variable_names(query.sql)]
+    assert len(panel_queries) >= 10
+
+    raw = db.engine(fresh_settings, readonly=True).raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SET time_zone = '+00:00'")
+
+        def run(sql: str) -> list[tuple]:
+            cursor.execute(sql)
+            return [tuple(row) for row in cursor.fetchall()]
+
+        failures = []
+        for board, query in panel_queries:
+            start = relative_range(board["time"]["from"], now)
+            unknown = run(expand(query.sql, QueryContext(start, now, query.interval, {"panel": "no-such-panel"})))
+            for name, panel_id in HOSTILE_PANEL_IDS.items():
+                sql = expand(query.sql, QueryContext(start, now, query.interval, {"panel": panel_id}))
+                try:
+                    rows = run(sql)
+                except Exception as exc:  # noqa: BLE001 - collect every failure with its SQL
+                    failures.append(f"{query.where} / {name}: {exc}\n{sql}")
+                    continue
+                if rows != unknown:
+                    failures.append(f"{query.where} / {name}: {rows} (an unknown panel gets {unknown})\n{sql}")
+        assert not failures, "\n".join(failures)
+
+        # Why the dashboards percent-encode: Grafana's own quoting, on a `'${panel}'` literal, lets a
+        # backslash end the literal, and the rest of the value is SQL.
+        naive = "SELECT COUNT(*) FROM panelData WHERE Panel_id = '${panel}'"
+        ctx = QueryContext(now - timedelta(hours=1), now, "30s", {"panel": HOSTILE_PANEL_IDS["backslash_quote"]})
+        assert run(expand(naive, ctx))[0][0] == before["panelData"]
+
+        # And the reader could not have written anyway.
+        for statement in ("INSERT INTO panelData VALUES ('x', 1, 1, UTC_TIMESTAMP())",
+                          "UPDATE panels SET pmax_w = 1", "DELETE FROM panelData", "DROP TABLE panelData",
+                          "CREATE TABLE grafana_was_here (x INT)", "TRUNCATE TABLE panel_alerts"):
+            with pytest.raises(Exception, match="denied"):
+                cursor.execute(statement)
+    finally:
+        raw.close()
+    assert _row_counts(fresh_settings) == before
+
+
 def _panel_query(board_title: str, panel_title: str) -> str:
     board = next(b for b in dashboards().values() if b["title"] == board_title)
     (panel,) = [p for p in walk_panels(board["panels"]) if p["title"] == panel_title]
@@ -242,7 +371,7 @@ def test_api_and_grafana_energy_are_equal(fresh_settings):
                 continue
             rows.append({"p": panel, "w": 300.0 + 50 * i + 100 * math.sin(step / 1800), "s": 1,
                          "t": start + timedelta(seconds=step)})
-    with db.engine(fresh_settings).begin() as conn:
+    with db.engine(fresh_settings, role="migrator").begin() as conn:
         conn.execute(text("INSERT INTO panelData VALUES (:p, :w, :s, :t)"), rows)
         conn.execute(text("INSERT INTO panels (panel_id, pmax_w) VALUES ('panel-a', 400), ('panel-b', 400), "
                           "('panel-c', 400)"))

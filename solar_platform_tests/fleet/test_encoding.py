@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from solar_platform.contracts import FIELDS, Reading, parse_reading
+from solar_platform.contracts import FIELDS, PANEL_ID, InvalidReading, Reading, RejectReason, parse_reading
 from solar_platform.fleet.encoding import MessageEncoder, reference_message
 from solar_platform.fleet.simulation import from_epoch_ms, simulate_readings, to_epoch_ms
 from solar_platform_tests.fleet.support import fleet_settings
@@ -55,8 +55,8 @@ def test_agrees_with_json_dumps_of_the_contract_dict() -> None:
         assert json.loads(value) == json.loads(by_the_book)
 
 
-def test_ids_of_different_lengths_and_characters_needing_escapes() -> None:
-    ids = ["a", 'quote"and\\slash', "café-☀", "panel-1000000", "panel-000001", "x" * 64]
+def test_ids_of_different_lengths_and_characters() -> None:
+    ids = ["a", "site-7:row_2.panel-3", "panel-1000000", "panel-000001", "x" * 64, "0"]
     power = np.array([1.0, 22.22, 333.333, 0.0, 4444.5, 5.0])
     status = np.array([1, 1, 0, 0, 1, 1])
     encoder = MessageEncoder(ids)
@@ -65,6 +65,17 @@ def test_ids_of_different_lengths_and_characters_needing_escapes() -> None:
     assert [r.power_w for r in readings] == power.tolist()
     assert [r.status for r in readings] == status.tolist()
     assert encoder.keys == [panel_id.encode("utf-8") for panel_id in ids]
+
+
+def test_ids_needing_json_escapes_are_still_valid_json_but_not_valid_ids() -> None:
+    """The encoder writes any id as JSON; the contract then refuses the unsafe ones, as the stream would."""
+    ids = ['quote"and\\slash', "café-☀", "tab\there"]
+    values = MessageEncoder(ids).encode(np.array([1.0, 2.0, 3.0]), np.array([1, 1, 0]), TIME_MS)
+    assert [json.loads(value)[PANEL_ID] for value in values] == ids
+    for value in values:
+        with pytest.raises(InvalidReading) as rejected:
+            parse_reading(value)
+        assert rejected.value.reason == RejectReason.INVALID_PANEL_ID
 
 
 def test_keys_are_the_utf8_panel_ids() -> None:

@@ -7,8 +7,9 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
+from solar_platform import kafka_clients
 from solar_platform.contracts import parse_reading
 from solar_platform.fleet.publisher import fast_forward, key_partitions
 from solar_platform.fleet.simulation import from_epoch_ms, simulate_readings
@@ -25,8 +26,8 @@ def consume_all(
     settings: Settings, expected: int, timeout_s: float = 60.0
 ) -> tuple[set[int], list[tuple[int, bytes, bytes]]]:
     """The topic's partitions, and (partition, key, value) of every record on it from the beginning."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+    consumer = kafka_clients.consumer(
+        settings,
         enable_auto_commit=False,
         group_id=None,
         consumer_timeout_ms=2000,

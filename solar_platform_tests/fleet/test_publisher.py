@@ -14,6 +14,7 @@ from kafka.errors import KafkaTimeoutError, NotEnoughReplicasError
 from kafka.partitioner.default import DefaultPartitioner
 from typer.testing import CliRunner
 
+from solar_platform import kafka_clients
 from solar_platform.contracts import parse_reading
 from solar_platform.fleet import publisher
 from solar_platform.fleet.commands import app, parse_moment, stop_on_signals
@@ -92,8 +93,9 @@ class FakeAdmin:
 def producer(monkeypatch: pytest.MonkeyPatch) -> type[FakeProducer]:
     FakeProducer.instances = []
     FakeProducer.outcome = staticmethod(lambda key: "ok")
-    monkeypatch.setattr(publisher, "KafkaProducer", FakeProducer)
-    monkeypatch.setattr(publisher, "KafkaAdminClient", FakeAdmin)
+    monkeypatch.setattr(kafka_clients, "KafkaProducer", FakeProducer)
+    monkeypatch.setattr(kafka_clients, "KafkaAdminClient", FakeAdmin)
+    monkeypatch.setenv("SOLAR_KAFKA_FLEET_PASSWORD", "fleet-secret")  # no stack secrets needed
     return FakeProducer
 
 
@@ -156,6 +158,15 @@ def test_producer_is_durable_idempotent_and_batched(producer: type[FakeProducer]
     assert config["allow_auto_create_topics"] is False
 
 
+def test_producer_authenticates_as_the_fleet_user(producer: type[FakeProducer]) -> None:
+    settings = fleet_settings()
+    fast_forward(settings, start=START, end=END, panels=2, seed=1)
+    config = only_producer().config
+    assert config["security_protocol"] == "SASL_PLAINTEXT" and config["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (config["sasl_plain_username"], config["sasl_plain_password"]) == (settings.kafka_fleet_user, "fleet-secret")
+    assert config["client_id"] == "solar-fleet"
+
+
 def test_failed_sends_are_counted_and_reported(producer: type[FakeProducer]) -> None:
     producer.outcome = staticmethod(
         lambda key: NotEnoughReplicasError("in-sync replicas") if key == b"panel-000001" else "ok"
@@ -189,7 +200,7 @@ def test_unreachable_brokers_are_a_readable_error(
     def unreachable(**config: object) -> None:
         raise KafkaTimeoutError("Unable to bootstrap from 127.0.0.1:1")
 
-    monkeypatch.setattr(publisher, "KafkaAdminClient", unreachable)
+    monkeypatch.setattr(kafka_clients, "KafkaAdminClient", unreachable)
     with pytest.raises(FleetError, match="cannot reach Kafka at 127.0.0.1:1"):
         run_live(fleet_settings(kafka_bootstrap_override="127.0.0.1:1"), panels=2, seed=1, cycles=1)
 

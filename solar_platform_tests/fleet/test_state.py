@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from solar_platform.contracts import is_valid_panel_id
 from solar_platform.fleet.state import FleetState, panel_ids
+from solar_platform.settings import SettingsError
 from solar_platform_tests.fleet.support import fleet_settings
 
 LARGE = 200_000
@@ -14,6 +16,17 @@ LARGE = 200_000
 def test_panel_ids_are_prefixed_zero_padded_and_zero_based() -> None:
     assert panel_ids(3) == ["panel-000000", "panel-000001", "panel-000002"]
     assert panel_ids(2, "roof-")[1] == "roof-000001"
+
+
+@pytest.mark.parametrize("prefix", ["", "site-7:row_2.", "P"])
+def test_prefixes_that_make_valid_ids(prefix: str) -> None:
+    assert all(is_valid_panel_id(panel_id) for panel_id in panel_ids(3, prefix))
+
+
+@pytest.mark.parametrize("prefix", ["panel 1-", "-panel", "pañel-", "x'; DROP TABLE panelData; -- ", "p" * 59])
+def test_a_prefix_that_makes_invalid_ids_is_a_settings_error(prefix: str) -> None:
+    with pytest.raises(SettingsError, match="SOLAR_PANEL_ID_PREFIX"):
+        panel_ids(2, prefix)
 
 
 def test_fleet_ids_follow_the_settings_prefix() -> None:

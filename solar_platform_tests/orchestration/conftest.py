@@ -27,7 +27,7 @@ test_defs.__test__ = False  # a helper, not a test
 
 def insert_readings(settings: Settings, rows: Iterable[tuple[str, float, int, datetime]]) -> int:
     rows = list(rows)
-    with db.engine(settings).begin() as conn:
+    with db.engine(settings, role="migrator").begin() as conn:
         for start in range(0, len(rows), 20000):
             conn.execute(text("INSERT INTO panelData (Panel_id, power_panel, current_status, time_data) "
                               "VALUES (:p, :w, :s, :t)"),
@@ -36,7 +36,7 @@ def insert_readings(settings: Settings, rows: Iterable[tuple[str, float, int, da
 
 
 def register_panels(settings: Settings, pmax: dict[str, float]) -> None:
-    with db.engine(settings).begin() as conn:
+    with db.engine(settings, role="migrator").begin() as conn:
         conn.execute(text("INSERT INTO panels (panel_id, pmax_w) VALUES (:p, :m) "
                           "ON DUPLICATE KEY UPDATE pmax_w = VALUES(pmax_w)"),
                      [{"p": p, "m": m} for p, m in pmax.items()])

@@ -35,7 +35,7 @@ def _load(settings: Settings, *, panels: int, start: datetime, end: datetime, fa
             if readings.present is None or readings.present[t, i]:
                 rows.append((pid, float(readings.power_w[t, i]), int(readings.status[t, i]), moment))
     insert_readings(settings, rows)
-    with db.engine(settings).begin() as conn:  # what the stream keeps beside panelData
+    with db.engine(settings, role="migrator").begin() as conn:  # what the stream keeps beside panelData
         conn.execute(text(
             "INSERT INTO panel_latest (panel_id, first_seen, last_seen, power_panel, current_status) "
             "SELECT d.Panel_id, m.f, m.l, d.power_panel, d.current_status FROM panelData d JOIN "
@@ -49,7 +49,7 @@ def _load(settings: Settings, *, panels: int, start: datetime, end: datetime, fa
 
 
 def _heartbeat(settings: Settings, moment: datetime) -> None:
-    with db.engine(settings).begin() as conn:
+    with db.engine(settings, role="migrator").begin() as conn:
         conn.execute(text(
             "INSERT INTO stream_progress (query_id, query_name, batch_id, rows_in, rows_written, dead_letters, "
             "max_event_time, duration_ms, recorded_at) VALUES ('test', 'readings', :b, 0, 0, 0, :t, 1, :t)"),
@@ -167,7 +167,7 @@ def test_fleets_of_one_and_two_panels(fresh_settings):
     _evaluate(settings, at(10.05), at(10.25))
     assert [(r["panel_id"], r["kind"]) for r in _alerts(settings)] == [("panel-000000", "over_range")]
     # a second panel joins, underperforming: judged against the first (its only peer)
-    with db.engine(settings).begin() as conn:
+    with db.engine(settings, role="migrator").begin() as conn:
         conn.execute(text("DELETE FROM panelData"))
         conn.execute(text("DELETE FROM panel_alerts"))
     two = {"faults": [{"kind": "underperforming", "panels": ["panel-000001"], "start": "10:00", "level": 0.7}]}
@@ -181,7 +181,7 @@ def test_silence_follows_the_platform_clock_and_a_stale_stream(fresh_settings):
     _load(settings, panels=4, start=at(9.9), end=at(10.0))
     # one panel's clock is five years ahead: its reading must not make the others silent
     insert_readings(settings, [("panel-000003", 100.0, 1, at(10.0 + 5 * 365 * 24).replace(tzinfo=None))])
-    with db.engine(settings).begin() as conn:
+    with db.engine(settings, role="migrator").begin() as conn:
         conn.execute(text("UPDATE panel_latest SET last_seen = :f WHERE panel_id = 'panel-000003'"),
                      {"f": at(10.0 + 5 * 365 * 24).replace(tzinfo=None)})
     # no heartbeat at all: the stream is down, silence is not judged

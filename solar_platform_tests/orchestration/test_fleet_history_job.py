@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
-from kafka import KafkaConsumer
 
+from solar_platform import kafka_clients
 from solar_platform.fleet.publisher import expected_messages
 from solar_platform_tests.orchestration.conftest import test_defs
 
@@ -25,8 +25,8 @@ def test_publishes_the_range_and_reports_it(fresh_settings):
                              datetime(2026, 1, 1, 10, 10, tzinfo=UTC), panels=5)
     assert want == 5 * 600 // int(fresh_settings.interval_seconds)
     assert result.output_for_node("publish_fleet_history") == want
-    consumer = KafkaConsumer(fresh_settings.topic, bootstrap_servers=fresh_settings.kafka_bootstrap,
-                             auto_offset_reset="earliest", consumer_timeout_ms=10_000)
+    consumer = kafka_clients.consumer(fresh_settings, fresh_settings.topic, auto_offset_reset="earliest",
+                                      consumer_timeout_ms=10_000)
     assert sum(1 for _ in consumer) == want
     consumer.close()
 
@@ -36,7 +36,7 @@ def test_publishes_the_range_and_reports_it(fresh_settings):
 def test_rejects_bad_ranges_before_publishing(fresh_settings, start, end):
     result = _run(fresh_settings, start, end)
     assert not result.success
-    consumer = KafkaConsumer(fresh_settings.topic, bootstrap_servers=fresh_settings.kafka_bootstrap,
-                             auto_offset_reset="earliest", consumer_timeout_ms=3_000)
+    consumer = kafka_clients.consumer(fresh_settings, fresh_settings.topic, auto_offset_reset="earliest",
+                                      consumer_timeout_ms=3_000)
     assert sum(1 for _ in consumer) == 0
     consumer.close()

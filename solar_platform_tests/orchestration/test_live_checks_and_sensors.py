@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
-from kafka import KafkaProducer
 from sqlalchemy import text
 
+from solar_platform import kafka_clients
 from solar_platform.orchestration import checks as c
 from solar_platform.orchestration import sensors as s
 from solar_platform.orchestration.resources import MonitoringResource, SolarSettingsResource
@@ -40,7 +40,7 @@ def _check(check_def, settings, **extra):
 
 def test_observation_job_records_figures_and_runs_checks(fresh_settings):
     _good_recent_data(fresh_settings)
-    with db.engine(fresh_settings).connect() as conn:
+    with db.engine(fresh_settings, role="migrator").connect() as conn:
         conn.execute(text("ANALYZE TABLE panelData"))  # the estimate the observation reads (it never counts)
     defs = test_defs(fresh_settings)
     result = defs.resolve_job_def("observe_live_tables").execute_in_process(raise_on_error=False)
@@ -78,11 +78,9 @@ def test_stale_table_fails_freshness(fresh_settings):
 
 
 def test_stream_lag_counts_uncommitted_messages(fresh_settings):
-    from kafka import KafkaProducer
-
     from solar_platform.orchestration.resources import KafkaResource
 
-    producer = KafkaProducer(bootstrap_servers=fresh_settings.kafka_bootstrap)
+    producer = kafka_clients.producer(fresh_settings, "fleet")
     for i in range(40):
         producer.send(fresh_settings.topic, key=b"p-0", value=b'{"x": %d}' % i)
     producer.flush()
@@ -103,7 +101,7 @@ def test_stream_lag_counts_uncommitted_messages(fresh_settings):
 
 
 def _progress(settings, recorded_at: datetime) -> None:
-    with db.engine(settings).begin() as conn:
+    with db.engine(settings, role="migrator").begin() as conn:
         conn.execute(text("INSERT INTO stream_progress (query_id, query_name, batch_id, rows_in, rows_written, "
                           "dead_letters, max_event_time, duration_ms, recorded_at) VALUES "
                           "('q', 'readings', 1, 10, 10, 0, :t, 5, :t)"), {"t": recorded_at})
@@ -125,7 +123,7 @@ def test_stale_heartbeat_requests_a_restart_only_when_input_waits(fresh_settings
         assert "idle" in idle.skip_reason.skip_message
         assert idle.asset_events[0].metadata["idle"].value is True
         # Input waiting behind a stale heartbeat: stuck.
-        producer = KafkaProducer(bootstrap_servers=fresh_settings.kafka_bootstrap, acks="all")
+        producer = kafka_clients.producer(fresh_settings, "fleet", acks="all")
         producer.send(fresh_settings.topic, key=b"panel-1", value=b"{}").get(timeout=30)
         producer.close()
         result, cursor = _evaluate(s.stream_heartbeat, defs, instance=instance)
@@ -139,12 +137,12 @@ def test_stale_heartbeat_requests_a_restart_only_when_input_waits(fresh_settings
         again, _ = _evaluate(s.stream_heartbeat, defs, instance=instance, cursor=cursor)
         assert not again.run_requests
     # a fresh heartbeat: healthy, nothing requested
-    with db.engine(fresh_settings).begin() as conn:
+    with db.engine(fresh_settings, role="migrator").begin() as conn:
         conn.execute(text("UPDATE stream_progress SET recorded_at = UTC_TIMESTAMP(3)"))
     healthy, _ = _evaluate(s.stream_heartbeat, defs)
     assert isinstance(healthy, dg.SkipReason) and "healthy" in healthy.skip_message
     # an operator stopped it: leave it alone
     offline_processes.set_state("stream", "STOPPED")
-    with db.engine(fresh_settings).begin() as conn:
+    with db.engine(fresh_settings, role="migrator").begin() as conn:
         conn.execute(text("UPDATE stream_progress SET recorded_at = UTC_TIMESTAMP(3) - INTERVAL 1 HOUR"))
     assert isinstance(_evaluate(s.stream_heartbeat, defs)[0], dg.SkipReason)

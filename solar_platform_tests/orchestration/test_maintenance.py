@@ -26,7 +26,7 @@ def _rows(panels: int = 3, hours: int = 2) -> list[tuple[str, float, int, dateti
 
 def test_raw_retention_job_reports_its_figures(fresh_settings, offline_processes):
     old = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=48)
-    with db.engine(fresh_settings).begin() as conn:
+    with db.engine(fresh_settings, role="migrator").begin() as conn:
         conn.execute(text("INSERT INTO stream_progress (query_id, query_name, batch_id, rows_in, rows_written, "
                           "dead_letters, duration_ms, recorded_at) VALUES ('q', 'readings', 1, 1, 1, 0, 1, :t)"),
                      {"t": old})

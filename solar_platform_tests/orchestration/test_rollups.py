@@ -110,7 +110,7 @@ def test_a_failed_check_serves_nothing(fresh_settings, offline_processes):
     with db.engine(settings).connect() as conn:
         served = conn.execute(text("SELECT * FROM panel_daily_energy ORDER BY panel_id")).all()
         fleet = conn.execute(text("SELECT * FROM fleet_daily_energy")).all()
-    with db.engine(settings).begin() as conn:
+    with db.engine(settings, role="migrator").begin() as conn:  # tampering, as the owner
         conn.execute(text("UPDATE panelData SET power_panel = 9999 WHERE Panel_id = 'panel-000003' "
                           "AND time_data = :t"), {"t": datetime.combine(FIRST_DAY, time(12, 0))})
         conn.execute(text("UPDATE panel_energy_15min SET peak_w = 9999, energy_wh = energy_wh + 50 "

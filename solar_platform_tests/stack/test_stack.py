@@ -7,8 +7,8 @@ import time
 import uuid
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
 
+from solar_platform import kafka_clients
 from solar_platform.stack import services
 
 pytestmark = pytest.mark.integration
@@ -34,9 +34,12 @@ def test_status_json_has_connection_info(stack_settings):
         check=True,
     ).stdout
     report = json.loads(out)
-    assert report["mysql_url"].startswith("mysql+pymysql://solar_writer:")
-    assert report["mysql_readonly_url"].startswith("mysql+pymysql://solar_reader:")
-    assert report["kafka_bootstrap"] == "127.0.0.1:19092,127.0.0.1:19094"
+    # Users and where to reach them, never a password (those stay in the 0600 secrets file).
+    assert report["mysql_url"] == "mysql+pymysql://solar_dagster@127.0.0.1:3307/solar"
+    assert report["mysql_readonly_url"] == "mysql+pymysql://solar_reader@127.0.0.1:3307/solar"
+    assert stack_settings.mysql_credentials("dagster")[1] not in out
+    assert report["secrets_file"].endswith("secrets.env")
+    assert report["kafka_bootstrap"] == stack_settings.kafka_bootstrap
     assert report["topic"] == "panelInfo"
     assert report["services"]["mariadb"] == "RUNNING"
 
@@ -53,13 +56,8 @@ def test_bad_config_exits_2_with_one_line(stack_settings):
 
 
 def test_topic_has_replication_factor_two(stack_settings):
-    from kafka.admin import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=stack_settings.kafka_bootstrap)
-    try:
+    with kafka_clients.admin(stack_settings) as admin:
         [topic] = admin.describe_topics([stack_settings.topic])
-    finally:
-        admin.close()
     assert len(topic["partitions"]) == stack_settings.topic_partitions
     assert all(len(p["replica_nodes"]) == 2 for p in topic["partitions"])
 
@@ -69,20 +67,20 @@ def test_cluster_keeps_serving_when_a_broker_dies(kafka_stack):
     server = services.supervisor(kafka_stack).supervisor
     server.stopProcess("kafka-broker-101", True)
     try:
-        producer = KafkaProducer(
-            bootstrap_servers=kafka_stack.kafka_bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=30000
+        producer = kafka_clients.producer(
+            kafka_stack, "fleet", acks="all", enable_idempotence=True, request_timeout_ms=30000
         )
         marker = uuid.uuid4().hex
         for i in range(50):
             producer.send(kafka_stack.topic, key=f"p{i}".encode(), value=f"{marker}-{i}".encode())
         producer.flush(60)
         producer.close()
-        consumer = KafkaConsumer(
+        consumer = kafka_clients.consumer(
+            kafka_stack,
             kafka_stack.topic,
-            bootstrap_servers=kafka_stack.kafka_bootstrap,
             auto_offset_reset="earliest",
             consumer_timeout_ms=20000,
-            group_id=f"failover-{marker}",
+            group_id=f"{kafka_clients.STREAM_GROUP_PREFIX}-failover-{marker}",  # a group the stream may use
         )
         seen = {m.value.decode() for m in consumer if m.value.decode().startswith(marker)}
         consumer.close()

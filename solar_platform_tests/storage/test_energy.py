@@ -73,7 +73,7 @@ def _stage(conn: Connection, rows: list[tuple[str, float, int, datetime]]) -> No
 
 @pytest.fixture
 def conn(fresh_settings: Settings) -> Iterator[Connection]:
-    with db.engine(fresh_settings).connect() as connection:
+    with db.engine(fresh_settings.as_role("stream")).connect() as connection:  # it plays the stream
         yield connection
 
 

@@ -20,7 +20,7 @@ def _names(settings, table: str) -> list[str]:
 
 
 def _insert(settings, rows: list[tuple[str, datetime]]) -> None:
-    with db.engine(settings).begin() as conn:
+    with db.engine(settings, role="migrator").begin() as conn:
         conn.execute(text("INSERT INTO panelData (Panel_id, power_panel, current_status, time_data) "
                           "VALUES (:p, 1.0, 1, :t)"), [{"p": p, "t": t} for p, t in rows])
         conn.execute(text("INSERT INTO panelDataAgg (Panel_id, total_power, window_start, window_end, reading_count) "
@@ -93,7 +93,7 @@ def test_a_table_without_day_partitions_starts_at_its_oldest_row(fresh_settings)
 def test_prune_stream_progress_and_cheap_figures(fresh_settings) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     rows = [{"b": i, "t": (now - timedelta(hours=h)).replace(tzinfo=None)} for i, h in enumerate([0.1, 0.5, 2, 30, 50])]
-    with db.engine(fresh_settings).begin() as conn:
+    with db.engine(fresh_settings, role="migrator").begin() as conn:
         conn.execute(text("INSERT INTO stream_progress (query_id, query_name, batch_id, rows_in, rows_written, "
                           "dead_letters, duration_ms, recorded_at) VALUES ('q', 'readings', :b, 7, 7, 0, 5, :t)"), rows)
     with db.engine(fresh_settings).connect() as conn:

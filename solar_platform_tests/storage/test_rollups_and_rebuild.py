@@ -211,7 +211,7 @@ def test_rebuild_equals_what_the_stream_keeps(fresh_settings) -> None:
     batches = [items[j:j + 700] for j in range(0, len(items), 700)]
     batches.append(items[:500])  # re-sent
     batches.append([(key, (value[0] + 3.0, value[1])) for key, value in items[500:900]])  # changed values
-    engine = db.engine(settings)
+    engine = db.engine(settings.as_role("stream"))  # it plays the stream
     for job, batch in enumerate(batches, start=1):
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO stage_panel_data (job_id, Panel_id, power_panel, current_status, time_data) "

@@ -37,7 +37,7 @@ def test_readonly_user_cannot_write(fresh_settings):
 def test_panel_ids_are_case_sensitive(fresh_settings):
     from sqlalchemy import text
 
-    with db.engine(fresh_settings).begin() as conn:
+    with db.engine(fresh_settings, role="migrator").begin() as conn:
         for panel in ("Panel-1", "panel-1"):
             conn.execute(
                 text("INSERT INTO panelData VALUES (:p, 1.0, 1, '2026-01-01 00:00:00')"), {"p": panel}

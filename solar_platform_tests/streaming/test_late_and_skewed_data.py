@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from kafka import KafkaProducer
 from pyspark.sql import SparkSession
 from sqlalchemy import text
 
+from solar_platform import kafka_clients
 from solar_platform.contracts import Reading
 from solar_platform.fleet.publisher import fast_forward
 from solar_platform.settings import Settings, load_settings
@@ -44,7 +44,7 @@ def spark() -> Iterator[SparkSession]:
 
 
 def _publish(settings: Settings, readings: list[Reading]) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = kafka_clients.producer(settings, "fleet", acks="all")
     try:
         for reading in readings:
             producer.send(settings.topic, key=reading.panel_id.encode(),

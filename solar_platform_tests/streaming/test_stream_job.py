@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from kafka import KafkaProducer
 from pyspark.sql import SparkSession
 from sqlalchemy import text
 
+from solar_platform import kafka_clients
 from solar_platform.contracts import Reading
 from solar_platform.fleet.publisher import fast_forward
 from solar_platform.fleet.simulation import FleetReadings, simulate_readings
@@ -86,7 +86,7 @@ def test_spark_parser_agrees_with_every_case(spark: SparkSession, fast_path: boo
 # ------------------------------------------------------------------------------ helpers for e2e
 def _publish_raw(settings: Settings, records: list[tuple[bytes | None, bytes | None]]) -> list[tuple[int, int]]:
     """Send raw (key, value) records; returns each one's (partition, offset)."""
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = kafka_clients.producer(settings, "fleet", acks="all")
     try:
         futures = [producer.send(settings.topic, key=key, value=value) for key, value in records]
         producer.flush()

@@ -44,7 +44,8 @@ def kafka_topic(solar: SolarSettingsResource, kafka: KafkaResource) -> dg.Materi
     from solar_platform.stack import services
 
     settings = solar.get()
-    services.ensure_topic(settings)
+    # As Dagster's own Kafka user: the stack (or compose's `topic` job) granted it this topic only.
+    services.ensure_topic(settings, role="dagster")
     described = kafka.describe_topic()
     return dg.MaterializeResult(metadata={
         "topic": settings.topic,

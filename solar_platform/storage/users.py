@@ -1,0 +1,81 @@
+"""The platform's MariaDB users and what each may do: least privilege, defined once (docs/security.md).
+
+| role     | may                                                                     | used by            |
+|----------|-------------------------------------------------------------------------|--------------------|
+| migrator | everything on the platform's database (DDL), and grant the others       | `db migrate`       |
+| stream   | read everything; write only the tables the stream keeps; temp tables    | the stream         |
+| dagster  | read everything; write the registry, alerts, rollups and the derived    | Dagster, operator  |
+|          | tables a rebuild recomputes; add and drop raw day partitions; its own   | CLI commands       |
+|          | `dagster` database (compose keeps Dagster's storage there)              |                    |
+| reader   | SELECT only                                                             | API, Grafana       |
+
+The local stack provisions them as root over its private socket (`stack up`); compose runs
+`solar-platform db provision` once as root over TCP. Table rights are granted by the migrator after
+every migration, so a table a migration adds is covered at once.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from solar_platform.settings import Settings, SettingsError
+
+DAGSTER_DATABASE = "dagster"
+
+STREAM_WRITES = ("panelData", "panelDataAgg", "dead_letters", "stream_progress", "stage_panel_data",
+                 "panel_energy_15min", "fleet_energy_15min", "panel_latest")
+DAGSTER_WRITES = ("panels", "panel_alerts", "panel_daily_energy", "fleet_daily_energy", "stage_panel_daily_energy",
+                  "stage_fleet_daily_energy", "orchestration_run_failures", "stream_progress",
+                  # `solar-platform rebuild` recomputes the derived tables from raw.
+                  "panelDataAgg", "panel_energy_15min", "fleet_energy_15min", "panel_latest")
+# Retention adds and drops the raw tables' day partitions: ALTER and DROP on those two only.
+DAGSTER_PARTITIONS = ("panelData", "panelDataAgg")
+
+
+def provision_statements(settings: Settings, database: str, host: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Root's statements: the database, the four users with their passwords, their database-wide rights.
+
+    `host` is the users' host part: loopback in the local stack, '%' in compose's network.
+    """
+    statements: list[tuple[str, tuple[str, ...]]] = [
+        (f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4", ()),
+        (f"CREATE DATABASE IF NOT EXISTS `{DAGSTER_DATABASE}` CHARACTER SET utf8mb4", ()),
+    ]
+    for role in ("migrator", "stream", "dagster", "reader"):
+        user, password = settings.mysql_credentials(role)
+        statements += [("CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s", (user, host, password)),
+                       ("ALTER USER %s@%s IDENTIFIED BY %s", (user, host, password))]
+    statements += [
+        (f"GRANT ALL PRIVILEGES ON `{database}`.* TO %s@%s WITH GRANT OPTION", (settings.mysql_migrator_user, host)),
+        (f"GRANT SELECT, CREATE TEMPORARY TABLES ON `{database}`.* TO %s@%s", (settings.mysql_stream_user, host)),
+        (f"GRANT SELECT, CREATE TEMPORARY TABLES ON `{database}`.* TO %s@%s", (settings.mysql_dagster_user, host)),
+        (f"GRANT ALL PRIVILEGES ON `{DAGSTER_DATABASE}`.* TO %s@%s", (settings.mysql_dagster_user, host)),
+        (f"GRANT SELECT ON `{database}`.* TO %s@%s", (settings.mysql_readonly_user, host)),
+    ]
+    return statements
+
+
+def grant_table_rights(conn: Connection, settings: Settings) -> None:
+    """The stream's and Dagster's table rights, granted by the migrator (who holds GRANT OPTION)."""
+    db = settings.mysql_database
+    # Every platform user has the migrator's host part (the provisioner made them together).
+    host = conn.exec_driver_sql("SELECT CURRENT_USER()").scalar().rpartition("@")[2]
+    rights = [(settings.mysql_stream_user, "SELECT, INSERT, UPDATE, DELETE", STREAM_WRITES),
+              (settings.mysql_dagster_user, "SELECT, INSERT, UPDATE, DELETE", DAGSTER_WRITES),
+              (settings.mysql_dagster_user, "ALTER, DROP", DAGSTER_PARTITIONS)]
+    for user, privileges, tables in rights:
+        for name in tables:
+            conn.exec_driver_sql(f"GRANT {privileges} ON `{db}`.`{name}` TO %s@%s", (user, host))
+
+
+def provision_over_tcp(settings: Settings, host: str = "%") -> None:
+    """Run the provisioning as root over TCP (compose: MARIADB_ROOT_PASSWORD, given to this one-shot only)."""
+    import pymysql
+
+    if not settings.mysql_root_password:
+        raise SettingsError("provisioning needs MariaDB's root password: set MARIADB_ROOT_PASSWORD")
+    connection = pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user="root",
+                                 password=settings.mysql_root_password, autocommit=True)
+    with connection, connection.cursor() as cur:
+        for statement, parameters in provision_statements(settings, settings.mysql_database, host):
+            cur.execute(statement, parameters or None)
