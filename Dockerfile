@@ -7,13 +7,13 @@
 #   docker build -t solar-platform .
 #
 # Spark's extra jars (spark-sql-kafka, the MariaDB JDBC driver) are resolved here, at build time,
-# from solar_platform/stack/pom.xml and laid out exactly as solar_platform/stack/jars.py expects
+# from solar_platform/runtime/pom.xml and laid out exactly as solar_platform/runtime/jars.py expects
 # ($SOLAR_HOME/jars/spark/*.jar plus a .pom-sha256 stamp of the pom), so no Maven runs in a container.
 
 # ---------------------------------------------------------------- jars: Maven, build stage only
 FROM maven:3-eclipse-temurin-17 AS jars
 WORKDIR /build
-COPY solar_platform/stack/pom.xml pom.xml
+COPY solar_platform/runtime/pom.xml pom.xml
 RUN --mount=type=cache,target=/root/.m2 \
     mvn -B -q -f pom.xml -Pspark dependency:copy-dependencies \
         -DincludeScope=runtime -DoutputDirectory=/out/spark \

@@ -1,6 +1,6 @@
 """The errors a user can fix, as the one line `solar-platform` prints for them (cli.main, exit code 2).
 
-Bad configuration (`SettingsError`), the machine (`StackError`: Java, ports), MariaDB (unreachable,
+Bad configuration (`SettingsError`), the machine (`SetupError`: Java, ports), MariaDB (unreachable,
 wrong password, a missing grant, an unknown database, an unmigrated schema) and Kafka (unreachable,
 login refused, no ACL). Anything else is a bug, and keeps its traceback (`user_error_message` -> None).
 
@@ -18,8 +18,8 @@ import kafka.errors as kafka_errors
 import pymysql
 from sqlalchemy.exc import DBAPIError
 
+from solar_platform.runtime.host import SetupError
 from solar_platform.settings import Settings, SettingsError
-from solar_platform.stack.preflight import StackError
 
 STACK_UP = "`solar-platform stack up`"
 
@@ -75,8 +75,8 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _message(error: BaseException, settings: Settings | None) -> str | None:
-    if isinstance(error, StackError | SettingsError):
-        return str(error)  # written for the user already (a StackError may end with a log's last lines)
+    if isinstance(error, SetupError | SettingsError):
+        return str(error)  # written for the user already (a SetupError may end with a log's last lines)
     if isinstance(error, DBAPIError) and isinstance(error.orig, pymysql.err.MySQLError):
         error = error.orig
     if isinstance(error, pymysql.err.MySQLError):

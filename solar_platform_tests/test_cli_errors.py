@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from solar_platform import cli
 from solar_platform.cli_errors import user_error_message
+from solar_platform.runtime.host import SetupError
 from solar_platform.settings import Settings, SettingsError, load_settings
-from solar_platform.stack.preflight import StackError
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
@@ -111,7 +111,7 @@ def test_kafka_errors_name_the_bootstrap_servers(settings: Settings) -> None:
 
 
 def test_platform_errors_keep_their_words_and_a_cause_anywhere_in_the_chain_counts(settings: Settings) -> None:
-    assert user_error_message(StackError("Java not found"), settings) == "Java not found"
+    assert user_error_message(SetupError("Java not found"), settings) == "Java not found"
     assert user_error_message(SettingsError("invalid configuration: x"), settings) == "invalid configuration: x"
     try:
         try:

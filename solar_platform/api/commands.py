@@ -37,12 +37,12 @@ def serve(
     threads: Annotated[int, typer.Option(min=1, max=64, help="Threads per worker.")] = 4,
 ) -> None:
     """Serve the REST API with gunicorn, connected as the read-only MySQL user."""
+    from solar_platform.runtime.host import SetupError, port_is_free
     from solar_platform.settings import load_settings
-    from solar_platform.stack.preflight import StackError, port_is_free
 
     settings = load_settings(api_host=host, api_port=port)
     if not port_is_free(settings.api_port, settings.api_host):  # gunicorn would retry, then log a screenful
-        raise StackError(f"port {settings.api_port} on {settings.api_host} is already in use: stop that process, "
+        raise SetupError(f"port {settings.api_port} on {settings.api_host} is already in use: stop that process, "
                          "or choose another port (--port or SOLAR_API_PORT)")
     options = {
         "bind": f"{settings.api_host}:{settings.api_port}",

@@ -72,12 +72,12 @@ def spark_worker() -> None:
 
 
 def _exec_spark(role: str) -> None:
-    from solar_platform.stack.preflight import StackError
+    from solar_platform.runtime.host import SetupError
     from solar_platform.stack.spark_cluster import exec_daemon
 
     try:
         exec_daemon(load_settings(), role)
-    except StackError as exc:
+    except SetupError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
 

@@ -26,9 +26,9 @@ import pymysql
 
 from solar_platform import kafka_clients
 from solar_platform.credentials import ensure_secrets, read_secrets, secrets_path
+from solar_platform.runtime.host import SetupError, find_program, java_home, port_is_open, require_free_ports
+from solar_platform.runtime.jars import ensure_jars
 from solar_platform.settings import KafkaRole, Settings
-from solar_platform.stack.jars import ensure_jars
-from solar_platform.stack.preflight import StackError, find_program, java_home, port_is_open, require_free_ports
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 STACK_PROGRAMS = ("mariadb", "kafka")  # supervisor groups of the data services
@@ -424,7 +424,7 @@ def _write_kafka_properties(settings: Settings, role: str, node_id: int, port: i
             check=False,
         )
         if result.returncode != 0:
-            raise StackError(f"formatting Kafka storage for {role}-{node_id} failed:\n{result.stdout}{result.stderr}")
+            raise SetupError(f"formatting Kafka storage for {role}-{node_id} failed:\n{result.stdout}{result.stderr}")
     return path
 
 
@@ -458,7 +458,7 @@ def _ensure_mariadb_datadir(settings: Settings) -> None:
         args.append("--user=root")
     result = subprocess.run(args, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise StackError(f"mariadb-install-db failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+        raise SetupError(f"mariadb-install-db failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
 
 
 def admin_connection(settings: Settings, database: str | None = None) -> pymysql.Connection:
@@ -525,7 +525,7 @@ def ensure_kafka_users(settings: Settings) -> None:
     with kafka_clients.admin(settings, request_timeout_ms=30000) as client:
         errors = {user: error for user, error in client.alter_user_scram_credentials(upserts).items() if error}
     if errors:
-        raise StackError(f"could not set the Kafka users' SCRAM credentials: {errors}")
+        raise SetupError(f"could not set the Kafka users' SCRAM credentials: {errors}")
 
 
 def ensure_topic(settings: Settings, topic: str | None = None, *, role: KafkaRole = "admin") -> None:
@@ -544,7 +544,7 @@ def ensure_topic(settings: Settings, topic: str | None = None, *, role: KafkaRol
         if role == "admin":
             failed = client.create_acls(kafka_clients.topic_acls(settings, name))["failed"]
             if failed:
-                raise StackError(f"could not grant the Kafka users their rights on topic {name}: {failed}")
+                raise SetupError(f"could not grant the Kafka users their rights on topic {name}: {failed}")
         try:
             client.create_topics([NewTopic(name, settings.topic_partitions, settings.topic_replication)])
         except TopicAlreadyExistsError:
@@ -601,7 +601,7 @@ def _wait(what: str, ready: Callable[[], bool], timeout: float, settings: Settin
         if ready():
             return
         time.sleep(0.3)
-    raise StackError(f"{what} did not become ready within {timeout:.0f} s; {_log_tail(settings, log_name)}")
+    raise SetupError(f"{what} did not become ready within {timeout:.0f} s; {_log_tail(settings, log_name)}")
 
 
 # ---------------------------------------------------------------- lifecycle
@@ -614,7 +614,7 @@ def _start(settings: Settings, name: str) -> None:
         except xmlrpc.client.Fault as fault:
             if "ALREADY_STARTED" in fault.faultString:  # supervisord's autorestart got there first
                 return
-            raise StackError(f"{name} failed to start ({fault.faultString}); {_log_tail(settings, name)}") from fault
+            raise SetupError(f"{name} failed to start ({fault.faultString}); {_log_tail(settings, name)}") from fault
 
 
 def _start_supervisor(settings: Settings, progs: list[Program]) -> None:
@@ -634,7 +634,7 @@ def _start_supervisor(settings: Settings, progs: list[Program]) -> None:
         [sys.executable, "-m", "supervisor.supervisord", "-c", str(config)], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
-        raise StackError(f"supervisord failed to start:\n{result.stderr}")
+        raise SetupError(f"supervisord failed to start:\n{result.stderr}")
     _wait("supervisord", lambda: supervisor_running(settings), 15, settings, "supervisord")
 
 
@@ -755,7 +755,7 @@ def launch_dagster_job(settings: Settings, job: str) -> None:
         check=False,
     )
     if result.returncode != 0:
-        raise StackError(f"could not launch Dagster job {job}:\n{result.stderr[-2000:]}")
+        raise SetupError(f"could not launch Dagster job {job}:\n{result.stderr[-2000:]}")
 
 
 def status(settings: Settings) -> dict[str, object]:

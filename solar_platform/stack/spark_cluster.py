@@ -24,9 +24,9 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from solar_platform.runtime.host import SetupError, java_home, port_is_open, require_free_ports
 from solar_platform.settings import Settings
 from solar_platform.stack import services
-from solar_platform.stack.preflight import StackError, java_home, port_is_open, require_free_ports
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
@@ -37,10 +37,10 @@ def spark_home() -> Path:
     """The Spark distribution inside the installed pyspark package (found without importing it)."""
     spec = importlib.util.find_spec("pyspark")
     if spec is None or spec.origin is None:
-        raise StackError("pyspark is not installed in this environment")
+        raise SetupError("pyspark is not installed in this environment")
     home = Path(spec.origin).parent
     if not (home / "bin" / "spark-class").exists():
-        raise StackError(f"{home} has no bin/spark-class: pyspark's distribution is incomplete")
+        raise SetupError(f"{home} has no bin/spark-class: pyspark's distribution is incomplete")
     return home
 
 
@@ -167,7 +167,7 @@ def exec_daemon(settings: Settings, role: str) -> None:
         command = worker_command(host, settings.spark_worker_ui_port, settings.spark_worker_cores,
                                  settings.spark_worker_memory, work_dir, settings.spark_master_url)
         if not settings.spark_master_url.startswith("spark://"):
-            raise StackError("a Spark worker needs a spark:// master: set SOLAR_SPARK_MASTER or SOLAR_SPARK_WORKERS")
+            raise SetupError("a Spark worker needs a spark:// master: set SOLAR_SPARK_MASTER or SOLAR_SPARK_WORKERS")
     else:
         raise ValueError(f"role must be 'master' or 'worker', not {role!r}")
     os.execve(command[0], command, {**os.environ, **daemon_env(host), "JAVA_HOME": str(java_home())})
@@ -217,7 +217,7 @@ def wait_for_workers(spec: ClusterSpec, count: int, timeout: float = 120.0,
         if len(workers) >= count and (ready is None or ready(workers)):
             return workers
         if time.monotonic() > deadline:
-            raise StackError(f"{len(workers)} of {count} Spark workers alive on {spec.master_url} after "
+            raise SetupError(f"{len(workers)} of {count} Spark workers alive on {spec.master_url} after "
                              f"{timeout:.0f} s; see the logs of {', '.join(spec.programs)}")
         time.sleep(0.5)
 

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
+from solar_platform.runtime.host import SetupError
 from solar_platform.settings import SettingsError, load_settings
-from solar_platform.stack.preflight import StackError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
@@ -52,7 +52,7 @@ def run(
             stream_starting_offsets=starting_offsets.value if starting_offsets else None,
         )
         run_job(settings, trigger.value)  # type: ignore[arg-type]
-    except (StackError, SettingsError) as exc:  # includes StreamAlreadyRunning
+    except (SetupError, SettingsError) as exc:  # includes StreamAlreadyRunning
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
     except StreamQueryFailed as exc:

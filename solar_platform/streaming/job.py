@@ -45,8 +45,8 @@ from sqlalchemy import Connection, Engine, text
 
 from solar_platform import kafka_clients
 from solar_platform.contracts import RejectReason
+from solar_platform.runtime.host import SetupError
 from solar_platform.settings import Settings
-from solar_platform.stack.preflight import StackError
 from solar_platform.storage import db, energy
 from solar_platform.streaming import parse
 
@@ -72,7 +72,7 @@ JDBC_BATCH_SIZE = 10_000
 STAGE_COLUMNS = ("job_id", parse.PANEL_ID, parse.POWER, parse.STATUS, parse.TIME)
 
 
-class StreamAlreadyRunning(StackError):
+class StreamAlreadyRunning(SetupError):
     """Another `stream run` holds the stages of this database (exit code 2, like other user errors)."""
 
 

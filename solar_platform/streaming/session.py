@@ -1,7 +1,7 @@
 """The SparkSession the streaming job (and its tests and benchmark) runs in.
 
 Everything the JVM needs is decided here, once: Java, the extra jars (Kafka connector, MariaDB
-driver) as local files resolved by `stack.jars` (no Ivy, so it starts offline), UTC everywhere,
+driver) as local files resolved by `runtime.jars` (no Ivy, so it starts offline), UTC everywhere,
 few shuffle partitions for a 2-core machine, and quiet logs.
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from solar_platform.runtime.host import java_home
+from solar_platform.runtime.jars import ensure_jars
 from solar_platform.settings import Settings
-from solar_platform.stack.jars import ensure_jars
-from solar_platform.stack.preflight import java_home
 
 # Spark's default log4j2 config logs every Kafka consumer setting and every micro-batch at
 # INFO; a streaming job that runs for days should only say something when something is wrong.

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from solar_platform.credentials import SECRET_NAMES
+from solar_platform.runtime.jars import POM, jar_dir
 from solar_platform.settings import Settings, load_settings
-from solar_platform.stack.jars import POM, jar_dir
 from solar_platform.storage.users import DAGSTER_DATABASE, provision_statements
 from solar_platform_tests.deploy.grafana_sql import PROJECT_DIR, load_yaml
 

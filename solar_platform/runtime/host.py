@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 
-class StackError(RuntimeError):
+class SetupError(RuntimeError):
     """A problem the user can fix (missing Java, a port in use); printed without a traceback."""
 
 
@@ -20,7 +20,7 @@ _SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 def find_program(name: str, hint: str) -> str:
     found = shutil.which(name) or shutil.which(name, path=os.pathsep.join(_SBIN))
     if not found:
-        raise StackError(f"`{name}` not found. {hint}")
+        raise SetupError(f"`{name}` not found. {hint}")
     return found
 
 
@@ -31,12 +31,12 @@ def java_home() -> Path:
     if java is None or not java.exists():
         on_path = shutil.which("java")
         if not on_path:
-            raise StackError("Java not found: install a JDK 17+ (Debian: apt-get install openjdk-17-jdk-headless)")
+            raise SetupError("Java not found: install a JDK 17+ (Debian: apt-get install openjdk-17-jdk-headless)")
         java = Path(on_path).resolve()
     out = subprocess.run([str(java), "-version"], capture_output=True, text=True, check=False).stderr
     match = re.search(r'version "(\d+)', out)
     if not match or int(match.group(1)) < 17:
-        raise StackError(f"Java 17+ is required, found: {out.splitlines()[0] if out else java}")
+        raise SetupError(f"Java 17+ is required, found: {out.splitlines()[0] if out else java}")
     return java.resolve().parents[1]
 
 
@@ -62,7 +62,7 @@ def require_free_ports(wanted: dict[str, int]) -> None:
     taken = {name: port for name, port in wanted.items() if not port_is_free(port)}
     if taken:
         listing = ", ".join(f"{port} ({name})" for name, port in taken.items())
-        raise StackError(
+        raise SetupError(
             f"port(s) already in use by another process: {listing}. "
             "Stop that process or choose other ports (SOLAR_MYSQL_PORT, SOLAR_KAFKA_BROKER_PORTS, "
             "SOLAR_KAFKA_CONTROLLER_PORTS, SOLAR_DAGSTER_PORT, SOLAR_API_PORT)."

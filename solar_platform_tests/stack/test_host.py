@@ -4,8 +4,8 @@ import socket
 
 import pytest
 
+from solar_platform.runtime.host import SetupError, java_home, require_free_ports
 from solar_platform.settings import SettingsError, load_settings
-from solar_platform.stack.preflight import StackError, java_home, require_free_ports
 
 
 def test_port_in_use_is_named():
@@ -13,14 +13,14 @@ def test_port_in_use_is_named():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        with pytest.raises(StackError, match=rf"{port} \(mariadb\)"):
+        with pytest.raises(SetupError, match=rf"{port} \(mariadb\)"):
             require_free_ports({"mariadb": port})
 
 
 def test_missing_java_is_explained(monkeypatch, tmp_path):
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-jdk"))
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(StackError, match="Java not found"):
+    with pytest.raises(SetupError, match="Java not found"):
         java_home()
 
 

@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import Literal
 
+from solar_platform.runtime.host import SetupError, find_program
 from solar_platform.settings import Settings
-from solar_platform.stack.preflight import StackError, find_program
 
 POM = Path(__file__).with_name("pom.xml")
 Profile = Literal["kafka", "spark"]
@@ -45,7 +45,7 @@ def ensure_jars(settings: Settings, profile: Profile) -> list[Path]:
             check=False,
         )
         if result.returncode != 0:
-            raise StackError(
+            raise SetupError(
                 f"Maven could not resolve the {profile} jars:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
             )
         shutil.rmtree(target, ignore_errors=True)
