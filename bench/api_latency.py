@@ -48,7 +48,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
 from solar_platform.settings import Settings, load_settings  # noqa: E402
-from solar_platform.stack import services  # noqa: E402
+from solar_platform.stack.mariadb import drop_database, mysql_socket, provision_database  # noqa: E402
 from solar_platform.storage import energy, rollups  # noqa: E402
 from solar_platform.storage.db import engine, migrate  # noqa: E402
 
@@ -82,7 +82,7 @@ def write_chunk(path: Path, first: int, last: int, per_panel: int, rng: np.rando
 
 def root(settings: Settings, database: str | None = None) -> pymysql.Connection:
     return pymysql.connect(
-        unix_socket=str(services.mysql_socket(settings)),
+        unix_socket=str(mysql_socket(settings)),
         user="root",
         database=database,
         autocommit=True,
@@ -361,7 +361,7 @@ def main() -> None:
     rows = args.panels * args.per_panel
     try:
         if not args.database:
-            services.provision_database(settings)
+            provision_database(settings)
             migrate(settings)
             print(f"database {name}: {rows:,} readings, {args.panels} panels, {START} .. {end} UTC", flush=True)
             load_s = timed("load", lambda: load(settings, base, args.panels, args.per_panel))
@@ -383,7 +383,7 @@ def main() -> None:
         if args.keep or args.database:
             print(f"kept database {name}")
         else:
-            services.drop_database(base, name)
+            drop_database(base, name)
             print(f"dropped {name}")
 
 

@@ -65,7 +65,7 @@ def bench_publish(
     settings: Settings, panels: int, cycles: int, producer_config: dict[str, object]
 ) -> dict[str, object]:
     from solar_platform import kafka_clients
-    from solar_platform.stack.services import drop_topic, ensure_topic
+    from solar_platform.runtime.kafka_provisioning import drop_topic, ensure_topic
 
     with kafka_clients.admin(settings) as admin:
         brokers = len(admin.describe_cluster()["brokers"])

@@ -26,7 +26,8 @@ import pymysql
 from sqlalchemy import text
 
 from solar_platform.settings import load_settings
-from solar_platform.stack import services
+from solar_platform.stack.mariadb import mysql_socket
+from solar_platform.stack.scratch import scratch_environment
 from solar_platform.storage import db, rollups
 from solar_platform.storage.rebuild import rebuild
 
@@ -53,7 +54,7 @@ def main() -> None:
     day = datetime.combine(datetime.now(UTC).date() - timedelta(days=2), datetime.min.time())
     steps = int(86_400 / args.interval)
     name = f"bench_rebuild_{uuid.uuid4().hex[:8]}"
-    with services.scratch_environment(base, name) as settings:
+    with scratch_environment(base, name) as settings:
         settings = settings.model_copy(update={"interval_seconds": args.interval})
         if args.buckets_only:
             rollup_from_buckets(settings, day, args.panels)
@@ -64,7 +65,7 @@ def main() -> None:
             path = Path(tmp) / "chunk.csv"
             for first in range(0, args.panels, 500):
                 write_chunk(path, day, first, min(args.panels, first + 500), steps, args.interval, rng)
-                with pymysql.connect(unix_socket=str(services.mysql_socket(base)), user="root",
+                with pymysql.connect(unix_socket=str(mysql_socket(base)), user="root",
                                      database=settings.mysql_database, autocommit=True, local_infile=True,
                                      init_command="SET time_zone = '+00:00'") as conn, conn.cursor() as cur:
                     cur.execute(f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE panelData FIELDS TERMINATED BY ',' "

@@ -40,8 +40,9 @@ from pyspark.sql import functions as sf
 from sqlalchemy import text
 
 from solar_platform.fleet.publisher import fast_forward
+from solar_platform.runtime.jdbc import JDBC_BATCH_OPTIONS, jdbc_append
 from solar_platform.settings import Settings, load_settings
-from solar_platform.stack import services
+from solar_platform.stack.scratch import scratch_environment
 from solar_platform.storage import db
 from solar_platform.streaming import job
 from solar_platform.streaming.session import build_session
@@ -60,7 +61,7 @@ SCRATCH_TABLE = "bench_panel_data"
 def scratch(label: str, keep: bool) -> Iterator[Settings]:
     """A fresh migrated database and topic (and checkpoint), dropped afterwards unless `keep`."""
     name = f"bench_{label}_{int(time.time())}"
-    with services.scratch_environment(load_settings(), name, keep=keep) as settings:
+    with scratch_environment(load_settings(), name, keep=keep) as settings:
         yield settings.as_role("migrator")  # its scratch tables are the schema owner's; the stream runs as its own
 
 
@@ -86,7 +87,7 @@ def bench_jdbc(spark: SparkSession, settings: Settings, rows: int, repeats: int)
         for _ in range(repeats):
             _execute(settings, f"TRUNCATE TABLE {SCRATCH_TABLE}")
             started = time.perf_counter()
-            job.jdbc_append(frame, settings, SCRATCH_TABLE, batch_options=options)
+            jdbc_append(frame, settings, SCRATCH_TABLE, batch_options=options)
             rates.append(rows / (time.perf_counter() - started))
         results[f"spark_jdbc[{label}] rows/s"] = round(max(rates))
 
@@ -274,7 +275,7 @@ def run_on(master: str, base: Settings, args: argparse.Namespace) -> dict[str, o
     results: dict[str, object] = {
         "machine": {"cpus": os.cpu_count(), "spark_master": master,
                     "spark_session_start_s": round(time.perf_counter() - started, 1)},
-        "job_jdbc_options": job.JDBC_BATCH_OPTIONS,
+        "job_jdbc_options": JDBC_BATCH_OPTIONS,
     }
     label = "c" if master.startswith("spark://") else "l"  # scratch names differ per master
     try:

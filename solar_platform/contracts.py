@@ -69,7 +69,7 @@ class RejectReason(StrEnum):
     INVALID_STATUS = "invalid_status"
     MISSING_TIME = "missing_time"
     INVALID_TIME = "invalid_time"
-    # Ingest rules (streaming/job.py), not the message shape: a clock too far ahead, or before the floor.
+    # Ingest rules (streaming/sink.py), not the message shape: a clock too far ahead, or before the floor.
     TIME_IN_FUTURE = "time_in_future"
     TIME_OUT_OF_RANGE = "time_out_of_range"
 

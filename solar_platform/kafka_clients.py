@@ -2,7 +2,7 @@
 
 Each part connects as its own user (`KafkaRole`: the fleet writes, the stream reads, Dagster
 creates and describes, `admin` is the brokers' own), so the ACLs on the brokers decide what it may do
-(`topic_acls`, applied by `stack.services.ensure_topic`). Security is always on: the brokers'
+(`topic_acls`, applied by `runtime.kafka_provisioning.ensure_topic`). Security is always on: the brokers'
 client listener speaks SASL only, so every client here authenticates.
 """
 
@@ -28,7 +28,7 @@ from solar_platform.settings import KafkaRole, Settings
 
 SECURITY_PROTOCOL = "SASL_PLAINTEXT"
 # The application users are SCRAM users (the brokers store only salted hashes, created by
-# `stack.services.ensure_kafka_users`); the admin is the brokers' own PLAIN user, defined in their
+# `runtime.kafka_provisioning.ensure_kafka_users`); the admin is the brokers' own PLAIN user, defined in their
 # config, so it exists before any SCRAM credential can be written.
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 ADMIN_MECHANISM = "PLAIN"

@@ -225,12 +225,42 @@ class Settings(BaseSettings):
     process_manager: Literal["supervisord", "compose"] = Field(
         "supervisord", validation_alias=_alias("process_manager"))
     dagster_port: int = Field(3000, ge=1, le=65535, validation_alias=_alias("dagster_port"))
+    # The stream is stale (Dagster's heartbeat sensor, the API's health, fault detection) after this
+    # many trigger intervals without a stream_progress row, and never before the minimum.
+    stream_stale_after_triggers: float = Field(12.0, gt=0, validation_alias=_alias("stream_stale_after_triggers"))
+    stream_stale_min_seconds: float = Field(60.0, ge=0, validation_alias=_alias("stream_stale_min_seconds"))
+    # After the heartbeat sensor requests a restart, it waits this long before requesting another.
+    stream_restart_grace_seconds: float = Field(180.0, ge=0, validation_alias=_alias("stream_restart_grace_seconds"))
+    # Dagster's checks on the live tables (orchestration/live/checks.py).
+    check_freshness_max_lag_seconds: float = Field(
+        120.0, gt=0, validation_alias=_alias("check_freshness_max_lag_seconds"))
+    check_completeness_window_minutes: float = Field(
+        10.0, gt=0, validation_alias=_alias("check_completeness_window_minutes"))
+    check_completeness_min_share: float = Field(
+        0.9, ge=0, le=1, validation_alias=_alias("check_completeness_min_share"))
+    # The power-bounds and duplicate checks look this far back.
+    check_recent_window_minutes: float = Field(60.0, gt=0, validation_alias=_alias("check_recent_window_minutes"))
+    check_dead_letter_window_minutes: float = Field(
+        60.0, gt=0, validation_alias=_alias("check_dead_letter_window_minutes"))
+    check_dead_letter_max_rate: float = Field(0.01, ge=0, le=1, validation_alias=_alias("check_dead_letter_max_rate"))
+    # Messages the stream has not committed, in seconds of fleet output.
+    check_stream_lag_max_seconds: float = Field(60.0, gt=0, validation_alias=_alias("check_stream_lag_max_seconds"))
+    # The daily rollups' numpy recompute check: panels sampled per day, allowed relative difference.
+    rollup_check_sample_panels: int = Field(20, ge=1, validation_alias=_alias("rollup_check_sample_panels"))
+    rollup_check_relative_tolerance: float = Field(
+        1e-6, gt=0, validation_alias=_alias("rollup_check_relative_tolerance"))
     api_host: str = Field("127.0.0.1", validation_alias=_alias("api_host"))
     api_port: int = Field(5000, ge=1, le=65535, validation_alias=_alias("api_port"))
     api_token: str | None = Field(None, validation_alias=_alias("api_token"))
     # Per client and per worker process; 0 turns the limit off.
     api_rate_per_second: float = Field(20.0, ge=0, validation_alias=_alias("api_rate_per_second"))
     api_rate_burst: int = Field(100, ge=1, validation_alias=_alias("api_rate_burst"))
+    # The API's current fleet power counts a panel's newest reading for this many reporting
+    # intervals, and never for less than the minimum.
+    current_power_horizon_intervals: float = Field(
+        6.0, gt=0, validation_alias=_alias("current_power_horizon_intervals"))
+    current_power_min_horizon_seconds: float = Field(
+        60.0, ge=0, validation_alias=_alias("current_power_min_horizon_seconds"))
 
     @classmethod
     def settings_customise_sources(
@@ -351,6 +381,11 @@ class Settings(BaseSettings):
     @property
     def energy_max_gap_seconds(self) -> float:
         return self.energy_max_gap_seconds_override or 3.0 * self.interval_seconds
+
+    @property
+    def stream_stale_after_seconds(self) -> float:
+        """How old the newest stream_progress row may be before the stream counts as stale."""
+        return max(self.stream_stale_after_triggers * self.stream_trigger_seconds, self.stream_stale_min_seconds)
 
     @property
     def spark_worker_ui_ports(self) -> list[int]:

@@ -19,19 +19,20 @@ from solar_platform.settings import Settings, load_settings
 @pytest.fixture(scope="session")
 def stack_settings() -> Iterator[Settings]:
     """The default settings, with MariaDB and Kafka up for the whole session."""
-    from solar_platform.stack import services
+    from solar_platform.stack.lifecycle import stack_down, stack_up
+    from solar_platform.stack.supervisor import supervisor_running
 
     settings = load_settings()
-    started_here = not services.supervisor_running(settings)
-    settings = services.stack_up(settings, log=lambda _line: None)
+    started_here = not supervisor_running(settings)
+    settings = stack_up(settings, log=lambda _line: None)
     yield settings
     if started_here:
-        services.stack_down(settings)
+        stack_down(settings)
 
 
 def isolated(base: Settings, label: str) -> Iterator[Settings]:
     """A fresh migrated database and topic named after the test, dropped afterwards."""
-    from solar_platform.stack.services import scratch_environment
+    from solar_platform.stack.scratch import scratch_environment
 
     with scratch_environment(base, f"t_{label}_{uuid.uuid4().hex[:10]}") as settings:
         yield settings

@@ -31,8 +31,8 @@ from solar_platform.api.errors import (
     error_response,
     validation_error_response,
 )
+from solar_platform.api.legacy_routes import legacy_blueprint
 from solar_platform.api.ratelimit import TokenBucketLimiter
-from solar_platform.api.seed import seed_blueprint
 from solar_platform.api.v1 import v1_blueprint
 from solar_platform.settings import Settings
 
@@ -93,7 +93,7 @@ def create_app(
     protected = bool(settings.api_token)
     security = [{"bearerToken": []}, {"apiKey": []}] if protected else []
     common = {**RATE_LIMITED, **(UNAUTHORIZED if protected else {})}
-    app.register_api(seed_blueprint(security, common))
+    app.register_api(legacy_blueprint(security, common))
     app.register_api(v1_blueprint(security, common))
 
     if rate_per_second == FROM_SETTINGS:

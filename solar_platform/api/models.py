@@ -61,7 +61,7 @@ class PanelPath(BaseModel):
                           description="The panel id (the Kafka key).")
 
 
-# ---------------------------------------------------------------- seed route
+# ---------------------------------------------------------------- legacy route (the seed project's, legacy_routes.py)
 class SeedPowerQuery(_TimeRange):
     limit: int = Field(
         DEFAULT_LIMIT,

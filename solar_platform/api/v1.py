@@ -56,17 +56,13 @@ from solar_platform.api.ranges import (
     resolve_range,
 )
 from solar_platform.storage import queries
-from solar_platform.storage.health import ALERT_KINDS
+from solar_platform.storage.faults import ALERT_KINDS
 from solar_platform.storage.periods import EnergyUnit, local_iso, periods, zone
 
 PANELS = Tag(name="panels", description="Per-panel state, telemetry and energy (Enphase-style devices).")
 FLEET = Tag(name="fleet", description="The whole fleet (SolarEdge-style site).")
 OPS = Tag(name="operations", description="Alerts and platform health.")
 
-# A panel's newest reading counts as "current" for this many reporting intervals (and >= 60 s).
-CURRENT_HORIZON_INTERVALS = 6
-# The stream is stale when its newest micro-batch is older than this many triggers (and >= 60 s).
-STALE_AFTER_TRIGGERS = 6
 # A CSV export reads this many rows per keyset page, each page on its own short connection, so a
 # slow client never holds a database connection for the whole download.
 CSV_PAGE_ROWS = 5000
@@ -344,13 +340,17 @@ def v1_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBluep
         """Site overview: current power, panels reporting vs expected, today's and lifetime energy.
 
         Current power is the sum of each panel's newest reading (`panel_latest`) within a horizon of
-        6 reporting intervals (at least 60 s); panels expected = panels in the registry. Today is
-        the site's day (`SOLAR_SITE_TIMEZONE`); lifetime = daily rollups + the days after them.
+        `SOLAR_CURRENT_POWER_HORIZON_INTERVALS` reporting intervals (default 6), at least
+        `SOLAR_CURRENT_POWER_MIN_HORIZON_SECONDS` (default 60 s); panels expected = panels in the
+        registry. Today is the site's day (`SOLAR_SITE_TIMEZONE`); lifetime = daily rollups + the
+        days after them.
         """
         ctx = api_context()
         now = ctx.now()
-        horizon = max(60.0, CURRENT_HORIZON_INTERVALS * ctx.settings.interval_seconds)
-        site_tz = zone(ctx.settings.site_timezone)
+        settings = ctx.settings
+        horizon = max(settings.current_power_min_horizon_seconds,
+                      settings.current_power_horizon_intervals * settings.interval_seconds)
+        site_tz = zone(settings.site_timezone)
         with read_connection() as conn:
             current = queries.fleet_now(conn, now - timedelta(seconds=horizon))
             (today,) = queries.energy_series(
@@ -366,7 +366,7 @@ def v1_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBluep
                 "panels_online": current.panels_online,
                 "panels_expected": current.panels_expected,
                 "newest_reading": iso(current.newest_reading),
-                "time_zone": ctx.settings.site_timezone,
+                "time_zone": settings.site_timezone,
                 "today_energy_wh": today.energy_wh or 0.0,
                 "today_coverage": today.coverage,
                 "lifetime_energy_wh": lifetime,
@@ -426,12 +426,14 @@ def v1_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBluep
     def health() -> Response:
         """Is the platform alive: database reachable, stream heartbeat age, dead letters. No auth.
 
-        200 when the database answers (status ok, or degraded when the stream heartbeat is older than
-        6 triggers, at least 60 s, or missing); 503 with status down when it does not.
+        200 when the database answers (status ok, or degraded when the stream heartbeat is missing
+        or older than `SOLAR_STREAM_STALE_AFTER_TRIGGERS` triggers, default 12, and at least
+        `SOLAR_STREAM_STALE_MIN_SECONDS`, default 60 s: the limit Dagster's heartbeat sensor uses);
+        503 with status down when it does not.
         """
         ctx = api_context()
         now = ctx.now()
-        stale_after = max(60.0, STALE_AFTER_TRIGGERS * ctx.settings.stream_trigger_seconds)
+        stale_after = ctx.settings.stream_stale_after_seconds  # the same limit as Dagster's heartbeat sensor
         try:
             with read_connection() as conn:
                 stream = queries.stream_health(conn, now)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import typer
@@ -30,6 +27,7 @@ from solar_platform.fleet.publisher import (
     fast_forward,
     run_live,
 )
+from solar_platform.runtime.signals import stop_on_signals
 from solar_platform.settings import Settings, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -53,27 +51,8 @@ def parse_moment(text: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-@contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and the first Ctrl-C set `stop` (the run flushes and ends); a second Ctrl-C interrupts.
-
-    Signal handlers belong to the main thread; elsewhere (Dagster, tests) only `stop` stops the run.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def request_stop(signum: int, _frame: object) -> None:
-        console.print(f"[yellow]{signal.Signals(signum).name}: finishing up, flushing what was sent…[/]")
-        stop.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+def _announce_stop(signal_name: str) -> None:
+    console.print(f"[yellow]{signal_name}: finishing up, flushing what was sent…[/]")
 
 
 def _print_summary(summary: PublishSummary) -> None:
@@ -131,7 +110,7 @@ def run(
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     stop = threading.Event()
     try:
-        with stop_on_signals(stop):
+        with stop_on_signals(stop, on_signal=_announce_stop, second_interrupt_raises=True):
             if time_range is not None:
                 summary = _fast_forward(settings, *time_range, stop, faults)
             else:

@@ -1,48 +1,38 @@
-"""The one Dagster entry point of the platform (`workspace.yaml` loads `defs` from here)."""
-
+"""The one Dagster entry point of the platform: every domain's definitions merged with the shared
+resources. `workspace.yaml` loads `defs`; tests call `build_defs` with their own settings."""
 
 import dagster as dg
 
-from solar_platform.orchestration.assets import ingestion, live, rollups, storage
-from solar_platform.orchestration.checks import live_checks
-from solar_platform.orchestration.jobs import all_jobs
-from solar_platform.orchestration.resources import (
-    KafkaResource,
-    MonitoringResource,
-    SolarSettingsResource,
-    SolarSparkResource,
-    process_control,
-)
-from solar_platform.orchestration.schedules import all_schedules
-from solar_platform.orchestration.sensors import all_sensors
+from solar_platform.orchestration.health.definitions import defs as health_defs
+from solar_platform.orchestration.ingestion.definitions import defs as ingestion_defs
+from solar_platform.orchestration.live.definitions import defs as live_defs
+from solar_platform.orchestration.platform.definitions import defs as platform_defs
+from solar_platform.orchestration.resources import KafkaResource, SolarSettingsResource, SolarSparkResource
+from solar_platform.orchestration.rollups.definitions import build_defs as build_rollups_defs
+from solar_platform.stack.process_control import process_control
 
 
-def build_resources(solar: SolarSettingsResource | None = None, **overrides: object) -> dict[str, object]:
-    """The resources every definition uses; tests pass another `solar` (fresh database and topic)."""
+def build_defs(solar: SolarSettingsResource | None = None, **resource_overrides: object) -> dg.Definitions:
+    """The platform's definitions with every resource reading `solar` (default: the environment).
+
+    `resource_overrides` replace resources by name, e.g. `processes=` an in-memory fake in tests.
+    """
     solar = solar or SolarSettingsResource()
+    settings = solar.get()
     resources: dict[str, object] = {
         "solar": solar,
-        "processes": process_control(solar),  # supervisord locally, compose's in containers
+        "processes": process_control(settings),  # supervisord locally, compose's in containers
         "kafka": KafkaResource(solar=solar),
-        "spark": SolarSparkResource(spark_config={}),
-        "monitoring": MonitoringResource(),
+        "spark": SolarSparkResource(solar=solar, spark_config={}),
     }
-    resources.update(overrides)
-    return resources
+    return dg.Definitions.merge(
+        platform_defs,
+        ingestion_defs,
+        live_defs,
+        health_defs,
+        build_rollups_defs(settings.site_timezone),
+        dg.Definitions(resources={**resources, **resource_overrides}),
+    )
 
 
-ASSETS = [
-    storage.mysql_schema, storage.panel_registry,
-    ingestion.kafka_topic, ingestion.panel_fleet, ingestion.spark_stream,
-    live.live_tables, live.panel_alerts,
-    rollups.daily_energy_rollups,
-]
-
-defs = dg.Definitions(
-    assets=ASSETS,
-    asset_checks=live_checks,
-    jobs=all_jobs,
-    schedules=all_schedules,
-    sensors=all_sensors,
-    resources=build_resources(),
-)
+defs = build_defs()

@@ -6,8 +6,9 @@ import json
 
 import typer
 
-from solar_platform.settings import load_settings
-from solar_platform.stack import services
+from solar_platform.settings import Settings, load_settings
+from solar_platform.stack import lifecycle
+from solar_platform.stack.platform_programs import launch_dagster_job
 
 app = typer.Typer(no_args_is_help=True)
 db_app = typer.Typer(no_args_is_help=True)
@@ -17,21 +18,21 @@ db_app = typer.Typer(no_args_is_help=True)
 def stack_up() -> None:
     """Start MariaDB and the Kafka cluster (idempotent); create users, schema and topic."""
     settings = load_settings()
-    settings = services.stack_up(settings, log=lambda line: typer.echo(f"· {line}"))
+    settings = lifecycle.stack_up(settings, log=lambda line: typer.echo(f"· {line}"))
     _print_connections(settings)
 
 
 @app.command("down")
 def stack_down() -> None:
     """Stop every process of the stack and the platform."""
-    services.stack_down(load_settings())
+    lifecycle.stack_down(load_settings())
     typer.echo("stack stopped")
 
 
 @app.command("status")
 def stack_status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Service states and the URLs to connect with."""
-    report = services.status(load_settings())
+    report = lifecycle.status(load_settings())
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
@@ -106,12 +107,12 @@ def platform_up(
 ) -> None:
     """Start everything: the stack, then Dagster (webserver + daemon), the API, the fleet and the stream."""
     settings = load_settings()
-    settings = services.stack_up(settings, log=lambda line: typer.echo(f"· {line}"))
+    settings = lifecycle.stack_up(settings, log=lambda line: typer.echo(f"· {line}"))
     if not only_stack:
-        services.start_platform(settings)
+        lifecycle.start_platform(settings)
         # First run of the setup job (schema, topic, panel registry), queued for the daemon so the
         # operator sees it in the UI's run history; its schedules keep the registry current after.
-        services.launch_dagster_job(settings, "setup_platform")
+        launch_dagster_job(settings, "setup_platform")
         typer.echo("· queued Dagster job setup_platform")
     _print_connections(settings)
 
@@ -121,8 +122,8 @@ def platform_down() -> None:
     stack_down()
 
 
-def _print_connections(settings: object) -> None:
-    report = services.status(settings)  # type: ignore[arg-type]
+def _print_connections(settings: Settings) -> None:
+    report = lifecycle.status(settings)
     typer.echo("")
     for name, state in sorted(report["services"].items()):  # type: ignore[union-attr]
         typer.echo(f"  {name:<24} {state}")

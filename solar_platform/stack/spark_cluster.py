@@ -26,7 +26,16 @@ from pathlib import Path
 
 from solar_platform.runtime.host import SetupError, java_home, port_is_open, require_free_ports
 from solar_platform.settings import Settings
-from solar_platform.stack import services
+from solar_platform.stack.supervisor import (
+    Program,
+    include_dir,
+    process_states,
+    program_section,
+    start_program,
+    supervisor,
+    supervisor_running,
+    wait_until_ready,
+)
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
@@ -127,9 +136,9 @@ def worker_command(host: str, ui_port: int, cores: int, memory: str, work_dir: P
             "--cores", str(cores), "--memory", memory, "--work-dir", str(work_dir), master_url]
 
 
-def cluster_programs(settings: Settings, spec: ClusterSpec) -> list[services.Program]:
+def cluster_programs(settings: Settings, spec: ClusterSpec) -> list[Program]:
     env = daemon_env(spec.host)
-    master = services.Program(
+    master = Program(
         spec.master_program,
         master_command(spec.host, spec.master_port, spec.master_ui_port),
         priority=40,
@@ -141,7 +150,7 @@ def cluster_programs(settings: Settings, spec: ClusterSpec) -> list[services.Pro
     for program, ui_port in zip(spec.worker_programs, spec.worker_ui_ports, strict=True):
         work_dir = settings.home_dir / "spark" / "work" / program
         work_dir.mkdir(parents=True, exist_ok=True)
-        workers.append(services.Program(
+        workers.append(Program(
             program,
             worker_command(spec.host, ui_port, spec.worker_cores, spec.worker_memory, work_dir, spec.master_url),
             priority=45,
@@ -174,12 +183,12 @@ def exec_daemon(settings: Settings, role: str) -> None:
 
 
 def config_path(settings: Settings, name: str) -> Path:
-    return services.include_dir(settings) / f"{name}.conf"
+    return include_dir(settings) / f"{name}.conf"
 
 
 def _apply_config(settings: Settings, names: list[str]) -> None:
     """Reload supervisord's config and add/remove only `names` (never anyone else's programs)."""
-    server = services.supervisor(settings)
+    server = supervisor(settings)
     added, changed, removed = server.supervisor.reloadConfig()[0]
     for name in changed + removed:
         if name in names:
@@ -227,23 +236,23 @@ def start_cluster(settings: Settings, spec: ClusterSpec, log: Callable[[str], No
     progs = cluster_programs(settings, spec)
     path = config_path(settings, spec.name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = "\n".join(line for prog in progs for line in services.program_section(settings, prog))
+    text = "\n".join(line for prog in progs for line in program_section(settings, prog))
     stale = [p for p in _configured_programs(path) if p not in spec.programs]  # fewer workers than before
     for name in stale:
         _stop(settings, name)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
     _apply_config(settings, spec.programs + stale)
-    states = services.process_states(settings)
+    states = process_states(settings)
     require_free_ports({p.name: p.port for p in progs if p.port is not None
                         and states.get(p.name) not in ("RUNNING", "STARTING")})
     log(f"starting {spec.master_program} ({spec.master_url})")
-    services._start(settings, spec.master_program)  # the stack's own start-and-report-why
-    services._wait("the Spark master", lambda: port_is_open(spec.master_port, spec.host), 60, settings,
-                   spec.master_program)
+    start_program(settings, spec.master_program)  # the stack's own start-and-report-why
+    wait_until_ready(settings, "the Spark master", lambda: port_is_open(spec.master_port, spec.host), 60,
+                     spec.master_program)
     for name in spec.worker_programs:
         log(f"starting {name}")
-        services._start(settings, name)
+        start_program(settings, name)
     wait_for_workers(spec, len(spec.worker_programs))
 
 
@@ -255,14 +264,14 @@ def _configured_programs(path: Path) -> list[str]:
 
 def _stop(settings: Settings, name: str) -> None:
     with suppress(xmlrpc.client.Fault):  # not running, or not known (any more)
-        services.supervisor(settings).supervisor.stopProcess(name, True)
+        supervisor(settings).supervisor.stopProcess(name, True)
 
 
 def stop_cluster(settings: Settings, name: str) -> None:
     """Stop a cluster's workers, then its master, and forget its programs."""
     path = config_path(settings, name)
     programs = _configured_programs(path)
-    if not programs or not services.supervisor_running(settings):
+    if not programs or not supervisor_running(settings):
         path.unlink(missing_ok=True)
         return
     for program in sorted(programs, key=lambda p: p.endswith("-master")):  # workers first

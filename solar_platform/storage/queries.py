@@ -26,12 +26,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, text
 
-from solar_platform.storage.health import (
+from solar_platform.storage.db import DEAD_LETTERS, READINGS, STREAM_PROGRESS, WINDOWS
+from solar_platform.storage.energy import FLEET_BUCKETS, PANEL_BUCKETS, PANEL_LATEST
+from solar_platform.storage.faults import (
     ALERT_KINDS,
     OFFLINE,
     OVER_RANGE,
-    REPORTING,
-    RETIRED,
     SILENT,
     STUCK,
     UNDERPERFORMING,
@@ -43,7 +43,14 @@ __all__ = ["EnergyUnit", "Period", "periods"]
 
 # Health shown for a panel: the most severe open alert wins; no alert and a reading = reporting.
 HEALTH_PRECEDENCE = (SILENT, OFFLINE, ZERO_PRODUCTION, OVER_RANGE, STUCK, UNDERPERFORMING)
+REPORTING = "reporting"
+RETIRED = "retired"  # out of the fleet (storage.registry): no longer judged
 UNKNOWN = "unknown"  # registered, never seen
+
+# Each panel's latest reading, the one definition every "now" query reads: the row per panel that
+# the stream keeps in `panel_latest` in the same transaction as panelData (storage.energy), so it
+# never scans panelData. A plain derived table: MariaDB merges it, key lookups stay key lookups.
+LATEST_READINGS = f"SELECT panel_id, power_panel, current_status, first_seen, last_seen FROM {PANEL_LATEST}"
 
 # Dead letters are counted up to this many (an index range bounded by LIMIT): the health route
 # must stay cheap however many hostile messages arrive. The cap itself means "at least".
@@ -118,7 +125,7 @@ def panel_exists(conn: Connection, panel_id: str) -> bool:
         conn.execute(
             text(
                 "SELECT EXISTS(SELECT 1 FROM panels WHERE panel_id = :p) "
-                "OR EXISTS(SELECT 1 FROM panel_latest WHERE panel_id = :p)"
+                f"OR EXISTS(SELECT 1 FROM {PANEL_LATEST} WHERE panel_id = :p)"
             ),
             {"p": panel_id},
         ).scalar()
@@ -126,13 +133,23 @@ def panel_exists(conn: Connection, panel_id: str) -> bool:
 
 
 def latest_readings(conn: Connection, panel_ids: Sequence[str]) -> dict[str, ReadingRow]:
-    """Each panel's newest reading, from `panel_latest` (key lookups)."""
+    """Each panel's latest reading (`LATEST_READINGS`, key lookups); panels never seen are absent."""
     if not panel_ids:
         return {}
     stmt = text(
-        "SELECT panel_id, power_panel, current_status, last_seen FROM panel_latest WHERE panel_id IN :ids"
+        f"SELECT l.panel_id, l.power_panel, l.current_status, l.last_seen FROM ({LATEST_READINGS}) l "
+        "WHERE l.panel_id IN :ids"
     ).bindparams(bindparam("ids", expanding=True))
-    return {r[0]: ReadingRow(r[0], float(r[1]), int(r[2]), r[3]) for r in conn.execute(stmt, {"ids": list(panel_ids)})}
+    rows = conn.execute(stmt, {"ids": list(panel_ids)})
+    return {r[0]: latest for r in rows if (latest := _latest_reading(*r)) is not None}
+
+
+def _latest_reading(panel_id: str, power: float | None, status: int | None,
+                    last_seen: datetime | None) -> ReadingRow | None:
+    """A `LATEST_READINGS` row as a reading; None for a panel never seen (an outer join's nulls)."""
+    if last_seen is None or power is None or status is None:
+        return None
+    return ReadingRow(panel_id, float(power), int(status), last_seen)
 
 
 def _open_alert_health(conn: Connection, panel_ids: Sequence[str]) -> dict[str, str]:
@@ -156,7 +173,7 @@ def _summaries(conn: Connection, ids_sql: str, params: dict[str, object]) -> lis
             "       l.last_seen, l.power_panel, l.current_status, p.retired_at "
             f"FROM ({ids_sql}) ids "
             "LEFT JOIN panels p ON p.panel_id = ids.panel_id "
-            "LEFT JOIN panel_latest l ON l.panel_id = ids.panel_id "
+            f"LEFT JOIN ({LATEST_READINGS}) l ON l.panel_id = ids.panel_id "
             "ORDER BY ids.panel_id"
         ),
         params,
@@ -164,7 +181,7 @@ def _summaries(conn: Connection, ids_sql: str, params: dict[str, object]) -> lis
     health = _open_alert_health(conn, [r[0] for r in rows])
     result = []
     for pid, pmax, first_seen, last_seen, power, status, retired_at in rows:
-        latest = None if last_seen is None else ReadingRow(pid, float(power), int(status), last_seen)
+        latest = _latest_reading(pid, power, status, last_seen)
         result.append(
             PanelSummary(
                 panel_id=pid,
@@ -188,7 +205,7 @@ def list_panels(conn: Connection, *, limit: int, after: str | None = None) -> li
     where = "WHERE panel_id > :after" if after is not None else ""
     ids = (
         f"SELECT panel_id FROM ((SELECT panel_id FROM panels {where} ORDER BY panel_id LIMIT :limit) "
-        f"UNION (SELECT panel_id FROM panel_latest {where} ORDER BY panel_id LIMIT :limit)) u "
+        f"UNION (SELECT panel_id FROM {PANEL_LATEST} {where} ORDER BY panel_id LIMIT :limit)) u "
         "ORDER BY panel_id LIMIT :limit"
     )
     return _summaries(conn, ids, {"after": after, "limit": limit})
@@ -196,7 +213,8 @@ def list_panels(conn: Connection, *, limit: int, after: str | None = None) -> li
 
 def panel_summary(conn: Connection, panel_id: str) -> PanelSummary | None:
     """One panel's registry entry, latest reading and health; None when the panel is unknown."""
-    ids = "SELECT panel_id FROM panels WHERE panel_id = :p UNION SELECT panel_id FROM panel_latest WHERE panel_id = :p"
+    ids = (f"SELECT panel_id FROM panels WHERE panel_id = :p "
+           f"UNION SELECT panel_id FROM {PANEL_LATEST} WHERE panel_id = :p")
     found = _summaries(conn, ids, {"p": panel_id})
     return found[0] if found else None
 
@@ -218,7 +236,7 @@ def readings(
     """
     order = "DESC" if newest_first else "ASC"
     stmt = text(
-        "SELECT Panel_id, power_panel, current_status, time_data FROM panelData "
+        f"SELECT Panel_id, power_panel, current_status, time_data FROM {READINGS} "
         "WHERE Panel_id = :p AND (:start IS NULL OR time_data >= :start) AND (:end IS NULL OR time_data < :end) "
         f"AND (:after IS NULL OR time_data {'<' if newest_first else '>'} :after) "
         f"ORDER BY time_data {order} LIMIT :limit"
@@ -233,7 +251,7 @@ def windows(
     """A panel's 30-s window means (`panelDataAgg`) starting in `[start, end)`, keyset-paged on window_start."""
     rows = conn.execute(
         text(
-            "SELECT Panel_id, total_power, window_start, window_end, reading_count FROM panelDataAgg "
+            f"SELECT Panel_id, total_power, window_start, window_end, reading_count FROM {WINDOWS} "
             "WHERE Panel_id = :p AND window_start >= :start AND window_start < :end "
             "AND (:after IS NULL OR window_start > :after) ORDER BY window_start LIMIT :limit"
         ),
@@ -377,7 +395,7 @@ def energy_series(
     else:
         bucket_ranges = [(spans[0].start, spans[-1].end)]
     edges = [_datetime_number(p.start) for p in spans] + [_datetime_number(spans[-1].end)]
-    source = "fleet_energy_15min" if panel_id is None else "panel_energy_15min"
+    source = FLEET_BUCKETS if panel_id is None else PANEL_BUCKETS
     add(_grouped(conn, source, "bucket_start", edges, bucket_ranges, "SUM(energy_wh), SUM(covered_seconds)", panel_id))
 
     panels = 1 if panel_id is not None else registered_panels(conn)
@@ -392,7 +410,7 @@ def energy_series(
 
 def bucket_energy(conn: Connection, panel_id: str | None, start: datetime, end: datetime | None = None) -> float:
     """Energy (Wh) of the buckets starting in `[start, end)` (end None = all after start)."""
-    table = "fleet_energy_15min" if panel_id is None else "panel_energy_15min"
+    table = FLEET_BUCKETS if panel_id is None else PANEL_BUCKETS
     panel_filter = "panel_id = :p AND " if panel_id is not None else ""
     upper = "AND bucket_start < :b" if end is not None else ""
     value = conn.execute(
@@ -426,12 +444,12 @@ def lifetime_energy(conn: Connection, panel_id: str | None, *, now: datetime, si
 def fleet_now(conn: Connection, since: datetime) -> FleetNow:
     """Current fleet power: the sum of each panel's newest reading, for panels seen at or after `since`.
 
-    One pass over `panel_latest` (a row per panel: the cost follows the fleet, not its history).
+    One pass over `LATEST_READINGS` (a row per panel: the cost follows the fleet, not its history).
     """
     power, reporting, online, newest = conn.execute(
         text(
-            "SELECT COALESCE(SUM(power_panel), 0), COUNT(*), COALESCE(SUM(current_status = 1), 0), MAX(last_seen) "
-            "FROM panel_latest WHERE last_seen >= :since"
+            "SELECT COALESCE(SUM(l.power_panel), 0), COUNT(*), COALESCE(SUM(l.current_status = 1), 0), "
+            f"MAX(l.last_seen) FROM ({LATEST_READINGS}) l WHERE l.last_seen >= :since"
         ),
         {"since": since},
     ).one()
@@ -479,18 +497,18 @@ def stream_health(conn: Connection, now: datetime) -> StreamHealth:
     up to `DEAD_LETTER_COUNT_CAP`.
     """
     since = now - timedelta(days=1)
-    heartbeat = conn.execute(text("SELECT MAX(recorded_at) FROM stream_progress")).scalar()
+    heartbeat = conn.execute(text(f"SELECT MAX(recorded_at) FROM {STREAM_PROGRESS}")).scalar()
     event_time = conn.execute(
         text(
-            "SELECT max_event_time FROM stream_progress WHERE recorded_at >= :since AND max_event_time IS NOT NULL "
+            f"SELECT max_event_time FROM {STREAM_PROGRESS} WHERE recorded_at >= :since AND max_event_time IS NOT NULL "
             "ORDER BY recorded_at DESC LIMIT 1"
         ),
         {"since": since},
     ).scalar()
     total, recent = conn.execute(
         text(
-            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM dead_letters LIMIT :cap) a), "
-            "(SELECT COUNT(*) FROM (SELECT 1 FROM dead_letters WHERE recorded_at >= :since LIMIT :cap) b)"
+            f"SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM {DEAD_LETTERS} LIMIT :cap) a), "
+            f"(SELECT COUNT(*) FROM (SELECT 1 FROM {DEAD_LETTERS} WHERE recorded_at >= :since LIMIT :cap) b)"
         ),
         {"since": since, "cap": DEAD_LETTER_COUNT_CAP},
     ).one()

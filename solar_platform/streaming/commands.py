@@ -44,7 +44,8 @@ def run(
     )] = None,
 ) -> None:
     """Kafka -> contract -> MySQL: panelData, panelDataAgg (30 s means), dead_letters, stream_progress."""
-    from solar_platform.streaming.job import StreamQueryFailed, run_job
+    from solar_platform.streaming.errors import StreamQueryFailed
+    from solar_platform.streaming.job import run_job
 
     try:
         settings = load_settings(

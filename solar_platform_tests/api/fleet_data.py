@@ -1,4 +1,4 @@
-"""A realistic small fleet written into a migrated database, following the contract and the seed's model.
+"""A realistic small fleet written into a migrated database, following the contract and the seed project's model.
 
 Four panels report every 5 s from 2024-05-01 00:00 to NOW (2024-05-03 13:00 UTC), producing
 `Pmax / cosh(x)^30` during a daily 1-h window opening at 11:00 UTC (Pmax = 400 W x U(0.8, 1.2)).
@@ -76,19 +76,20 @@ def epoch(moment: datetime) -> float:
     return moment.replace(tzinfo=UTC).timestamp() if moment.tzinfo is None else moment.timestamp()
 
 
-def seed_power(t: np.ndarray, pmax: float) -> np.ndarray:
+def model_power(t: np.ndarray, pmax: float) -> np.ndarray:
+    """The seed project's power model: Pmax / cosh(x)^30 over the daily window."""
     seconds_of_day = np.mod(t, 86400)
     x = (seconds_of_day - WINDOW_OPENS) / WINDOW_SECONDS - 0.5
     return pmax / np.cosh(x) ** 30
 
 
-def build_fleet(seed: int = 7) -> Fleet:
-    rng = np.random.default_rng(seed)
+def build_fleet(random_seed: int = 7) -> Fleet:
+    rng = np.random.default_rng(random_seed)
     fleet = Fleet(pmax={pid: float(400.0 * rng.uniform(0.8, 1.2)) for pid in (*PANELS, NEVER_SEEN)})
     t_all = np.arange(epoch(START), epoch(END), INTERVAL_S, dtype=float)
     for pid in PANELS:
         t = t_all[t_all < epoch(SILENT_FROM)] if pid == SILENT_PANEL else t_all
-        p = seed_power(t, fleet.pmax[pid]) * rng.uniform(0.97, 1.03, size=t.size)
+        p = model_power(t, fleet.pmax[pid]) * rng.uniform(0.97, 1.03, size=t.size)
         s = np.ones(t.size, dtype=int)
         if pid == OFFLINE_PANEL:
             off = t >= epoch(OFFLINE_FROM)

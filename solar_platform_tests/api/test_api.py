@@ -38,8 +38,8 @@ def error_of(response) -> str:
     return body["error"]
 
 
-# ---------------------------------------------------------------- seed route
-def test_seed_route_keeps_the_seed_shape(client: FlaskClient, fleet: Fleet) -> None:
+# ---------------------------------------------------------------- legacy route (the seed project's)
+def test_legacy_route_keeps_the_seed_shape(client: FlaskClient, fleet: Fleet) -> None:
     response = client.get(f"/power/{P1}")
     assert response.status_code == 200
     rows = response.get_json()
@@ -55,7 +55,7 @@ def test_seed_route_keeps_the_seed_shape(client: FlaskClient, fleet: Fleet) -> N
     assert rows[-1]["power_panel"] == pytest.approx(float(fleet.power[P1][-1]))
 
 
-def test_seed_route_bounds(client: FlaskClient) -> None:
+def test_legacy_route_bounds(client: FlaskClient) -> None:
     rows = client.get(f"/power/{P1}?from=2024-05-02T11:00:00Z&to=2024-05-02T11:01:00Z").get_json()
     assert [r["time_data"] for r in rows][:2] == ["2024-05-02T11:00:00.000Z", "2024-05-02T11:00:05.000Z"]
     assert len(rows) == 12

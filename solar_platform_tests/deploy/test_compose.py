@@ -332,17 +332,18 @@ def test_dagster_reads_the_stream_checkpoints(compose, monkeypatch):
 
 def test_dagster_in_compose_reports_instead_of_supervising(compose, monkeypatch):
     """No supervisord in the containers: Dagster's process control is compose's, and says so."""
-    from solar_platform.orchestration.resources import ComposeProcessControl, SolarSettingsResource, process_control
+    from solar_platform.orchestration.definitions import build_defs
+    from solar_platform.stack.process_control import EXTERNAL, ComposeProcessControl
 
     for name in ("dagster-webserver", "dagster-daemon"):
         settings = _container_settings(compose, name, monkeypatch)
         assert settings.process_manager == "compose"
-        control = process_control(SolarSettingsResource())
+        control = build_defs().resources["processes"]
         assert isinstance(control, ComposeProcessControl)
     for program in ("fleet", "stream"):
         assert compose["services"][program]["restart"] == "unless-stopped"  # compose brings them back
-        info = control.restart(program)
-        assert info["state"] == "EXTERNAL" and f"docker compose restart {program}" in info["description"]
+        status = control.restart(program)
+        assert status.state == EXTERNAL and f"docker compose restart {program}" in status.description
 
 
 @pytest.mark.parametrize(("asset_name", "program"), [("panel_fleet", "fleet"), ("spark_stream", "stream")])
@@ -351,8 +352,9 @@ def test_fleet_and_stream_runs_succeed_and_say_compose_owns_them(asset_name, pro
     """launch_fleet / launch_stream / restart_stream in compose: a successful run that says what to do."""
     import dagster as dg
 
-    from solar_platform.orchestration.assets import ingestion
-    from solar_platform.orchestration.resources import ComposeProcessControl, SolarSettingsResource
+    from solar_platform.orchestration.ingestion import assets as ingestion
+    from solar_platform.orchestration.resources import SolarSettingsResource
+    from solar_platform.stack.process_control import ComposeProcessControl
 
     asset = getattr(ingestion, asset_name)
     result = dg.materialize(

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from solar_platform import kafka_clients
 from solar_platform.contracts import parse_reading
 from solar_platform.fleet import publisher
-from solar_platform.fleet.commands import app, parse_moment, stop_on_signals
+from solar_platform.fleet.commands import app, parse_moment
 from solar_platform.fleet.publisher import (
     FleetError,
     PublishSummary,
@@ -27,6 +27,7 @@ from solar_platform.fleet.publisher import (
     run_live,
 )
 from solar_platform.fleet.simulation import from_epoch_ms, simulate_readings, to_epoch_ms
+from solar_platform.runtime.signals import stop_on_signals
 from solar_platform_tests.fleet.support import fleet_settings
 
 START = datetime(2024, 6, 1, 11, 45, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Helpers for the orchestration tests: Definitions bound to a fresh database and topic."""
+"""Helpers for the orchestration tests: the platform's definitions bound to a fresh database and topic."""
 
 from __future__ import annotations
 
@@ -9,20 +9,16 @@ import dagster as dg
 import pytest
 from sqlalchemy import text
 
-from solar_platform.orchestration import definitions as d
-from solar_platform.orchestration.resources import OfflineProcessControl, SolarSettingsResource
+from solar_platform.orchestration.definitions import build_defs
+from solar_platform.orchestration.resources import SolarSettingsResource
 from solar_platform.settings import Settings
 from solar_platform.storage import db
+from solar_platform_tests.orchestration.fakes import OfflineProcessControl
 
 
-def test_defs(settings: Settings, **resource_overrides: object) -> dg.Definitions:
-    """The platform's definitions with every resource pointed at `settings`."""
-    resources = d.build_resources(SolarSettingsResource.for_settings(settings), **resource_overrides)
-    return dg.Definitions(assets=d.ASSETS, asset_checks=d.live_checks, jobs=d.all_jobs, schedules=d.all_schedules,
-                          sensors=d.all_sensors, resources=resources)
-
-
-test_defs.__test__ = False  # a helper, not a test
+def defs_for(settings: Settings, **resource_overrides: object) -> dg.Definitions:
+    """`build_defs` with every resource pointed at `settings`."""
+    return build_defs(SolarSettingsResource.for_settings(settings), **resource_overrides)
 
 
 def insert_readings(settings: Settings, rows: Iterable[tuple[str, float, int, datetime]]) -> int:
@@ -43,5 +39,5 @@ def register_panels(settings: Settings, pmax: dict[str, float]) -> None:
 
 
 @pytest.fixture
-def offline_processes(request: pytest.FixtureRequest) -> OfflineProcessControl:
-    return OfflineProcessControl(namespace=request.node.nodeid)
+def offline_processes() -> OfflineProcessControl:
+    return OfflineProcessControl()

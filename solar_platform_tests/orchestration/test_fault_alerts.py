@@ -16,10 +16,10 @@ from sqlalchemy import text
 
 from solar_platform.api.app import create_app
 from solar_platform.fleet.simulation import from_epoch_ms
-from solar_platform.orchestration import sensors as s
+from solar_platform.orchestration.health.sensors import panel_health
 from solar_platform.settings import Settings
 from solar_platform.storage import alerts, db, registry
-from solar_platform_tests.orchestration.conftest import insert_readings, register_panels, test_defs
+from solar_platform_tests.orchestration.conftest import defs_for, insert_readings, register_panels
 from solar_platform_tests.orchestration.fault_replay import at, fleet_settings, one_fault_each, simulate
 
 pytestmark = pytest.mark.integration
@@ -201,9 +201,9 @@ def test_panel_health_sensor_records_open_alerts_by_kind(fresh_settings):
                                for k in range(60)])
     insert_readings(settings, [("p-quiet", 200.0, 1, (now - timedelta(minutes=10)).replace(tzinfo=None))])
     _heartbeat(settings, now)
-    defs = test_defs(settings)
+    defs = defs_for(settings)
     with dg.build_sensor_context(resources=defs.resources, definitions=defs) as context:
-        result = s.panel_health(context)
+        result = panel_health(context)
     assert isinstance(result, dg.SensorResult)
     metadata = result.asset_events[0].metadata
     assert metadata["open_silent"].value == 1 and metadata["alerts_open"].value == 1

@@ -7,13 +7,13 @@ import pytest
 
 from solar_platform import kafka_clients
 from solar_platform.fleet.publisher import expected_messages
-from solar_platform_tests.orchestration.conftest import test_defs
+from solar_platform_tests.orchestration.conftest import defs_for
 
 pytestmark = pytest.mark.integration
 
 
 def _run(settings, start: str, end: str) -> dg.ExecuteInProcessResult:
-    job = test_defs(settings).resolve_job_def("publish_fleet_history_job")
+    job = defs_for(settings).resolve_job_def("publish_fleet_history_job")
     config = {"ops": {"publish_fleet_history": {"config": {"start": start, "end": end, "panels": 5}}}}
     return job.execute_in_process(run_config=config, raise_on_error=False)
 

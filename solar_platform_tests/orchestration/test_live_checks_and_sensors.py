@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import text
 
 from solar_platform import kafka_clients
-from solar_platform.orchestration import checks as c
-from solar_platform.orchestration import sensors as s
-from solar_platform.orchestration.resources import MonitoringResource, SolarSettingsResource
+from solar_platform.orchestration.ingestion.sensors import stream_heartbeat
+from solar_platform.orchestration.ingestion.stream_lag import stream_lag_figures
+from solar_platform.orchestration.live import checks as c
+from solar_platform.orchestration.resources import KafkaResource, SolarSettingsResource
 from solar_platform.storage import db
-from solar_platform_tests.orchestration.conftest import insert_readings, register_panels, test_defs
+from solar_platform_tests.orchestration.conftest import defs_for, insert_readings, register_panels
 
 pytestmark = pytest.mark.integration
 
@@ -33,16 +34,15 @@ def _good_recent_data(settings, panels: int = 5, minutes: int = 10) -> dict[str,
     return pmax
 
 
-def _check(check_def, settings, **extra):
-    solar = SolarSettingsResource.for_settings(settings)
-    return check_def(solar=solar, monitoring=MonitoringResource(), **extra)
+def _check(check_def, settings):
+    return check_def(solar=SolarSettingsResource.for_settings(settings))
 
 
 def test_observation_job_records_figures_and_runs_checks(fresh_settings):
     _good_recent_data(fresh_settings)
     with db.engine(fresh_settings, role="migrator").connect() as conn:
         conn.execute(text("ANALYZE TABLE panelData"))  # the estimate the observation reads (it never counts)
-    defs = test_defs(fresh_settings)
+    defs = defs_for(fresh_settings)
     result = defs.resolve_job_def("observe_live_tables").execute_in_process(raise_on_error=False)
     observations = {e.asset_key.to_user_string(): e.event_specific_data.asset_observation.metadata
                     for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
@@ -78,15 +78,13 @@ def test_stale_table_fails_freshness(fresh_settings):
 
 
 def test_stream_lag_counts_uncommitted_messages(fresh_settings):
-    from solar_platform.orchestration.resources import KafkaResource
-
     producer = kafka_clients.producer(fresh_settings, "fleet")
     for i in range(40):
         producer.send(fresh_settings.topic, key=b"p-0", value=b'{"x": %d}' % i)
     producer.flush()
     producer.close()
     solar = SolarSettingsResource.for_settings(fresh_settings)
-    figures = c.stream_lag_figures(fresh_settings, KafkaResource(solar=solar))
+    figures = stream_lag_figures(fresh_settings, KafkaResource(solar=solar))
     assert figures["messages_behind"] == 40 and figures["committed_batch"] == -1
     # a checkpoint whose last committed batch ended at the end offsets: no lag
     ends = KafkaResource(solar=solar).end_offsets()
@@ -96,7 +94,7 @@ def test_stream_lag_counts_uncommitted_messages(fresh_settings):
     (ckpt / "offsets" / "3").write_text('v1\n{"batchWatermarkMs":0}\n' + json.dumps(
         {fresh_settings.topic: {str(p): o for p, o in ends.items()}}))
     (ckpt / "commits" / "3").write_text('v1\n{"nextBatchWatermarkMs":0}')
-    figures = c.stream_lag_figures(fresh_settings, KafkaResource(solar=solar))
+    figures = stream_lag_figures(fresh_settings, KafkaResource(solar=solar))
     assert figures["messages_behind"] == 0 and figures["committed_batch"] == 3
 
 
@@ -113,12 +111,12 @@ def _evaluate(sensor, defs, **kwargs):
 
 
 def test_stale_heartbeat_requests_a_restart_only_when_input_waits(fresh_settings, offline_processes):
-    defs = test_defs(fresh_settings, processes=offline_processes)
+    defs = defs_for(fresh_settings, processes=offline_processes)
     offline_processes.set_state("stream", "RUNNING")
     _progress(fresh_settings, _now() - timedelta(minutes=10))
     with dg.instance_for_test() as instance:
         # Nothing on the topic the stream has not committed: idle (night, fleet stopped), never restarted.
-        idle, _ = _evaluate(s.stream_heartbeat, defs, instance=instance)
+        idle, _ = _evaluate(stream_heartbeat, defs, instance=instance)
         assert isinstance(idle, dg.SensorResult) and not idle.run_requests
         assert "idle" in idle.skip_reason.skip_message
         assert idle.asset_events[0].metadata["idle"].value is True
@@ -126,7 +124,7 @@ def test_stale_heartbeat_requests_a_restart_only_when_input_waits(fresh_settings
         producer = kafka_clients.producer(fresh_settings, "fleet", acks="all")
         producer.send(fresh_settings.topic, key=b"panel-1", value=b"{}").get(timeout=30)
         producer.close()
-        result, cursor = _evaluate(s.stream_heartbeat, defs, instance=instance)
+        result, cursor = _evaluate(stream_heartbeat, defs, instance=instance)
         assert isinstance(result, dg.SensorResult)
         assert len(result.run_requests) == 1 and result.run_requests[0].run_key.startswith("restart-stream-")
         observation = result.asset_events[0]
@@ -134,15 +132,15 @@ def test_stale_heartbeat_requests_a_restart_only_when_input_waits(fresh_settings
         assert observation.metadata["heartbeat_stale"].value is True
         assert observation.metadata["messages_behind"].value == 1
         # within the grace period: observed, but no second restart
-        again, _ = _evaluate(s.stream_heartbeat, defs, instance=instance, cursor=cursor)
+        again, _ = _evaluate(stream_heartbeat, defs, instance=instance, cursor=cursor)
         assert not again.run_requests
     # a fresh heartbeat: healthy, nothing requested
     with db.engine(fresh_settings, role="migrator").begin() as conn:
         conn.execute(text("UPDATE stream_progress SET recorded_at = UTC_TIMESTAMP(3)"))
-    healthy, _ = _evaluate(s.stream_heartbeat, defs)
+    healthy, _ = _evaluate(stream_heartbeat, defs)
     assert isinstance(healthy, dg.SkipReason) and "healthy" in healthy.skip_message
     # an operator stopped it: leave it alone
     offline_processes.set_state("stream", "STOPPED")
     with db.engine(fresh_settings, role="migrator").begin() as conn:
         conn.execute(text("UPDATE stream_progress SET recorded_at = UTC_TIMESTAMP(3) - INTERVAL 1 HOUR"))
-    assert isinstance(_evaluate(s.stream_heartbeat, defs)[0], dg.SkipReason)
+    assert isinstance(_evaluate(stream_heartbeat, defs)[0], dg.SkipReason)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from solar_platform.storage import db
-from solar_platform_tests.orchestration.conftest import insert_readings, test_defs
+from solar_platform_tests.orchestration.conftest import defs_for, insert_readings
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ def test_raw_retention_job_reports_its_figures(fresh_settings, offline_processes
         conn.execute(text("INSERT INTO stream_progress (query_id, query_name, batch_id, rows_in, rows_written, "
                           "dead_letters, duration_ms, recorded_at) VALUES ('q', 'readings', 1, 1, 1, 0, 1, :t)"),
                      {"t": old})
-    result = test_defs(fresh_settings, processes=offline_processes).resolve_job_def(
+    result = defs_for(fresh_settings, processes=offline_processes).resolve_job_def(
         "raw_retention").execute_in_process()
     assert result.success
     (output,) = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
@@ -41,7 +41,7 @@ def test_raw_retention_job_reports_its_figures(fresh_settings, offline_processes
 
 def test_rebuild_job_rebuilds_from_raw(fresh_settings, offline_processes):
     insert_readings(fresh_settings, _rows())
-    result = test_defs(fresh_settings, processes=offline_processes).resolve_job_def(
+    result = defs_for(fresh_settings, processes=offline_processes).resolve_job_def(
         "rebuild_derived_tables").execute_in_process(run_config={"ops": {"rebuild_from_raw": {"config": {
             "start": "2025-06-10T11:00:00", "end": "2025-06-10T13:00:00", "chunk_minutes": 30}}}})
     assert result.success

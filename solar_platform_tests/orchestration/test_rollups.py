@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import text
 
 from solar_platform.fleet.simulation import from_epoch_ms, simulate_readings
-from solar_platform.orchestration.assets.storage import configured_fleet
+from solar_platform.orchestration.platform.assets import configured_fleet
 from solar_platform.storage import db
 from solar_platform.storage.energy import trapezoid_buckets
 from solar_platform.storage.rebuild import rebuild
 from solar_platform.storage.rollups import expected_readings_per_day
-from solar_platform_tests.orchestration.conftest import insert_readings, register_panels, test_defs
+from solar_platform_tests.orchestration.conftest import defs_for, insert_readings, register_panels
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,7 @@ def _numpy_energy(readings, max_gap_s: float = 180.0) -> dict[tuple[date, str], 
 
 
 def _backfill(settings, processes):
-    defs = test_defs(settings, processes=processes)
+    defs = defs_for(settings, processes=processes)
     last = FIRST_DAY + timedelta(days=DAYS - 1)
     result = defs.resolve_job_def("daily_rollups").execute_in_process(tags={
         "dagster/asset_partition_range_start": FIRST_DAY.isoformat(),
@@ -104,7 +104,7 @@ def test_a_failed_check_serves_nothing(fresh_settings, offline_processes):
     fails before the swap, nothing is materialized, and the rows served before stay as they were."""
     settings = _fleet_settings(fresh_settings)
     _load(settings, _simulated(settings))
-    defs = test_defs(settings, processes=offline_processes)
+    defs = defs_for(settings, processes=offline_processes)
     job = defs.resolve_job_def("daily_rollups")
     assert job.execute_in_process(partition_key=FIRST_DAY.isoformat()).success
     with db.engine(settings).connect() as conn:

@@ -6,16 +6,17 @@ import dagster as dg
 import pytest
 from sqlalchemy import text
 
-from solar_platform.orchestration.assets import ingestion, storage
+from solar_platform.orchestration.ingestion import assets as ingestion
+from solar_platform.orchestration.platform import assets as platform
 from solar_platform.storage import db
-from solar_platform_tests.orchestration.conftest import test_defs
+from solar_platform_tests.orchestration.conftest import defs_for
 
 pytestmark = pytest.mark.integration
 
 
 def test_schema_topic_and_registry(fresh_settings, offline_processes):
     settings = fresh_settings.model_copy(update={"seed": 42, "panels": 25})
-    defs = test_defs(settings, processes=offline_processes)
+    defs = defs_for(settings, processes=offline_processes)
     result = defs.resolve_job_def("setup_platform").execute_in_process()
     assert result.success
     by_key = {m.asset_key.to_user_string(): m.metadata for m in result.get_asset_materialization_events()
@@ -34,13 +35,13 @@ def test_schema_topic_and_registry(fresh_settings, offline_processes):
     assert stored == dict(zip(fleet.panel_ids, fleet.pmax_w.tolist(), strict=True))
 
     # materializing again changes nothing (idempotent)
-    again = dg.materialize([storage.mysql_schema], resources=defs.resources)
+    again = dg.materialize([platform.mysql_schema], resources=defs.resources)
     assert again.success
     assert again.get_asset_materialization_events()[0].materialization.metadata["applied"].value == []
 
 
 def test_stream_and_fleet_assets_launch_processes_outside_the_run(fresh_settings, offline_processes):
-    defs = test_defs(fresh_settings, processes=offline_processes)
+    defs = defs_for(fresh_settings, processes=offline_processes)
     result = dg.materialize([ingestion.spark_stream, ingestion.panel_fleet], resources=defs.resources,
                             selection=["spark_stream", "panel_fleet"])
     assert result.success
@@ -55,7 +56,7 @@ def test_stream_and_fleet_assets_launch_processes_outside_the_run(fresh_settings
 
 
 def test_supervisord_control_reads_the_real_stream_program(stack_settings):
-    from solar_platform.orchestration.resources import SolarSettingsResource, SupervisordProcessControl
+    from solar_platform.stack.process_control import SupervisordProcessControl
 
-    info = SupervisordProcessControl(solar=SolarSettingsResource()).info("stream")
-    assert info["state"] in ("RUNNING", "STOPPED", "STARTING", "EXITED", "FATAL", "BACKOFF")
+    status = SupervisordProcessControl(stack_settings).status("stream")
+    assert status.state in ("RUNNING", "STOPPED", "STARTING", "EXITED", "FATAL", "BACKOFF")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from solar_platform.stack.services import PROJECT_DIR
+from solar_platform.stack.supervisor import PROJECT_DIR
 
 pytestmark = pytest.mark.integration
 

@@ -1,10 +1,12 @@
 """What the stack says when the machine is not ready: one clear sentence, no traceback."""
 
 import socket
+import sys
 
 import pytest
 
 from solar_platform.runtime.host import SetupError, java_home, require_free_ports
+from solar_platform.runtime.processes import OUTPUT_TAIL, run_or_raise
 from solar_platform.settings import SettingsError, load_settings
 
 
@@ -26,6 +28,18 @@ def test_missing_java_is_explained(monkeypatch, tmp_path):
 
 def test_java_17_found_here():
     assert (java_home() / "bin" / "java").exists()
+
+
+def test_a_setup_program_that_succeeds_returns_its_output():
+    assert run_or_raise([sys.executable, "-c", "print('ok')"], "printing").stdout == "ok\n"
+
+
+def test_a_setup_program_that_fails_says_what_and_ends_with_its_output():
+    noisy = "import sys; print('x' * 5000); print('the cause', file=sys.stderr); sys.exit(3)"
+    with pytest.raises(SetupError, match=r"^formatting failed \(exit 3\):\n") as failed:
+        run_or_raise([sys.executable, "-c", noisy], "formatting")
+    assert str(failed.value).endswith("the cause\n")
+    assert len(str(failed.value)) < OUTPUT_TAIL + 100  # the tail, not the whole output
 
 
 @pytest.mark.parametrize(

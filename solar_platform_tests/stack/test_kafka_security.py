@@ -31,8 +31,9 @@ from kafka.errors import (
 )
 
 from solar_platform import kafka_clients
+from solar_platform.runtime.kafka_provisioning import drop_topic, ensure_kafka_users, ensure_topic
 from solar_platform.settings import KafkaRole, Settings
-from solar_platform.stack import services
+from solar_platform.stack.supervisor import supervisor_dir
 
 pytestmark = pytest.mark.integration
 
@@ -47,9 +48,9 @@ def _name(label: str) -> str:
 def topic(stack_settings: Settings) -> Iterator[Settings]:
     """Settings whose topic is a fresh one ensured by the admin, i.e. with the users' ACLs; dropped afterwards."""
     settings = stack_settings.model_copy(update={"topic": _name("topic")})
-    services.ensure_topic(settings)
+    ensure_topic(settings)
     yield settings
-    services.drop_topic(settings, settings.topic)
+    drop_topic(settings, settings.topic)
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def ungranted_topic(stack_settings: Settings) -> Iterator[str]:
     with kafka_clients.admin(stack_settings) as admin:
         admin.create_topics([NewTopic(name, 1, 1)])
     yield name
-    services.drop_topic(stack_settings, name)
+    drop_topic(stack_settings, name)
 
 
 def _produce(settings: Settings, role: KafkaRole, topic: str, value: bytes = b"x") -> None:
@@ -172,7 +173,7 @@ def test_the_stream_reads_its_topic_and_writes_nothing(topic: Settings, ungrante
 def test_dagster_creates_grows_and_describes_its_topic_but_writes_nothing(topic: Settings) -> None:
     with kafka_clients.admin(topic) as admin:  # as the admin, leaving the ACLs in place
         admin.delete_topics([topic.topic])
-    _eventually(lambda: services.ensure_topic(topic, role="dagster"))  # once the deletion completed
+    _eventually(lambda: ensure_topic(topic, role="dagster"))  # once the deletion completed
     with kafka_clients.admin(topic, "dagster") as admin:
         admin.create_partitions({topic.topic: NewPartitions(total_count=topic.topic_partitions + 1)})
 
@@ -208,8 +209,8 @@ def test_the_admin_may_do_everything(topic: Settings, ungranted_topic: str) -> N
 
 
 def test_ensure_topic_is_idempotent_and_grants_exactly_the_listed_acls(topic: Settings) -> None:
-    services.ensure_topic(topic)  # again: no error, no duplicate
-    services.ensure_kafka_users(topic)
+    ensure_topic(topic)  # again: no error, no duplicate
+    ensure_kafka_users(topic)
     on_topic = ACLFilter(None, None, ACLOperation.ANY, ACLPermissionType.ANY,
                          ResourcePatternFilter(ResourceType.TOPIC, topic.topic, ACLResourcePatternType.LITERAL))
     with kafka_clients.admin(topic) as admin:
@@ -228,4 +229,4 @@ def test_broker_configs_hold_the_admin_password_privately(stack_settings: Settin
     for path in (stack_settings.home_dir / "kafka").glob("*/server.properties"):
         assert path.stat().st_mode & 0o077 == 0, path
     _user, password = stack_settings.kafka_credentials("admin")
-    assert password not in (services.supervisor_dir(stack_settings) / "supervisord.conf").read_text()
+    assert password not in (supervisor_dir(stack_settings) / "supervisord.conf").read_text()

@@ -30,8 +30,9 @@ from sqlalchemy import text
 from solar_platform.fleet.publisher import fast_forward
 from solar_platform.fleet.simulation import simulate_readings
 from solar_platform.settings import Settings, load_settings
-from solar_platform.stack import services, spark_cluster
+from solar_platform.stack import lifecycle, spark_cluster
 from solar_platform.stack.spark_cluster import ClusterSpec
+from solar_platform.stack.supervisor import log_dir, supervisor
 from solar_platform.storage import db
 from solar_platform_tests.storage.derived import assert_derived_equal_recompute
 
@@ -84,8 +85,8 @@ def test_cluster_programs_run_pyspark_spark_on_loopback(tmp_path: Path) -> None:
         "spark-worker-1": f"http://127.0.0.1:{settings.spark_worker_ui_port}",
         "spark-worker-2": f"http://127.0.0.1:{settings.spark_worker_ui_port + 1}",
     }
-    assert services.status(settings)["spark_ui_urls"] == spec.ui_urls
-    assert services.status(settings)["spark_master"] == settings.spark_master_url
+    assert lifecycle.status(settings)["spark_ui_urls"] == spec.ui_urls
+    assert lifecycle.status(settings)["spark_master"] == settings.spark_master_url
 
 
 # ----------------------------------------------------------------------------- integration
@@ -110,7 +111,7 @@ def two_workers(stack_settings: Settings) -> Iterator[ClusterSpec]:
         spark_cluster.stop_cluster(stack_settings, spec.name)
         for program in spec.programs:
             shutil.rmtree(stack_settings.home_dir / "spark" / "work" / program, ignore_errors=True)
-            (services.log_dir(stack_settings) / f"{program}.log").unlink(missing_ok=True)
+            (log_dir(stack_settings) / f"{program}.log").unlink(missing_ok=True)
 
 
 def _count(settings: Settings, sql: str, params: dict[str, object] | None = None) -> int:
@@ -143,7 +144,7 @@ def _executors_of(app_id: str, worker_ui: str) -> list[dict]:
 def test_stream_survives_a_killed_worker(fresh_settings: Settings, stack_settings: Settings,
                                          two_workers: ClusterSpec, tmp_path: Path) -> None:
     settings, spec = fresh_settings, two_workers
-    supervisor = services.supervisor(stack_settings).supervisor
+    server = supervisor(stack_settings).supervisor
     assert fast_forward(settings, start=BEFORE[0], end=BEFORE[1], panels=PANELS, seed=SEED).all_delivered
     expected = {(r.panel_id, r.time_utc.replace(tzinfo=None)): r.power_w for r in simulate_readings(
         settings, start=BEFORE[0], end=BEFORE[1], panels=PANELS, seed=SEED).readings()}
@@ -189,7 +190,7 @@ def test_stream_survives_a_killed_worker(fresh_settings: Settings, stack_setting
         # 2. Readings keep coming; one worker dies with SIGKILL (the JVM supervisord runs).
         publisher.start()
         victim = spec.worker_programs[0]
-        before_kill = supervisor.getProcessInfo(victim)
+        before_kill = server.getProcessInfo(victim)
         assert spark_cluster.WORKER_CLASS in Path(f"/proc/{before_kill['pid']}/cmdline").read_text()
         alive_before = {w["id"] for w in spark_cluster.alive_workers(spec)}
         time.sleep(2)
@@ -198,7 +199,7 @@ def test_stream_survives_a_killed_worker(fresh_settings: Settings, stack_setting
 
         # 3. supervisord brings the worker back; it registers anew and the job gets an executor on it.
         _wait("supervisord to restart the worker", lambda: (
-            (info := supervisor.getProcessInfo(victim))["statename"] == "RUNNING"
+            (info := server.getProcessInfo(victim))["statename"] == "RUNNING"
             and info["pid"] != before_kill["pid"]), 60)
         spark_cluster.wait_for_workers(spec, 2, timeout=90,
                                        ready=lambda ws: {w["id"] for w in ws} != alive_before)

@@ -9,19 +9,20 @@ import uuid
 import pytest
 
 from solar_platform import kafka_clients
-from solar_platform.stack import services
+from solar_platform.stack import kafka_nodes, lifecycle
+from solar_platform.stack.supervisor import stop_programs, supervisor
 
 pytestmark = pytest.mark.integration
 
 
 def _pids(settings):
-    info = services.supervisor(settings).supervisor.getAllProcessInfo()
+    info = supervisor(settings).supervisor.getAllProcessInfo()
     return {p["name"]: p["pid"] for p in info if p["statename"] == "RUNNING"}
 
 
 def test_up_is_idempotent(stack_settings):
     before = _pids(stack_settings)
-    services.stack_up(stack_settings, log=lambda _line: None)
+    lifecycle.stack_up(stack_settings, log=lambda _line: None)
     assert _pids(stack_settings) == before  # nothing restarted
     assert {"mariadb", "kafka-controller-1", "kafka-broker-101", "kafka-broker-102"} <= set(before)
 
@@ -64,7 +65,7 @@ def test_topic_has_replication_factor_two(stack_settings):
 
 def test_cluster_keeps_serving_when_a_broker_dies(kafka_stack):
     """Stop one broker: producing (acks=all, idempotent) and consuming still work on the other."""
-    server = services.supervisor(kafka_stack).supervisor
+    server = supervisor(kafka_stack).supervisor
     server.stopProcess("kafka-broker-101", True)
     try:
         producer = kafka_clients.producer(
@@ -88,7 +89,7 @@ def test_cluster_keeps_serving_when_a_broker_dies(kafka_stack):
     finally:
         server.startProcess("kafka-broker-101", True)
         deadline = time.monotonic() + 60
-        while not services._kafka_brokers_ready(kafka_stack) and time.monotonic() < deadline:
+        while not kafka_nodes.brokers_ready(kafka_stack) and time.monotonic() < deadline:
             time.sleep(0.5)
 
 
@@ -96,7 +97,7 @@ def test_platform_api_runs_under_the_supervisor(stack_settings):
     """`up` starts the API as a supervised gunicorn on the read-only user; it answers on its port."""
     import urllib.request
 
-    services.start_platform(stack_settings, ["api"])
+    lifecycle.start_platform(stack_settings, ["api"])
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -110,4 +111,4 @@ def test_platform_api_runs_under_the_supervisor(stack_settings):
                 time.sleep(0.5)
         assert body["database_reachable"] is True
     finally:
-        services.stop_programs(stack_settings, ["api"])
+        stop_programs(stack_settings, ["api"])

@@ -5,26 +5,29 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from solar_platform.runtime.jdbc import jdbc_url
 from solar_platform.settings import Settings, load_settings
 from solar_platform.streaming import job
 from solar_platform.streaming.commands import app
+from solar_platform.streaming.errors import StreamAlreadyRunning, StreamQueryFailed
+from solar_platform.streaming.stage_lock import stage_lock_name
 
 
 def test_jdbc_url_uses_the_mysql_scheme_with_the_mariadb_driver_and_utc() -> None:
     settings = load_settings(mysql_host="127.0.0.1", mysql_port=3307, mysql_database="solar")
-    url = job.jdbc_url(settings, "useBulkStmts=true")
+    url = jdbc_url(settings, "useBulkStmts=true")
     assert url.startswith("jdbc:mysql://127.0.0.1:3307/solar?")
     assert "permitMysqlScheme" in url
     assert "sessionVariables=time_zone='+00:00'" in url
     assert url.endswith("&useBulkStmts=true")
-    assert not job.jdbc_url(settings, "").endswith("&")
+    assert not jdbc_url(settings, "").endswith("&")
 
 
 def test_stage_lock_name_is_per_database_and_fits_mysql_limit() -> None:
-    short = job.stage_lock_name(load_settings(mysql_database="solar"))
+    short = stage_lock_name(load_settings(mysql_database="solar"))
     assert short == "solar_platform.stream.solar"
-    long_a = job.stage_lock_name(load_settings(mysql_database="a" * 64))
-    long_b = job.stage_lock_name(load_settings(mysql_database="a" * 63 + "b"))
+    long_a = stage_lock_name(load_settings(mysql_database="a" * 64))
+    long_b = stage_lock_name(load_settings(mysql_database="a" * 63 + "b"))
     assert len(long_a) <= 64 and len(long_b) <= 64 and long_a != long_b
 
 
@@ -73,7 +76,7 @@ def test_run_defaults_to_continuous_and_settings(recorded_runs: list[tuple[Setti
 
 @pytest.mark.parametrize(
     ("error", "exit_code"),
-    [(job.StreamAlreadyRunning("another job holds it"), 2), (job.StreamQueryFailed("query 'readings' failed"), 1)],
+    [(StreamAlreadyRunning("another job holds it"), 2), (StreamQueryFailed("query 'readings' failed"), 1)],
 )
 def test_run_turns_errors_into_one_line_and_an_exit_code(
     monkeypatch: pytest.MonkeyPatch, error: Exception, exit_code: int

@@ -28,14 +28,16 @@ from solar_platform.settings import Settings, load_settings
 from solar_platform.storage import db
 from solar_platform.storage.energy import WINDOW_SECONDS
 from solar_platform.streaming import parse
-from solar_platform.streaming.job import StageLock, StreamAlreadyRunning, StreamQueryFailed, run_job
+from solar_platform.streaming.errors import StreamAlreadyRunning, StreamQueryFailed
+from solar_platform.streaming.job import run_job
+from solar_platform.streaming.stage_lock import StageLock
 from solar_platform_tests.storage.derived import assert_derived_equal_recompute
 from solar_platform_tests.streaming.cases import CASES, MALFORMED_CASES, Case
 
 pytestmark = pytest.mark.integration
 
 PANELS = 200
-SEED = 20240501
+FLEET_SEED = 20240501  # the simulated fleet's random seed
 START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 FIRST_RANGE = (START, START + timedelta(seconds=150))  # 30 readings per panel at 5 s
 SECOND_RANGE = (START + timedelta(seconds=150), START + timedelta(seconds=180))  # 6 more
@@ -190,12 +192,12 @@ def _republish(settings: Settings, readings: list[Reading]) -> int:
 def test_end_to_end_exactly_once(fresh_settings: Settings, spark: SparkSession) -> None:
     settings = fresh_settings
     # 1. A deterministic fleet and every malformed case (plus a tombstone) on a fresh topic.
-    summary = fast_forward(settings, start=FIRST_RANGE[0], end=FIRST_RANGE[1], panels=PANELS, seed=SEED)
+    summary = fast_forward(settings, start=FIRST_RANGE[0], end=FIRST_RANGE[1], panels=PANELS, seed=FLEET_SEED)
     assert summary.all_delivered and summary.messages_delivered == PANELS * 30
     utc_malformed = tuple(case for case in MALFORMED_CASES if case.source_zone == settings.source_timezone)
     malformed = _publish_malformed(settings, utc_malformed)
     tombstones = set(_publish_raw(settings, [(b"tombstone", None)]))
-    fleets = [simulate_readings(settings, start=FIRST_RANGE[0], end=FIRST_RANGE[1], panels=PANELS, seed=SEED)]
+    fleets = [simulate_readings(settings, start=FIRST_RANGE[0], end=FIRST_RANGE[1], panels=PANELS, seed=FLEET_SEED)]
 
     published = PANELS * 30 + len(malformed) + len(tombstones)
     run_job(settings, "available-now", spark=spark)
@@ -208,9 +210,9 @@ def test_end_to_end_exactly_once(fresh_settings: Settings, spark: SparkSession) 
 
     # 3. New readings (some sent twice), replays of old ones and two more malformed messages:
     #    only the new rows appear; old rows and windows stay exactly as they were.
-    summary = fast_forward(settings, start=SECOND_RANGE[0], end=SECOND_RANGE[1], panels=PANELS, seed=SEED)
+    summary = fast_forward(settings, start=SECOND_RANGE[0], end=SECOND_RANGE[1], panels=PANELS, seed=FLEET_SEED)
     assert summary.all_delivered
-    second = simulate_readings(settings, start=SECOND_RANGE[0], end=SECOND_RANGE[1], panels=PANELS, seed=SEED)
+    second = simulate_readings(settings, start=SECOND_RANGE[0], end=SECOND_RANGE[1], panels=PANELS, seed=FLEET_SEED)
     published += PANELS * 6
     published += _republish(settings, list(second.readings())[:50])  # duplicates within the next batch
     published += _republish(settings, list(fleets[0].readings())[:20])  # replays of stored readings
@@ -249,7 +251,8 @@ def test_second_job_on_the_same_database_exits_2(fresh_settings: Settings) -> No
 
 
 def test_query_failure_is_raised_with_its_message(fresh_settings: Settings, spark: SparkSession) -> None:
-    fast_forward(fresh_settings, start=FIRST_RANGE[0], end=FIRST_RANGE[0] + timedelta(seconds=10), panels=5, seed=SEED)
+    fast_forward(fresh_settings, start=FIRST_RANGE[0], end=FIRST_RANGE[0] + timedelta(seconds=10), panels=5,
+                 seed=FLEET_SEED)
     db.table(fresh_settings, db.READINGS)  # the job's upsert is built from this (cached) definition
     with db.engine(fresh_settings).begin() as connection:
         connection.execute(text(f"DROP TABLE `{db.READINGS}`"))
@@ -259,7 +262,7 @@ def test_query_failure_is_raised_with_its_message(fresh_settings: Settings, spar
 
 def test_cli_continuous_run_stops_cleanly_on_sigterm(fresh_settings: Settings) -> None:
     settings = fresh_settings
-    fast_forward(settings, start=FIRST_RANGE[0], end=FIRST_RANGE[0] + timedelta(seconds=30), panels=20, seed=SEED)
+    fast_forward(settings, start=FIRST_RANGE[0], end=FIRST_RANGE[0] + timedelta(seconds=30), panels=20, seed=FLEET_SEED)
     env = {
         **os.environ,
         "SOLAR_HOME": str(settings.home_dir),

@@ -1,4 +1,4 @@
-"""Upkeep jobs: retention of the raw tables (daily) and the rebuild of derived tables from raw."""
+"""Upkeep ops: retention of the raw tables (daily) and the rebuild of derived tables from raw."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -20,12 +20,6 @@ def apply_retention(context: dg.OpExecutionContext, solar: SolarSettingsResource
     metadata["stream_progress_retention_hours"] = settings.stream_progress_retention_hours
     context.log.info(f"retention: {report.metadata()}")
     return dg.Output(int(metadata["partitions_dropped"]), metadata=metadata)
-
-
-@dg.job(description="Raw-table retention: day partitions ahead, expired days dropped (rollups are kept forever), "
-                    "stream_progress pruned.")
-def raw_retention() -> None:
-    apply_retention()
 
 
 def _instant(value: str) -> datetime:
@@ -58,9 +52,3 @@ def rebuild_from_raw(context: dg.OpExecutionContext, config: RebuildConfig,
         raise dg.Failure(str(exc)) from exc
     metadata = {k: dg.MetadataValue.json(v) if isinstance(v, list) else v for k, v in report.metadata().items()}
     return dg.Output(report.readings, metadata=metadata)
-
-
-@dg.job(description="Rebuild every derived table from panelData over a time range (after LOAD DATA, a restore "
-                    "or a repair); the same as `solar-platform rebuild --from T --to T`.")
-def rebuild_derived_tables() -> None:
-    rebuild_from_raw()

@@ -58,11 +58,3 @@ def publish_fleet_history(
         )
     context.log.info(f"published {summary.messages_delivered} readings of {start} .. {end} to {settings.topic}")
     return dg.Output(summary.messages_delivered, metadata=metadata)
-
-
-@dg.job(
-    description="Publish past days of fleet readings (fleet fast-forward) for the running stream to ingest; "
-    "then backfill panel_daily_energy over those days."
-)
-def publish_fleet_history_job() -> None:
-    publish_fleet_history()

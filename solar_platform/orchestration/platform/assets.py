@@ -1,18 +1,18 @@
-"""Storage domain: the MySQL schema and the panel registry."""
-
+"""The platform's storage: the MySQL schema and the panel registry (UI group "storage")."""
 
 import dagster as dg
 from sqlalchemy import inspect
 
+from solar_platform.orchestration import keys
 from solar_platform.orchestration.resources import SolarSettingsResource
 from solar_platform.settings import Settings
 from solar_platform.storage import db
-from solar_platform.storage.health import sync_panel_registry
+from solar_platform.storage.registry import sync_panel_registry
 
 GROUP = "storage"
 
 
-@dg.asset(group_name=GROUP, kinds={"mysql"})
+@dg.asset(key=keys.MYSQL_SCHEMA, group_name=GROUP, kinds={"mysql"})
 def mysql_schema(context: dg.AssetExecutionContext, solar: SolarSettingsResource) -> dg.MaterializeResult:
     """The MySQL (MariaDB) schema: every table of the platform, from the migrations in `sql/`.
 
@@ -43,7 +43,7 @@ def configured_fleet(settings: Settings) -> dict[str, float]:
     return dict(zip(state.panel_ids, state.pmax_w.tolist(), strict=True))
 
 
-@dg.asset(key="panels", group_name=GROUP, kinds={"mysql"}, deps=[mysql_schema, dg.AssetKey("panelData")])
+@dg.asset(key=keys.PANEL_REGISTRY, group_name=GROUP, kinds={"mysql"}, deps=[keys.MYSQL_SCHEMA, keys.PANEL_DATA])
 def panel_registry(solar: SolarSettingsResource) -> dg.MaterializeResult:
     """The panel fleet registry (`panels` table): one row per panel with its rated Pmax, first and
     last seen.

@@ -1,69 +1,17 @@
-"""Live-data quality figures for the checks, and the names fault detection shares.
+"""Quality figures of the live tables, for Dagster's asset checks.
 
-Fault detection itself lives in `storage.faults` (the pure rules), `storage.alerts` (reading the
-live tables and keeping `panel_alerts`) and `storage.registry` (the panel registry); the names
-below are re-exported so callers have one place to import the alert kinds from.
+The checks pass the window to read (`since`, `window`), so cost follows that window. Fault
+detection per panel is elsewhere: `storage.faults` (the rules), `storage.alerts` (judging the live
+tables, keeping `panel_alerts`) and `storage.registry` (the panel registry).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import Connection, text
-
-from solar_platform.storage.faults import (
-    ALERT_KINDS,
-    OFFLINE,
-    OVER_RANGE,
-    SILENT,
-    STUCK,
-    UNDERPERFORMING,
-    ZERO_PRODUCTION,
-)
-from solar_platform.storage.registry import sync_panel_registry
-
-REPORTING = "reporting"
-RETIRED = "retired"
-
-# Power above this multiple of a panel's rated Pmax is physically implausible (the over_range rule's default).
-PMAX_TOLERANCE = 1.25
-
-__all__ = [
-    "ALERT_KINDS", "OFFLINE", "OVER_RANGE", "PMAX_TOLERANCE", "REPORTING", "RETIRED", "SILENT", "STUCK",
-    "UNDERPERFORMING", "ZERO_PRODUCTION", "completeness", "dead_letter_rate", "duplicate_keys", "last_heartbeat",
-    "power_out_of_bounds", "readings_per_tick_duplicates", "sync_panel_registry", "table_stats",
-]
-
-
-def _epoch(moment: datetime | None) -> float:
-    if moment is None:
-        return float("nan")
-    return moment.replace(tzinfo=UTC).timestamp() if moment.tzinfo is None else moment.timestamp()
-
-
-# ---------------------------------------------------------------- live-table quality figures
-@dataclass(frozen=True)
-class TableStats:
-    rows: int
-    newest: datetime | None  # newest event time (UTC, naive as stored)
-    lag_seconds: float | None  # wall clock minus newest event time
-
-    @property
-    def newest_epoch(self) -> float | None:
-        return None if self.newest is None else _epoch(self.newest)
-
-
-def table_stats(conn: Connection, table: str, time_column: str, now: datetime | None = None) -> TableStats:
-    """Row count, newest event time and its lag behind `now` for one live table."""
-    if table not in ("panelData", "panelDataAgg") or time_column not in ("time_data", "window_end"):
-        raise ValueError(f"not a live table: {table}.{time_column}")
-    rows, newest = conn.execute(text(f"SELECT COUNT(*), MAX({time_column}) FROM {table}")).one()
-    now = now or datetime.now(UTC)
-    lag = None if newest is None else now.timestamp() - _epoch(newest)
-    return TableStats(int(rows), newest, lag)
 
 
 def completeness(conn: Connection, *, window: timedelta, interval_seconds: float) -> dict[str, float]:
@@ -88,9 +36,11 @@ def completeness(conn: Connection, *, window: timedelta, interval_seconds: float
     }
 
 
-def power_out_of_bounds(conn: Connection, *, since: datetime | None, tolerance: float = PMAX_TOLERANCE
-                        ) -> dict[str, object]:
-    """Readings with P < 0 or P > tolerance x the panel's registered Pmax (since `since`, or all)."""
+def power_out_of_bounds(conn: Connection, *, since: datetime | None, tolerance: float) -> dict[str, object]:
+    """Readings with P < 0 or P > tolerance x the panel's registered Pmax (since `since`, or all).
+
+    `tolerance` is the over_range rule's factor (`SOLAR_HEALTH_OVER_RANGE_FACTOR`).
+    """
     where = "d.time_data >= :since AND " if since is not None else ""
     checked, negative, above, sample = conn.execute(text(
         "SELECT COUNT(*), COALESCE(SUM(d.power_panel < 0), 0), "
@@ -138,9 +88,3 @@ def dead_letter_rate(conn: Connection, *, since: datetime) -> dict[str, float]:
                               {"since": since}).scalar()
     rows_in, dead = int(rows_in), max(int(dead), int(table_dead or 0))
     return {"messages": rows_in, "dead_letters": dead, "rate": dead / rows_in if rows_in else 0.0}
-
-
-def last_heartbeat(conn: Connection) -> tuple[datetime | None, int]:
-    """When the stream last recorded a micro-batch (UTC, aware) and how many batches it recorded."""
-    newest, batches = conn.execute(text("SELECT MAX(recorded_at), COUNT(*) FROM stream_progress")).one()
-    return (None if newest is None else newest.replace(tzinfo=UTC)), int(batches)

@@ -1,4 +1,8 @@
-"""The seed project's route, kept for its clients: `GET /power/<panel_id>`."""
+"""The legacy routes: those of the seed project (the platform's predecessor), kept for its clients.
+
+`GET /power/<panel_id>`, same shape as the seed's. Its OpenAPI names (tag `seed`, operation
+`seed_power`, the `Seed*` schemas) are unchanged: generated clients rely on them.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,9 @@ from solar_platform.storage import queries
 TAG = Tag(name="seed", description="The seed project's route, unchanged in shape.")
 
 
-def seed_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBlueprint:
+def legacy_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBlueprint:
     bp = APIBlueprint(
-        "seed",
+        "legacy",
         __name__,
         abp_tags=[TAG],
         abp_security=security,

@@ -1,1 +1,0 @@
-"""Assets by domain: storage (schema, registry), ingestion (topic, fleet, stream), live tables, rollups."""

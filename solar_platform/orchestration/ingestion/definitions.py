@@ -1,0 +1,11 @@
+"""The ingestion domain: topic, fleet and stream, the fleet-history job and the stream's heartbeat."""
+
+import dagster as dg
+
+from solar_platform.orchestration.ingestion import assets, jobs, sensors
+
+defs = dg.Definitions(
+    assets=[assets.kafka_topic, assets.panel_fleet, assets.spark_stream],
+    jobs=[jobs.publish_fleet_history_job, jobs.launch_stream, jobs.restart_stream, jobs.launch_fleet],
+    sensors=[sensors.stream_heartbeat],
+)

@@ -1,0 +1,12 @@
+"""The platform domain: schema, panel registry, retention and rebuild from raw, failed runs."""
+
+import dagster as dg
+
+from solar_platform.orchestration.platform import assets, jobs, schedules, sensors
+
+defs = dg.Definitions(
+    assets=[assets.mysql_schema, assets.panel_registry],
+    jobs=[jobs.setup_platform, jobs.sync_panel_registry, jobs.raw_retention, jobs.rebuild_derived_tables],
+    schedules=[schedules.raw_retention_schedule, schedules.sync_panel_registry_schedule],
+    sensors=[sensors.record_run_failures],
+)

@@ -1,0 +1,103 @@
+"""Rollups: per-panel and fleet energy per site-time-zone day, from the 15-minute buckets.
+
+One multi-asset materializes both tables per day partition: the rows are staged, checked on the
+stage, and only then swapped into the served tables in one MariaDB transaction. A blocking check
+that fails stops the run before the swap: the served rows stay as they were, and the failed
+checks are recorded with their figures. Backfills run as one run (`BackfillPolicy.single_run()`).
+The partitions are the site's days, so the asset is built for a time zone (`build_daily_energy_rollups`).
+"""
+
+import dagster as dg
+
+from solar_platform.orchestration import keys
+from solar_platform.orchestration.resources import SolarSettingsResource
+from solar_platform.orchestration.rollups.partitions import partition_days
+from solar_platform.storage import db
+from solar_platform.storage import rollups as r
+
+GROUP = "rollups"
+
+_CHECK_ASSET = {r.RECOMPUTE_CHECK: keys.PANEL_DAILY_ENERGY, r.PEAK_CHECK: keys.PANEL_DAILY_ENERGY,
+                r.COMPLETENESS_CHECK: keys.PANEL_DAILY_ENERGY, r.FLEET_CHECK: keys.FLEET_DAILY_ENERGY}
+
+
+def _metadata(values: dict[str, object]) -> dict[str, object]:
+    return {k: dg.MetadataValue.json(v) if isinstance(v, list | dict) else v for k, v in values.items()}
+
+
+def build_daily_energy_rollups(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The daily rollups' multi-asset over `partitions_def` (the site's days)."""
+
+    @dg.multi_asset(
+        name="daily_energy_rollups",
+        group_name=GROUP,
+        specs=[
+            dg.AssetSpec(keys.PANEL_DAILY_ENERGY, kinds={"mysql"}, deps=[keys.PANEL_DATA, keys.PANEL_REGISTRY],
+                         description="Per-panel energy per site-time-zone day (table `panel_daily_energy`): Wh "
+                                     "and covered seconds summed from the panel's 15-min buckets, peak W, uptime "
+                                     "share, readings received vs expected (day seconds / interval; 23 or 25 h on "
+                                     "DST days)."),
+            dg.AssetSpec(keys.FLEET_DAILY_ENERGY, kinds={"mysql"}, deps=[keys.PANEL_DATA],
+                         description="The fleet's daily totals (table `fleet_daily_energy`): the sum of the day's "
+                                     "panel rows, checked against the fleet buckets the stream keeps."),
+        ],
+        check_specs=[
+            dg.AssetCheckSpec(r.RECOMPUTE_CHECK, asset=keys.PANEL_DAILY_ENERGY, blocking=True,
+                              description="Staged energy, coverage, peak, uptime and readings equal a numpy "
+                                          "trapezoid recompute from panelData (storage/energy.py's oracle) on a "
+                                          "sample of panels per day. Days whose raw readings have expired are "
+                                          "listed, not checked."),
+            dg.AssetCheckSpec(r.PEAK_CHECK, asset=keys.PANEL_DAILY_ENERGY, blocking=True,
+                              description="0 <= staged peak <= SOLAR_HEALTH_OVER_RANGE_FACTOR (1.25) x the "
+                                          "panel's registered Pmax."),
+            dg.AssetCheckSpec(r.COMPLETENESS_CHECK, asset=keys.PANEL_DAILY_ENERGY,
+                              description="Readings received vs expected per panel-day; warns below 90 %."),
+            dg.AssetCheckSpec(r.FLEET_CHECK, asset=keys.FLEET_DAILY_ENERGY, blocking=True,
+                              description="Per day: the staged fleet row = the sum of the staged panel rows = the "
+                                          "sum of the day's fleet buckets (fleet_energy_15min)."),
+        ],
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=False,
+    )
+    def daily_energy_rollups(context: dg.AssetExecutionContext, solar: SolarSettingsResource):  # noqa: ANN202
+        """Daily energy per panel and for the fleet, per site-time-zone day, from the 15-minute buckets:
+        staged, checked on the stage, then swapped in (one transaction) only if every blocking check
+        passed. Idempotent per day."""
+        settings = solar.get()
+        first, last = partition_days(context)
+        days = r.days_between(first, last)
+        engine = db.engine(settings)
+        run = r.roll_up_days(engine, settings, context.run.run_id[:36], days,
+                             sample_size=settings.rollup_check_sample_panels,
+                             rel_tol=settings.rollup_check_relative_tolerance,
+                             pmax_tolerance=settings.health_over_range_factor)
+        for name, outcome in run.checks.items():
+            severity = dg.AssetCheckSeverity.ERROR if name in run.blocking else dg.AssetCheckSeverity.WARN
+            yield dg.AssetCheckResult(asset_key=_CHECK_ASSET[name], check_name=name, passed=outcome.passed,
+                                      severity=severity, metadata=_metadata(outcome.metadata))
+        if run.served is None:
+            raise dg.Failure(
+                description=f"rollup of {first}..{last} not served: blocking check(s) "
+                            f"{', '.join(run.failures())} failed; the served rows are unchanged",
+                metadata={"staged_panel_days": run.staged})
+        panel_rows, fleet_rows = run.served
+        fleet = r.fleet_days(engine, first, last)
+        context.log.info(f"{first}..{last} ({settings.site_timezone}): served {panel_rows} panel-days, "
+                         f"{fleet_rows} days")
+        yield dg.MaterializeResult(asset_key=keys.PANEL_DAILY_ENERGY, metadata={
+            "days": dg.MetadataValue.json([d.isoformat() for d in days]),
+            "time_zone": settings.site_timezone,
+            "panel_days": panel_rows,
+        })
+        yield dg.MaterializeResult(asset_key=keys.FLEET_DAILY_ENERGY, metadata={
+            "days_written": fleet_rows,
+            "energy_kwh_by_day": dg.MetadataValue.json({str(x["day"]): round(float(x["energy_wh"]) / 1000, 3)
+                                                        for x in fleet}),
+            "coverage_by_day": dg.MetadataValue.json({
+                str(x["day"]): round(float(x["covered_seconds"])
+                                     / max(1, int(x["day_seconds"]) * int(x["panels_reporting"])), 4)
+                for x in fleet}),
+        })
+
+    return daily_energy_rollups

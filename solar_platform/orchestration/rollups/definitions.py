@@ -1,0 +1,16 @@
+"""The rollups domain: daily energy per panel and fleet over the site's days, its job and schedule."""
+
+import dagster as dg
+
+from solar_platform.orchestration.rollups import jobs, schedules
+from solar_platform.orchestration.rollups.assets import build_daily_energy_rollups
+from solar_platform.orchestration.rollups.partitions import daily_partitions
+
+
+def build_defs(site_timezone: str) -> dg.Definitions:
+    """The rollups with their partitions in the site's time zone (SOLAR_SITE_TIMEZONE)."""
+    return dg.Definitions(
+        assets=[build_daily_energy_rollups(daily_partitions(site_timezone))],
+        jobs=[jobs.daily_rollups],
+        schedules=[schedules.daily_rollups_schedule],
+    )

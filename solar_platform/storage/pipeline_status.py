@@ -1,0 +1,74 @@
+"""What the control plane reads about the pipeline, and the one record it writes.
+
+Reads: how current each live table is (newest event time, the engine's row estimate) and what the
+stream last wrote to it (its per-batch counters in `stream_progress`). Every figure is an index
+seek or a bounded range, never a count of a table. Writes: Dagster's failed runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, Engine, text
+
+from solar_platform.storage.energy import WINDOW_SECONDS
+from solar_platform.storage.retention import estimated_rows
+
+# live table -> (an indexed time column, what stream_progress calls the rows written to it)
+LIVE_TABLES = {
+    "panelData": ("time_data", "readings"),
+    "panelDataAgg": ("window_start", "windows"),
+}
+
+
+@dataclass(frozen=True)
+class LiveTableStatus:
+    table: str
+    rows_estimate: int
+    # UTC, naive as stored: the newest reading, or the end of the newest window
+    newest_event_time: datetime | None
+
+    def lag_seconds(self, now: datetime) -> float | None:
+        """Wall clock (`now`, aware) minus the newest event time."""
+        if self.newest_event_time is None:
+            return None
+        return now.timestamp() - self.newest_event_time.replace(tzinfo=UTC).timestamp()
+
+
+def live_table_status(conn: Connection, table: str) -> LiveTableStatus:
+    """The newest event time (one index seek) and the engine's row estimate of a live table."""
+    time_column, _ = LIVE_TABLES[table]  # a KeyError for anything else: the names go into SQL
+    newest = conn.execute(text(f"SELECT MAX({time_column}) FROM {table}")).scalar()
+    if newest is not None and table == "panelDataAgg":
+        newest = newest + timedelta(seconds=WINDOW_SECONDS)  # window_start is indexed, window_end is not
+    return LiveTableStatus(table, estimated_rows(conn, table), newest)
+
+
+@dataclass(frozen=True)
+class StreamWrites:
+    last_write: datetime | None  # UTC, naive: the newest batch that wrote rows to the table
+    rows_since: int  # rows written since the `since` asked for
+
+
+def stream_writes(conn: Connection, table: str, *, since: datetime) -> StreamWrites:
+    """When the stream last wrote to a live table, and the rows it wrote since `since` (naive UTC)."""
+    _, query_name = LIVE_TABLES[table]
+    last_write, recent = conn.execute(text(
+        "SELECT MAX(recorded_at), COALESCE(SUM(rows_written), 0) FROM stream_progress "
+        "WHERE query_name = :q AND rows_written > 0 AND recorded_at >= :since"),
+        {"q": query_name, "since": since}).one()
+    if last_write is None:  # nothing recent: look further back, still by the index
+        last_write = conn.execute(text(
+            "SELECT MAX(recorded_at) FROM stream_progress WHERE query_name = :q AND rows_written > 0"),
+            {"q": query_name}).scalar()
+    return StreamWrites(last_write, int(recent))
+
+
+def record_run_failure(engine: Engine, run_id: str, job_name: str, message: str) -> None:
+    """Keep one row per failed Dagster run in `orchestration_run_failures` (Grafana shows them)."""
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO orchestration_run_failures (run_id, job_name, failed_at, message) "
+            "VALUES (:id, :job, UTC_TIMESTAMP(3), :msg) ON DUPLICATE KEY UPDATE message = VALUES(message)"),
+            {"id": run_id, "job": job_name, "msg": message})

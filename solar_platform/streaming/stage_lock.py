@@ -1,0 +1,84 @@
+"""One streaming job per database: the stage lock, held for as long as the job runs."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from sqlalchemy import Connection
+
+from solar_platform.settings import Settings
+from solar_platform.storage import db, ingest
+from solar_platform.streaming.errors import StreamAlreadyRunning, StreamQueryFailed
+
+log = logging.getLogger(__name__)
+
+_LOCK_NAME_MAX_CHARS = 64  # MariaDB's limit for GET_LOCK names
+
+
+def stage_lock_name(settings: Settings) -> str:
+    """Advisory lock names are server-wide: one per database the job writes to."""
+    name = f"solar_platform.stream.{settings.mysql_database}"
+    if len(name) > _LOCK_NAME_MAX_CHARS:
+        name = "solar_platform.stream." + hashlib.sha256(settings.mysql_database.encode()).hexdigest()[:40]
+    return name
+
+
+class StageLock:
+    """`GET_LOCK` on a connection of its own, held while the job runs.
+
+    The lock dies with its connection, so a crashed job never leaves it behind. Each batch checks,
+    inside its own transaction, that this job still holds it (`verify`).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.name = stage_lock_name(settings)
+        self._settings = settings
+        self._connection: Connection | None = None
+        self._connection_id: int | None = None
+
+    def acquire(self) -> None:
+        connection = db.engine(self._settings).connect()
+        try:
+            if not ingest.take_stage_lock(connection, self.name):
+                holder = ingest.stage_lock_holder(connection, self.name)
+                raise StreamAlreadyRunning(
+                    f"another `solar-platform stream run` (MySQL connection {holder}) is already writing to "
+                    f"database {self._settings.mysql_database!r}; stop it first, or point this one at "
+                    "another database (SOLAR_MYSQL_DATABASE)"
+                )
+            self._connection_id = ingest.connection_id(connection)
+            connection.commit()
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+
+    @property
+    def job_id(self) -> int:
+        """This job's tag on the stage rows: the lock connection's id, unique among live jobs."""
+        if self._connection_id is None:
+            raise RuntimeError("the stage lock is not held")
+        return self._connection_id
+
+    def verify(self, connection: Connection) -> None:
+        """Raise unless this job still holds the lock (checked on `connection`, in its transaction)."""
+        holder = ingest.stage_lock_holder(connection, self.name)
+        if holder is None or holder != self._connection_id:
+            raise StreamQueryFailed(
+                f"lost the stage lock {self.name!r} (its MySQL connection dropped); stopping so that "
+                "two jobs never share the staging tables"
+            )
+
+    def release(self) -> None:
+        if self._connection is None:
+            return
+        connection, self._connection = self._connection, None
+        try:
+            ingest.release_stage_lock(connection, self.name)
+            connection.commit()
+        except Exception:  # noqa: BLE001 - a connection that might still hold the lock is not pooled
+            log.debug("RELEASE_LOCK failed; dropping the connection instead", exc_info=True)
+            connection.invalidate()
+        finally:
+            connection.close()
