@@ -42,15 +42,9 @@ class _StackSecrets(PydanticBaseSettingsSource):
         return None, field_name, False  # unused: __call__ returns everything at once
 
     def __call__(self) -> dict[str, object]:
-        from solar_platform.credentials import default_home, read_secrets
+        from solar_platform.credentials import default_home
 
-        stored = read_secrets(default_home())
-        found = {}
-        for name, field in self.settings_cls.model_fields.items():
-            alias = field.validation_alias.choices[0] if field.validation_alias else name  # type: ignore[union-attr]
-            if alias in stored:
-                found[alias] = stored[alias]
-        return found
+        return {_env_name(name): value for name, value in stored_secrets(default_home()).items()}
 
 
 class Settings(BaseSettings):
@@ -405,6 +399,14 @@ class Settings(BaseSettings):
     @property
     def checkpoint_dir(self) -> Path:
         return self.stream_checkpoint_dir or self.home_dir / "checkpoints" / self.mysql_database / self.topic
+
+
+def stored_secrets(home: Path) -> dict[str, str]:
+    """The stack's generated secrets (credentials.py) that are settings, by field name."""
+    from solar_platform.credentials import read_secrets
+
+    stored = read_secrets(home)
+    return {name: stored[_env_name(name)] for name in Settings.model_fields if _env_name(name) in stored}
 
 
 class SettingsError(RuntimeError):

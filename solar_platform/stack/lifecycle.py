@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from solar_platform.credentials import ensure_secrets, read_secrets, secrets_path
+from solar_platform.credentials import ensure_secrets, secrets_path
 from solar_platform.runtime.host import java_home, port_is_open, require_free_ports
 from solar_platform.runtime.kafka_provisioning import ensure_kafka_users, ensure_topic
-from solar_platform.settings import Settings
+from solar_platform.settings import Settings, stored_secrets
 from solar_platform.stack import kafka_nodes, mariadb, platform_programs, spark_cluster
 from solar_platform.stack.platform_programs import PLATFORM_PROGRAMS, dagster_home
 from solar_platform.stack.supervisor import (
@@ -39,12 +39,8 @@ def with_stack_secrets(settings: Settings) -> Settings:
     """`settings` with the stack's generated secrets filled in where neither env nor `.env` set one
     (made on the first start, kept in `<home>/secrets.env`, mode 0600)."""
     ensure_secrets(settings.home_dir)
-    stored = read_secrets(settings.home_dir)
-    missing = {}
-    for name, field in Settings.model_fields.items():
-        alias = field.validation_alias.choices[0]  # type: ignore[union-attr]
-        if alias in stored and getattr(settings, name) is None:
-            missing[name] = stored[alias]
+    missing = {name: value for name, value in stored_secrets(settings.home_dir).items()
+               if getattr(settings, name) is None}
     return settings.model_copy(update=missing) if missing else settings
 
 

@@ -24,15 +24,12 @@ from pyspark.sql.types import ByteType, DoubleType, StringType, StructField, Str
 from solar_platform import contracts
 from solar_platform.contracts import InvalidReading
 
+# The same output columns as the Spark SQL parser's: either can stand in for the other.
+from solar_platform.streaming.parse import PANEL_ID, POWER, REJECT_REASON, STATUS, TIME
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
-PANEL_ID = contracts.PANEL_ID
-POWER = contracts.POWER
-STATUS = contracts.STATUS
-TIME = contracts.TIME
-READING_COLUMNS = contracts.FIELDS
-REJECT_REASON = "reject_reason"
 
 # The appended columns, typed as streaming.parse types them (status is a TINYINT there too).
 OUTPUT_FIELDS = (

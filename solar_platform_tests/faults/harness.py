@@ -21,8 +21,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +40,7 @@ from solar_platform.settings import Settings
 from solar_platform.stack.supervisor import start_program, supervisor
 from solar_platform.storage import db
 from solar_platform.streaming.stage_lock import stage_lock_name
+from solar_platform_tests.storage.derived import assert_derived_equal_recompute
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -495,3 +496,48 @@ def assert_exactly_once(details: dict[str, Any]) -> None:
     assert details["duplicated"] == 0
     assert not details["phantoms"], f"in panelData but never on the topic: {details['phantoms']}"
     assert not details["wrong_values"], f"panelData differs from the topic: {details['wrong_values']}"
+
+
+# ------------------------------------------------------------------------- one run under load
+@dataclass
+class FaultRun:
+    """The parts of one fault test under load: the stream, the fleet's load, the counting consumer."""
+
+    settings: Settings
+    figures: Figures
+    counter: TopicCounter
+    stream: StreamProcess
+    load: Load | None = None
+
+    def end_load_and_drain(self, timeout: float = 240, *, restart_on_exit: bool = False) -> None:
+        """Stop publishing, read the topic to its end, and wait for the stream to commit all of it."""
+        assert self.load is not None
+        self.load.stop()
+        self.counter.finish()
+        wait_for_stream_to_drain(self.settings, self.stream, self.counter.total, timeout,
+                                 restart_on_exit=restart_on_exit)
+
+    def verify(self, tmp_path: Path) -> None:
+        """Every acknowledged reading exactly once, no dead letters, derived tables = a recompute."""
+        assert self.load is not None
+        details = exactly_once_figures(self.figures, self.load, self.counter, self.settings)
+        self.figures["stream_restarts"] = self.stream.starts - 1
+        self.figures.record(tmp_path)
+        assert_exactly_once(details)
+        assert self.figures.values["dead_letters"] == 0
+        assert_derived_equal_recompute(self.settings)
+
+
+@contextmanager
+def stream_under_load(settings: Settings, tmp_path: Path, fault: str) -> Iterator[FaultRun]:
+    """The stream running, the fleet's load publishing, a first batch committed; stopped on exit."""
+    run = FaultRun(settings, Figures(fault), TopicCounter(settings).start(), StreamProcess(settings, tmp_path))
+    try:
+        run.stream.start()
+        run.load = Load(settings).start()
+        wait_until(lambda: batches_committed(settings) >= 1, 180, "the stream's first batch")
+        yield run
+    finally:
+        if run.load is not None and run.load.stopped_at == 0.0:
+            run.load.stop(flush_timeout=10)
+        run.stream.stop()

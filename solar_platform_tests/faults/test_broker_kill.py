@@ -15,21 +15,12 @@ import pytest
 from solar_platform.settings import Settings
 from solar_platform.stack.kafka_nodes import nodes, program_name
 from solar_platform_tests.faults.harness import (
-    Figures,
-    Load,
-    StreamProcess,
-    TopicCounter,
-    assert_exactly_once,
-    batches_committed,
-    exactly_once_figures,
     first_batch_planned_after,
     kill9_supervised,
-    wait_for_stream_to_drain,
+    stream_under_load,
     wait_restarted,
-    wait_until,
     watch_isr,
 )
-from solar_platform_tests.storage.derived import assert_derived_equal_recompute
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration]
 
@@ -42,15 +33,10 @@ def _broker_programs(settings: Settings) -> list[tuple[str, int]]:
 @pytest.mark.timeout(420)
 def test_kill_9_each_broker_under_load(fresh_settings: Settings, tmp_path: Path) -> None:
     settings = fresh_settings
-    figures = Figures("kill -9 each Kafka broker in turn")
-    counter = TopicCounter(settings).start()
-    stream = StreamProcess(settings, tmp_path)
-    load: Load | None = None
     kills: list[tuple[str, float]] = []
-    try:
-        stream.start()
-        load = Load(settings).start()
-        wait_until(lambda: batches_committed(settings) >= 1, 180, "the stream's first batch")
+    with stream_under_load(settings, tmp_path, "kill -9 each Kafka broker in turn") as run:
+        figures, load = run.figures, run.load
+        assert load is not None
         for program, broker in _broker_programs(settings):
             pid, killed_at = kill9_supervised(settings, program)
             killed_mono = time.monotonic()
@@ -65,20 +51,9 @@ def test_kill_9_each_broker_under_load(fresh_settings: Settings, tmp_path: Path)
             kills.append((program, killed_at))
             assert restarted != pid
         time.sleep(3)
-        load.stop()
-        counter.finish()
-        wait_for_stream_to_drain(settings, stream, counter.total, 240)
-        assert stream.running, stream.log_tail()
-        figures["stream_restarts"] = stream.starts - 1
-    finally:
-        if load is not None and load.stopped_at == 0.0:
-            load.stop(flush_timeout=10)
-        stream.stop()
-    details = exactly_once_figures(figures, load, counter, settings)
+        run.end_load_and_drain()
+        assert run.stream.running, run.stream.log_tail()
     for program, killed_at in kills:  # the first batch the stream planned after each kill, and committed
         batch_at = first_batch_planned_after(settings, killed_at)
         figures[f"{program}_stream_batch_after_kill_s"] = None if batch_at is None else batch_at - killed_at
-    figures.record(tmp_path)
-    assert_exactly_once(details)
-    assert figures.values["dead_letters"] == 0
-    assert_derived_equal_recompute(settings)
+    run.verify(tmp_path)

@@ -17,20 +17,12 @@ import pytest
 from solar_platform.settings import Settings
 from solar_platform.stack.mariadb import mysql_ready
 from solar_platform_tests.faults.harness import (
-    Figures,
-    Load,
-    StreamProcess,
-    TopicCounter,
-    assert_exactly_once,
-    batches_committed,
-    exactly_once_figures,
     first_batch_planned_after,
     kill9_supervised,
-    wait_for_stream_to_drain,
+    stream_under_load,
     wait_restarted,
     wait_until,
 )
-from solar_platform_tests.storage.derived import assert_derived_equal_recompute
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration]
 
@@ -38,14 +30,8 @@ pytestmark = [pytest.mark.fault, pytest.mark.integration]
 @pytest.mark.timeout(360)
 def test_kill_9_mariadb_under_load(fresh_settings: Settings, tmp_path: Path) -> None:
     settings = fresh_settings
-    figures = Figures("kill -9 MariaDB")
-    counter = TopicCounter(settings).start()
-    stream = StreamProcess(settings, tmp_path)
-    load: Load | None = None
-    try:
-        stream.start()
-        load = Load(settings).start()
-        wait_until(lambda: batches_committed(settings) >= 1, 180, "the stream's first batch")
+    with stream_under_load(settings, tmp_path, "kill -9 MariaDB") as run:
+        figures, stream = run.figures, run.stream
         pid, killed_at = kill9_supervised(settings, "mariadb")
         wait_restarted(settings, "mariadb", pid, 120)
         wait_until(lambda: mysql_ready(settings), 180, "MariaDB to answer again", poll=0.2)
@@ -60,16 +46,5 @@ def test_kill_9_mariadb_under_load(fresh_settings: Settings, tmp_path: Path) -> 
 
         batch_at = wait_until(recovered, 240, "a stream batch after MariaDB came back")
         figures["stream_recovery_s"] = batch_at - killed_at
-        load.stop()
-        counter.finish()
-        wait_for_stream_to_drain(settings, stream, counter.total, 240, restart_on_exit=True)
-    finally:
-        if load is not None and load.stopped_at == 0.0:
-            load.stop(flush_timeout=10)
-        stream.stop()
-    details = exactly_once_figures(figures, load, counter, settings)
-    figures["stream_restarts"] = stream.starts - 1
-    figures.record(tmp_path)
-    assert_exactly_once(details)
-    assert figures.values["dead_letters"] == 0
-    assert_derived_equal_recompute(settings)
+        run.end_load_and_drain(restart_on_exit=True)
+    run.verify(tmp_path)

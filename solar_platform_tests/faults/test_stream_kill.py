@@ -19,19 +19,11 @@ from solar_platform.settings import Settings
 from solar_platform.storage import db
 from solar_platform.streaming.job import READINGS_QUERY
 from solar_platform_tests.faults.harness import (
-    Figures,
-    Load,
-    StreamProcess,
-    TopicCounter,
-    assert_exactly_once,
-    batches_committed,
-    exactly_once_figures,
     first_batch_planned_after,
     staged_rows_of_running_job,
-    wait_for_stream_to_drain,
+    stream_under_load,
     wait_until,
 )
-from solar_platform_tests.storage.derived import assert_derived_equal_recompute
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration]
 
@@ -59,15 +51,9 @@ def _progress_row_exists(settings: Settings, batch_id: int) -> bool:
 @pytest.mark.timeout(360)
 def test_kill_9_the_stream_mid_batch_then_restart(fresh_settings: Settings, tmp_path: Path) -> None:
     settings = fresh_settings
-    figures = Figures("kill -9 the stream mid-batch, restart")
-    counter = TopicCounter(settings).start()
-    stream = StreamProcess(settings, tmp_path)
-    load: Load | None = None
     replayed: list[int] = []
-    try:
-        stream.start()
-        load = Load(settings).start()
-        wait_until(lambda: batches_committed(settings) >= 1, 180, "the stream's first batch")
+    with stream_under_load(settings, tmp_path, "kill -9 the stream mid-batch, restart") as run:
+        figures, stream = run.figures, run.stream
         kill = attempts = 0
         while kill < KILLS:
             attempts += 1
@@ -89,19 +75,8 @@ def test_kill_9_the_stream_mid_batch_then_restart(fresh_settings: Settings, tmp_
             figures[f"kill{kill}_restart_to_batch_s"] = batch_at - restarted_at
             figures[f"kill{kill}_recovery_s"] = batch_at - killed_at
         figures["kills"] = attempts
-        load.stop()
-        counter.finish()
-        wait_for_stream_to_drain(settings, stream, counter.total, 240)
-    finally:
-        if load is not None and load.stopped_at == 0.0:
-            load.stop(flush_timeout=10)
-        stream.stop()
-    details = exactly_once_figures(figures, load, counter, settings)
-    figures["stream_restarts"] = stream.starts - 1
-    figures.record(tmp_path)
-    assert_exactly_once(details)
-    assert figures.values["dead_letters"] == 0
+        run.end_load_and_drain()
+    run.verify(tmp_path)
     # Every replayed batch has exactly one progress row: it ran again under its own id.
     for batch_id in replayed:
         assert _progress_row_exists(settings, batch_id), f"batch {batch_id} was not replayed"
-    assert_derived_equal_recompute(settings)
