@@ -41,16 +41,16 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import pymysql
 from sqlalchemy import text
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
 from solar_platform.settings import Settings, load_settings  # noqa: E402
-from solar_platform.stack.mariadb import drop_database, mysql_socket, provision_database  # noqa: E402
+from solar_platform.stack.mariadb import drop_database, provision_database  # noqa: E402
 from solar_platform.storage import energy, rollups  # noqa: E402
-from solar_platform.storage.db import engine, migrate  # noqa: E402
+from solar_platform.storage.db import bulk_load_connection, engine  # noqa: E402
+from solar_platform.storage.migrations import migrate  # noqa: E402
 
 INTERVAL_S = 5
 START = datetime(2024, 1, 1)
@@ -80,17 +80,6 @@ def write_chunk(path: Path, first: int, last: int, per_panel: int, rng: np.rando
             )
 
 
-def root(settings: Settings, database: str | None = None) -> pymysql.Connection:
-    return pymysql.connect(
-        unix_socket=str(mysql_socket(settings)),
-        user="root",
-        database=database,
-        autocommit=True,
-        local_infile=True,
-        init_command="SET time_zone = '+00:00'",
-    )
-
-
 def timed(label: str, action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()
@@ -99,7 +88,7 @@ def timed(label: str, action: Callable[[], object]) -> float:
     return seconds
 
 
-def load(settings: Settings, base: Settings, panels: int, per_panel: int) -> None:
+def load(settings: Settings, panels: int, per_panel: int) -> None:
     rng = np.random.default_rng(1)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="solar_bench_") as tmp:
@@ -107,7 +96,7 @@ def load(settings: Settings, base: Settings, panels: int, per_panel: int) -> Non
             path = Path(tmp) / "chunk.csv"
             last = min(panels, first + PANELS_PER_CHUNK)
             write_chunk(path, first, last, per_panel, rng)
-            with root(base, settings.mysql_database) as conn, conn.cursor() as cur:
+            with bulk_load_connection(settings, "migrator") as conn, conn.cursor() as cur:
                 cur.execute("SET unique_checks = 0")
                 cur.execute(
                     f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE panelData FIELDS TERMINATED BY ',' "
@@ -116,7 +105,7 @@ def load(settings: Settings, base: Settings, panels: int, per_panel: int) -> Non
             path.unlink()
             rows = last * per_panel
             print(f"  loaded {rows:,} rows ({rows / (time.perf_counter() - started):,.0f} rows/s)", flush=True)
-    with root(base, settings.mysql_database) as conn, conn.cursor() as cur:
+    with bulk_load_connection(settings, "migrator") as conn, conn.cursor() as cur:
         cur.execute("ANALYZE TABLE panelData")
         cur.fetchall()
 
@@ -178,6 +167,7 @@ def registry_and_ops(settings: Settings, panels: int, now: datetime) -> None:
             ),
             [{"b": b, "e": now - timedelta(seconds=5 * b), "t": now - timedelta(seconds=5 * b)} for b in range(20_000)],
         )
+    with engine(settings, role="stream").begin() as conn:  # dead letters are the stream's to write
         conn.execute(
             text(
                 "INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, kafka_key, payload, reason, "
@@ -364,7 +354,7 @@ def main() -> None:
             provision_database(settings)
             migrate(settings)
             print(f"database {name}: {rows:,} readings, {args.panels} panels, {START} .. {end} UTC", flush=True)
-            load_s = timed("load", lambda: load(settings, base, args.panels, args.per_panel))
+            load_s = timed("load", lambda: load(settings, args.panels, args.per_panel))
             print(f"  load: {rows / load_s:,.0f} rows/s")
             costs = derive(settings, end)
             print("derive: " + ", ".join(f"{k} {v:.1f} s" for k, v in costs.items()))

@@ -30,7 +30,7 @@ from solar_platform.fleet.faults import FaultPlan
 from solar_platform.fleet.simulation import simulate_readings
 from solar_platform.fleet.state import FleetState
 from solar_platform.settings import load_settings
-from solar_platform.storage import faults as f
+from solar_platform.storage import faults as fault_rules
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 START_RANGES_H = {  # hours of the day (UTC) a fault of the kind may start in
@@ -45,7 +45,7 @@ START_RANGES_H = {  # hours of the day (UTC) a fault of the kind may start in
 }
 
 
-def delay_minutes(th: f.FaultThresholds, kind: str) -> float:
+def delay_minutes(th: fault_rules.FaultThresholds, kind: str) -> float:
     return {
         "offline": th.offline_minutes,
         "silent": th.silent_seconds / 60.0,
@@ -76,7 +76,7 @@ def run(panels: int, per_kind: int, seed: int, hours: float = 24.0) -> dict:
     settings = load_settings().model_copy(update={
         "interval_seconds": 5.0, "offline_probability_pct": 10.0, "recovery_probability_pct": 50.0,
         "production_start": None, "seed": seed})
-    th = f.FaultThresholds.from_settings(settings)
+    th = fault_rules.FaultThresholds.from_settings(settings)
     spec = fault_spec(per_kind, seed)
     t0 = time.perf_counter()
     readings = simulate_readings(settings, start=DAY, end=DAY + timedelta(hours=hours), panels=panels, seed=seed,
@@ -89,14 +89,14 @@ def run(panels: int, per_kind: int, seed: int, hours: float = 24.0) -> dict:
     buckets = int(hours * 3600 / step)
     starts = DAY.timestamp() + step * np.arange(buckets)
     t1 = time.perf_counter()
-    feats = f.features_from_readings(readings.panel_ids, pmax, readings.times_ms / 1000.0, readings.power_w,
+    feats = fault_rules.features_from_readings(readings.panel_ids, pmax, readings.times_ms / 1000.0, readings.power_w,
                                      readings.status, readings.present, bucket_start=starts, step_seconds=step)
     summarised = time.perf_counter() - t1
 
     t2 = time.perf_counter()
     opened: dict[tuple[str, str], float] = {}  # first opening of each (panel, kind)
-    flaps: dict[str, int] = {kind: 0 for kind in f.ALERT_KINDS}
-    for event in f.replay(feats, th, settle_seconds=settings.health_settle_seconds):
+    flaps: dict[str, int] = {kind: 0 for kind in fault_rules.ALERT_KINDS}
+    for event in fault_rules.replay(feats, th, settle_seconds=settings.health_settle_seconds):
         d = event.decision
         if d.action == "open":
             opened.setdefault((d.panel_id, d.kind), event.time)
@@ -111,7 +111,7 @@ def run(panels: int, per_kind: int, seed: int, hours: float = 24.0) -> dict:
                                  "seconds": {"simulate": round(simulated, 1), "summarise": round(summarised, 1),
                                              "evaluate": round(evaluated, 1)}}
     kinds = {}
-    for kind in f.ALERT_KINDS:
+    for kind in fault_rules.ALERT_KINDS:
         found = {pid: t for (pid, k), t in opened.items() if k == kind}
         true = truth[kind]
         hits = {pid: t - true[pid][0] for pid, t in found.items() if pid in true and t >= true[pid][0]}
@@ -131,7 +131,7 @@ def run(panels: int, per_kind: int, seed: int, hours: float = 24.0) -> dict:
         }
     result["kinds"] = kinds
     result["healthy_panels_alerted"] = len({pid for (pid, _k) in opened
-                                            if not any(pid in truth[k] for k in f.ALERT_KINDS)})
+                                            if not any(pid in truth[k] for k in fault_rules.ALERT_KINDS)})
     return result
 
 

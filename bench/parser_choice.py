@@ -1,5 +1,11 @@
-"""Parser choice (issue 12): the Spark SQL twin (`streaming/parse.py`) vs the one Python parser run
-through mapInArrow (`streaming/parse_arrow.py`), in one Spark session, on the same cached records.
+"""Parser choice (issue 12): the retired Spark SQL parser vs the one Python parser run through
+mapInArrow (`streaming/parse.py`, the stream's), in one Spark session, on the same cached records.
+
+The Spark SQL parser (the contract's rules re-created as column expressions) was retired once this
+benchmark chose mapInArrow; it is loaded from the last commit that shipped it
+(`RETIRED_SQL_PARSER_COMMIT`, so this must run in a git checkout) to keep the comparison repeatable.
+Its JVM flag (`-XX:-DontCompileHugeMethods`, without which its generated code is not JIT-compiled)
+is set for the whole session through JAVA_TOOL_OPTIONS.
 
     .venv/bin/python bench/parser_choice.py [--messages 2000000] [--panels 200000] [--repeats 3]
 
@@ -28,12 +34,14 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pyarrow as pa
@@ -45,17 +53,33 @@ from solar_platform import contracts
 from solar_platform.fleet.encoding import MessageEncoder
 from solar_platform.fleet.simulation import FleetSimulator, to_epoch_ms
 from solar_platform.settings import load_settings
-from solar_platform.streaming import parse, parse_arrow
+from solar_platform.streaming import parse
 from solar_platform.streaming.session import build_session
 from solar_platform_tests.streaming.cases import MALFORMED_CASES
 
 TOPIC = "solar-bench"
 START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 Parser = Callable[[DataFrame, str], DataFrame]
-SQL, ARROW, BASELINE = "spark_sql (parse.py)", "mapInArrow (parse_arrow.py)", "no parsing (read + noop write)"
+SQL, ARROW, BASELINE = "spark_sql (retired)", "mapInArrow (parse.py)", "no parsing (read + noop write)"
+# The last commit whose stream parsed with Spark SQL expressions (solar_platform/streaming/parse.py there).
+RETIRED_SQL_PARSER_COMMIT = "9c9b5219959ef41a8818844e12e481b4d9f12f6a"
+
+
+def retired_sql_parser() -> ModuleType:
+    """The Spark SQL parser as it was at `RETIRED_SQL_PARSER_COMMIT`, imported from git history."""
+    source = subprocess.run(
+        ["git", "show", f"{RETIRED_SQL_PARSER_COMMIT}:solar_platform/streaming/parse.py"],
+        cwd=Path(__file__).resolve().parent, capture_output=True, text=True, check=True,
+    ).stdout
+    module = ModuleType("retired_sql_parse")
+    exec(compile(source, "retired_sql_parse.py", "exec"), module.__dict__)  # noqa: S102 - our own history
+    return module
+
+
+SQL_PARSER = retired_sql_parser()
 PARSERS: dict[str, Parser] = {
-    SQL: parse.parse_records,
-    ARROW: parse_arrow.parse_records,
+    SQL: SQL_PARSER.parse_records,
+    ARROW: parse.parse_records,
     BASELINE: lambda records, _zone: records,  # what every run pays besides parsing
 }
 
@@ -272,8 +296,10 @@ def main() -> None:
     result["python_only_rows_per_s_one_core"] = round(python_only_rate(table, min(200_000, table.num_rows)))
 
     settings = load_settings().model_copy(update={"spark_driver_memory": args.driver_memory})
+    # Read by the JVM pyspark launches: the retired parser's generated methods exceed the JIT's limit.
+    os.environ["JAVA_TOOL_OPTIONS"] = f"{os.environ.get('JAVA_TOOL_OPTIONS', '')} -XX:-DontCompileHugeMethods".strip()
     spark = build_session(settings, app_name="bench-parser-choice", master=args.master)
-    parse.configure_session(spark)
+    SQL_PARSER.configure_session(spark)
     result["spark"] = {"version": spark.version, "master": spark.sparkContext.master,
                        "arrow_max_records_per_batch": spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")}
     meter = CpuMeter(spark)

@@ -22,11 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import pymysql
 from sqlalchemy import text
 
 from solar_platform.settings import load_settings
-from solar_platform.stack.mariadb import mysql_socket
 from solar_platform.stack.scratch import scratch_environment
 from solar_platform.storage import db, rollups
 from solar_platform.storage.rebuild import rebuild
@@ -65,9 +63,7 @@ def main() -> None:
             path = Path(tmp) / "chunk.csv"
             for first in range(0, args.panels, 500):
                 write_chunk(path, day, first, min(args.panels, first + 500), steps, args.interval, rng)
-                with pymysql.connect(unix_socket=str(mysql_socket(base)), user="root",
-                                     database=settings.mysql_database, autocommit=True, local_infile=True,
-                                     init_command="SET time_zone = '+00:00'") as conn, conn.cursor() as cur:
+                with db.bulk_load_connection(settings, "migrator") as conn, conn.cursor() as cur:
                     cur.execute(f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE panelData FIELDS TERMINATED BY ',' "
                                 "(Panel_id, power_panel, current_status, time_data)")
         rows = args.panels * steps
@@ -108,7 +104,7 @@ def rollup_from_buckets(settings, day: datetime, panels: int) -> None:  # noqa: 
         steps["stage"] = time.perf_counter() - t
         t = time.perf_counter()
         fleet = rollups.check_fleet(engine, settings, key, days)
-        peaks = rollups.check_peaks(engine, key, 1.25)
+        peaks = rollups.check_peaks(engine, key, settings.health_over_range_factor)
         steps["fleet+peak checks"] = time.perf_counter() - t
         t = time.perf_counter()
         served = rollups.swap_in(engine, key, days)

@@ -34,7 +34,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pymysql
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as sf
 from sqlalchemy import text
@@ -101,11 +100,7 @@ def bench_jdbc(spark: SparkSession, settings: Settings, rows: int, repeats: int)
         rates = []
         for _ in range(repeats):
             _execute(settings, f"TRUNCATE TABLE {SCRATCH_TABLE}")
-            user, password = settings.mysql_credentials("migrator")  # the scratch table is the schema owner's
-            connection = pymysql.connect(
-                host=settings.mysql_host, port=settings.mysql_port, user=user,
-                password=password, database=settings.mysql_database, local_infile=True,
-            )
+            connection = db.bulk_load_connection(settings, "migrator")  # the scratch table is the schema owner's
             try:
                 with connection.cursor() as cursor:
                     started = time.perf_counter()
@@ -113,7 +108,6 @@ def bench_jdbc(spark: SparkSession, settings: Settings, rows: int, repeats: int)
                         f"LOAD DATA LOCAL INFILE %s INTO TABLE {SCRATCH_TABLE} FIELDS TERMINATED BY ',' "
                         "OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\r\\n'", (str(path),)
                     )
-                    connection.commit()
                     rates.append(rows / (time.perf_counter() - started))
             finally:
                 connection.close()

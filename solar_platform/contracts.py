@@ -34,9 +34,9 @@ PANEL_ID_MAX_LENGTH = 64
 # A panel id, once surrounding whitespace is stripped: ASCII letters and digits, then up to 63 more
 # of those or `.` `_` `:` `-`. So no quotes, backticks, `;`, `$`, `%`, `/`, `\`, whitespace, control
 # characters or non-ASCII look-alikes: nothing SQL, a shell, a path or a template reads as syntax.
-# One pattern for every reader: Python (`is_valid_panel_id`), Spark (Java, streaming/parse.py), the
-# API's pydantic fields (Rust) and Grafana's variable filter (JavaScript). Python's and Java's `$`
-# also match before a final line break, so those two check that the match is the whole string.
+# One pattern for every reader: Python (`is_valid_panel_id`, which Spark runs too), the API's
+# pydantic fields (Rust) and Grafana's variable filter (JavaScript). Python's `$` also matches
+# before a final line break, so `is_valid_panel_id` checks that the match is the whole string.
 PANEL_ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._:-]{{0,{PANEL_ID_MAX_LENGTH - 1}}}$"
 PANEL_ID_RULE = (f"1 to {PANEL_ID_MAX_LENGTH} characters: ASCII letters, digits, '.', '_', ':' or '-', "
                  "starting with a letter or digit")

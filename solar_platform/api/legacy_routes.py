@@ -6,12 +6,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from flask import Response, jsonify
 from flask_openapi3 import APIBlueprint, Tag
 
-from solar_platform.api.context import iso, read_connection
+from solar_platform.api.context import read_connection
 from solar_platform.api.errors import BAD_REQUEST, operation_id
 from solar_platform.api.models import PanelPath, SeedPowerQuery, SeedReadings
+from solar_platform.contracts import Reading
 from solar_platform.storage import queries
 
 TAG = Tag(name="seed", description="The seed project's route, unchanged in shape.")
@@ -49,16 +52,10 @@ def legacy_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIB
             )
         if query.start is None:
             rows.reverse()
+        # The rows as the fleet sent them: the message contract's own keys and timestamp format.
         return jsonify(
-            [
-                {
-                    "Panel_id": row.panel_id,
-                    "power_panel": row.power_w,
-                    "current_status": row.status,
-                    "time_data": iso(row.time_utc),
-                }
-                for row in rows
-            ]
+            [Reading(row.panel_id, row.power_w, row.status, row.time_utc.replace(tzinfo=UTC)).to_message()
+             for row in rows]
         )
 
     return bp

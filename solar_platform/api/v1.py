@@ -55,7 +55,7 @@ from solar_platform.api.ranges import (
     WINDOWS_MAX_SPAN,
     resolve_range,
 )
-from solar_platform.storage import queries
+from solar_platform.storage import pipeline_status, queries
 from solar_platform.storage.faults import ALERT_KINDS
 from solar_platform.storage.periods import EnergyUnit, local_iso, periods, zone
 
@@ -95,15 +95,17 @@ def require_panel(conn: Connection, panel_id: str) -> None:
         raise ApiError(404, "not_found", f"unknown panel {panel_id!r}")
 
 
-def time_page(
+def time_series_page(
     panel_id: str,
     query: ReadingsQuery | WindowsQuery,
     fetch: Callable[..., list[Any]],
     *,
+    item_json: Callable[[Any], dict[str, object]],
+    item_time: Callable[[Any], datetime],
     default_span: timedelta,
     max_span: timedelta,
-) -> tuple[datetime, datetime, list[Any], bool]:
-    """One keyset page of a panel's time series: the resolved range, the rows, and whether more follow.
+) -> Response:
+    """One keyset page of a panel's time series, as JSON: the resolved range, the items, the next cursor.
 
     Fetches one row beyond the page size, so "more" needs no COUNT and no OFFSET.
     """
@@ -114,7 +116,16 @@ def time_page(
     with read_connection() as conn:
         require_panel(conn, panel_id)
         rows = fetch(conn, panel_id, start=start, end=end, limit=query.limit + 1, after=after)
-    return start, end, rows[: query.limit], len(rows) > query.limit
+    page, more = rows[: query.limit], len(rows) > query.limit
+    return jsonify(
+        {
+            "panel_id": panel_id,
+            "from": iso(start),
+            "to": iso(end),
+            "items": [item_json(row) for row in page],
+            "next_cursor": encode_time_cursor(item_time(page[-1])) if more else None,
+        }
+    )
 
 
 def panel_json(summary: queries.PanelSummary) -> dict[str, object]:
@@ -130,6 +141,15 @@ def panel_json(summary: queries.PanelSummary) -> dict[str, object]:
 
 def reading_json(row: queries.ReadingRow) -> dict[str, object]:
     return {"time": iso(row.time_utc), "power_w": row.power_w, "status": row.status}
+
+
+def window_json(row: queries.WindowRow) -> dict[str, object]:
+    return {
+        "window_start": iso(row.window_start),
+        "window_end": iso(row.window_end),
+        "mean_power_w": row.mean_power_w,
+        "reading_count": row.reading_count,
+    }
 
 
 def all_readings(panel_id: str, start: datetime, end: datetime, after: datetime | None) -> Iterator[queries.ReadingRow]:
@@ -265,17 +285,9 @@ def v1_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBluep
                 ),
                 f"readings_{path.panel_id}.csv",
             )
-        start, end, page, more = time_page(
-            path.panel_id, query, queries.readings, default_span=READINGS_DEFAULT_SPAN, max_span=READINGS_MAX_SPAN
-        )
-        return jsonify(
-            {
-                "panel_id": path.panel_id,
-                "from": iso(start),
-                "to": iso(end),
-                "items": [reading_json(r) for r in page],
-                "next_cursor": encode_time_cursor(page[-1].time_utc) if more else None,
-            }
+        return time_series_page(
+            path.panel_id, query, queries.readings, item_json=reading_json, item_time=lambda row: row.time_utc,
+            default_span=READINGS_DEFAULT_SPAN, max_span=READINGS_MAX_SPAN,
         )
 
     @get(
@@ -288,25 +300,9 @@ def v1_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBluep
 
         `to` defaults to now and `from` to 24 h before; at most 31 days. Keyset-paged on window start.
         """
-        start, end, page, more = time_page(
-            path.panel_id, query, queries.windows, default_span=WINDOWS_DEFAULT_SPAN, max_span=WINDOWS_MAX_SPAN
-        )
-        return jsonify(
-            {
-                "panel_id": path.panel_id,
-                "from": iso(start),
-                "to": iso(end),
-                "items": [
-                    {
-                        "window_start": iso(w.window_start),
-                        "window_end": iso(w.window_end),
-                        "mean_power_w": w.mean_power_w,
-                        "reading_count": w.reading_count,
-                    }
-                    for w in page
-                ],
-                "next_cursor": encode_time_cursor(page[-1].window_start) if more else None,
-            }
+        return time_series_page(
+            path.panel_id, query, queries.windows, item_json=window_json, item_time=lambda row: row.window_start,
+            default_span=WINDOWS_DEFAULT_SPAN, max_span=WINDOWS_MAX_SPAN,
         )
 
     @get(
@@ -450,8 +446,8 @@ def v1_blueprint(security: list[dict[str, list[str]]], common: dict) -> APIBluep
             )
             response.status_code = 503
             return response
-        age = None if stream.last_heartbeat is None else max(0.0, (now - stream.last_heartbeat).total_seconds())
-        stale = age is None or age > stale_after
+        age = pipeline_status.heartbeat_age_seconds(stream.last_heartbeat, now)
+        stale = pipeline_status.heartbeat_is_stale(age, stale_after)
         return jsonify(
             {
                 "status": "degraded" if stale else "ok",

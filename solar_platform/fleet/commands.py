@@ -80,7 +80,9 @@ def run(
     interval: float | None = typer.Option(
         None, "--interval", min=0.001, help="Seconds between cycles (settings: interval_seconds, TIME)."
     ),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed; the same seed gives the same fleet."),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Random seed; the same seed gives the same fleet (settings: seed, SOLAR_SEED)."
+    ),
     cycles: int | None = typer.Option(None, "--cycles", min=1, help="Live mode: stop after N cycles."),
     start: str | None = typer.Option(
         None, "--from", help="Fast-forward: first simulated instant (ISO 8601, UTC if naive)."
@@ -94,7 +96,8 @@ def run(
 ) -> None:
     """Publish one reading per panel per cycle: live every --interval, or fast-forward over --from/--to.
 
-    Without --seed a random one is drawn and printed, so any run can be repeated.
+    Without --seed the fleet uses SOLAR_SEED (fixed by default, so a panel keeps its Pmax across
+    restarts); the seed used is printed, so any run can be repeated.
     """
     if (start is None) != (end is None):
         raise typer.BadParameter("--from and --to go together")

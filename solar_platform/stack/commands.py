@@ -86,7 +86,7 @@ def _exec_spark(role: str) -> None:
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Apply pending migrations from sql/ (idempotent)."""
-    from solar_platform.storage.db import migrate
+    from solar_platform.storage.migrations import migrate
 
     applied = migrate(load_settings())
     typer.echo(f"applied: {', '.join(applied)}" if applied else "schema up to date")

@@ -48,7 +48,7 @@ def stack_up(settings: Settings, log: Callable[[str], None] = print) -> Settings
     """Start MariaDB and Kafka (idempotent), then provision the database, schema and topic.
 
     Returns the settings with the stack's secrets (generated on the first start)."""
-    from solar_platform.storage.db import migrate
+    from solar_platform.storage.migrations import migrate
 
     settings.home_dir.mkdir(parents=True, exist_ok=True)
     settings = with_stack_secrets(settings)

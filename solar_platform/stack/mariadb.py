@@ -75,12 +75,14 @@ def ensure_data_dir(settings: Settings) -> None:
 
 def admin_connection(settings: Settings, database: str | None = None) -> pymysql.Connection:
     """root over the stack's private unix socket (root has no TCP access)."""
+    from solar_platform.storage.db import UTC_SESSION
+
     return pymysql.connect(
         unix_socket=str(mysql_socket(settings)),
         user="root",
         database=database,
         autocommit=True,
-        init_command="SET time_zone = '+00:00'",
+        init_command=UTC_SESSION,
     )
 
 
@@ -92,19 +94,21 @@ def mysql_ready(settings: Settings) -> bool:
         return False
 
 
+def _run_as_root(settings: Settings, statements: list[tuple[str, tuple[str, ...]]]) -> None:
+    with admin_connection(settings) as conn, conn.cursor() as cur:
+        for statement, parameters in statements:
+            cur.execute(statement, parameters or None)
+
+
 def provision_database(settings: Settings, database: str | None = None) -> None:
     """Create the database and the platform's users for it, as root (idempotent; storage/users.py)."""
     from solar_platform.storage.users import provision_statements
 
-    with admin_connection(settings) as conn, conn.cursor() as cur:
-        for statement, parameters in provision_statements(settings, database or settings.mysql_database, "127.0.0.1"):
-            cur.execute(statement, parameters or None)
+    _run_as_root(settings, provision_statements(settings, database or settings.mysql_database, "127.0.0.1"))
 
 
 def drop_database(settings: Settings, database: str) -> None:
-    """Drop a database and every grant on it (grants outlive a DROP DATABASE otherwise)."""
-    with admin_connection(settings) as conn, conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
-        cur.execute("DELETE FROM mysql.tables_priv WHERE Db = %s", (database,))
-        cur.execute("DELETE FROM mysql.db WHERE Db = %s", (database,))
-        cur.execute("FLUSH PRIVILEGES")
+    """Drop a database and every grant on it, as root (storage/users.py)."""
+    from solar_platform.storage.users import drop_database_statements
+
+    _run_as_root(settings, drop_database_statements(database))

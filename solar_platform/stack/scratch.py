@@ -17,7 +17,7 @@ def scratch_environment(base: Settings, name: str, *, keep: bool = False) -> Ite
 
     Dropped afterwards, with the topic and the stream's checkpoints, unless `keep`.
     """
-    from solar_platform.storage.db import migrate
+    from solar_platform.storage.migrations import migrate
 
     settings = base.model_copy(update={"mysql_database": name, "topic": name})
     provision_database(settings)

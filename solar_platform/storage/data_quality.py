@@ -13,18 +13,22 @@ from datetime import datetime, timedelta
 import numpy as np
 from sqlalchemy import Connection, text
 
+from solar_platform.storage.db import PANELS
 
-def completeness(conn: Connection, *, window: timedelta, interval_seconds: float) -> dict[str, float]:
-    """Readings per registered-or-seen panel in the `window` ending at the newest reading, vs the cadence."""
+
+def completeness(conn: Connection, *, window: timedelta, interval_seconds: float, min_share: float
+                 ) -> dict[str, float]:
+    """Readings per registered-or-seen panel in the `window` ending at the newest reading, vs the cadence;
+    `panels_below_min_share` counts the panels under `min_share` of it."""
     newest = conn.execute(text("SELECT MAX(time_data) FROM panelData")).scalar()
     expected = window.total_seconds() / interval_seconds
     if newest is None:
         return {"panels": 0, "expected_per_panel": expected, "median_share": 0.0, "min_share": 0.0,
-                "panels_below_90pct": 0}
+                "panels_below_min_share": 0}
     counts = dict(conn.execute(text(
         "SELECT Panel_id, COUNT(*) FROM panelData WHERE time_data > :since AND time_data <= :newest "
         "GROUP BY Panel_id"), {"since": newest - window, "newest": newest}).all())
-    panels = {pid for (pid,) in conn.execute(text("SELECT panel_id FROM panels WHERE pmax_w IS NOT NULL"))}
+    panels = {pid for (pid,) in conn.execute(text(f"SELECT panel_id FROM {PANELS} WHERE pmax_w IS NOT NULL"))}
     panels |= set(counts)
     shares = np.array([min(counts.get(pid, 0) / expected, 1.0) for pid in panels]) if panels else np.zeros(0)
     return {
@@ -32,7 +36,7 @@ def completeness(conn: Connection, *, window: timedelta, interval_seconds: float
         "expected_per_panel": round(expected, 2),
         "median_share": float(np.median(shares)) if shares.size else 0.0,
         "min_share": float(shares.min()) if shares.size else 0.0,
-        "panels_below_90pct": int(np.sum(shares < 0.9)),
+        "panels_below_min_share": int(np.sum(shares < min_share)),
     }
 
 
@@ -46,7 +50,7 @@ def power_out_of_bounds(conn: Connection, *, since: datetime | None, tolerance: 
         "SELECT COUNT(*), COALESCE(SUM(d.power_panel < 0), 0), "
         "COALESCE(SUM(p.pmax_w IS NOT NULL AND d.power_panel > :tol * p.pmax_w), 0), "
         "MIN(IF(d.power_panel < 0 OR d.power_panel > :tol * p.pmax_w, d.Panel_id, NULL)) "
-        f"FROM panelData d LEFT JOIN panels p ON p.panel_id = d.Panel_id WHERE {where}1=1"),
+        f"FROM panelData d LEFT JOIN {PANELS} p ON p.panel_id = d.Panel_id WHERE {where}1=1"),
         {"tol": tolerance, "since": since}).one()
     return {"readings_checked": int(checked), "negative": int(negative), "above_limit": int(above),
             "example_panel": sample or ""}

@@ -7,27 +7,42 @@ The DDL lives once, in `sql/` (yoyo-migrations files). Python never types it a s
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, MetaData, Table, create_engine, event
 
 from solar_platform.settings import MysqlRole, Settings
 
-# Table names: the seed's two are public API (dashboards and clients query them).
+if TYPE_CHECKING:
+    import pymysql
+
+# Table names, each defined here once (the DDL is in sql/). The seed's two are public API
+# (dashboards and clients query them).
 READINGS = "panelData"
 WINDOWS = "panelDataAgg"
 DEAD_LETTERS = "dead_letters"
 STREAM_PROGRESS = "stream_progress"
 STAGE_READINGS = "stage_panel_data"
+# What the stream keeps beside the readings (storage/energy.py).
+PANEL_BUCKETS = "panel_energy_15min"
+FLEET_BUCKETS = "fleet_energy_15min"
+PANEL_LATEST = "panel_latest"
+# What Dagster and the operator's commands keep: the registry, alerts, daily rollups and their stages.
+PANELS = "panels"
+PANEL_ALERTS = "panel_alerts"
+PANEL_DAILY_ENERGY = "panel_daily_energy"
+FLEET_DAILY_ENERGY = "fleet_daily_energy"
+STAGE_PANEL_DAILY_ENERGY = "stage_panel_daily_energy"
+STAGE_FLEET_DAILY_ENERGY = "stage_fleet_daily_energy"
+RUN_FAILURES = "orchestration_run_failures"
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
-
+# DATETIME columns hold UTC; every session keeps NOW() and friends in UTC too.
+UTC_SESSION = "SET time_zone = '+00:00'"
 
 
 def _utc_session(dbapi_connection: object, _record: object) -> None:
-    # DATETIME columns hold UTC; keep NOW() and friends in UTC too.
     with dbapi_connection.cursor() as cursor:  # type: ignore[attr-defined]
-        cursor.execute("SET time_zone = '+00:00'")
+        cursor.execute(UTC_SESSION)
 
 
 @cache
@@ -43,25 +58,19 @@ def engine(settings: Settings, *, readonly: bool = False, role: MysqlRole | None
     return _engine_for(settings.mysql_url(role, readonly=readonly))
 
 
-def migrate(settings: Settings) -> list[str]:
-    """Apply pending `sql/` migrations as the migrator; returns the ids applied (empty when current)."""
-    from yoyo import get_backend, read_migrations
+def bulk_load_connection(settings: Settings, role: MysqlRole | None = None) -> pymysql.Connection:
+    """A plain pymysql connection that may `LOAD DATA LOCAL INFILE` (bulk loads: the benchmarks), as
+    this process's role (`settings.mysql_role`) or another `role`; autocommit, session zone UTC.
 
-    settings = settings.as_role("migrator")
-    backend = get_backend(settings.mysql_url().replace("mysql+pymysql://", "mysql://"))
-    migrations = read_migrations(str(SQL_DIR))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
-        # The raw tables' day partitions (today and the days ahead): every migrated database has them.
-        from solar_platform.storage.retention import ensure_day_partitions
+    The pooled engines never allow LOCAL INFILE. The server must allow it too: the local stack's
+    MariaDB runs with --local-infile=1.
+    """
+    import pymysql
 
-        ensure_day_partitions(settings)
-        from solar_platform.storage.users import grant_table_rights
-
-        with engine(settings).begin() as conn:
-            grant_table_rights(conn, settings)
-    return [m.id for m in pending]
+    user, password = settings.mysql_credentials(role)
+    return pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user=user, password=password,
+                           database=settings.mysql_database, autocommit=True, local_infile=True,
+                           init_command=UTC_SESSION)
 
 
 @cache

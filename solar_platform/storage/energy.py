@@ -46,12 +46,11 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, bindparam, text
 
+from solar_platform.storage.db import FLEET_BUCKETS, PANEL_BUCKETS, PANEL_LATEST
+
 BUCKET_SECONDS = 900
 WINDOW_SECONDS = 30
 
-PANEL_BUCKETS = "panel_energy_15min"
-FLEET_BUCKETS = "fleet_energy_15min"
-PANEL_LATEST = "panel_latest"
 _EPOCH = "TIMESTAMP'1970-01-01 00:00:00'"  # a DATETIME literal: TIMESTAMPADD then returns DATETIME, not text
 
 

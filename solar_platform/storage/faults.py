@@ -63,27 +63,28 @@ BoolArray = npt.NDArray[np.bool_]
 
 @dataclass(frozen=True)
 class FaultThresholds:
-    """Every knob of the rules; `from_settings` reads the `SOLAR_HEALTH_*` settings."""
+    """Every knob of the rules. No defaults here: `from_settings` reads them from the settings
+    (`interval_seconds` and the `SOLAR_HEALTH_*` ones), whose defaults are the only ones."""
 
-    interval_seconds: float = 5.0
-    step_seconds: float = 60.0
-    lookback_minutes: float = 20.0
-    offline_minutes: float = 2.0
-    offline_recovery_minutes: float = 1.0
-    silent_after_intervals: float = 24.0
-    zero_fraction: float = 0.01
-    zero_minutes: float = 5.0
-    stuck_tolerance: float = 0.002
-    stuck_minutes: float = 10.0
-    stuck_min_expected_change: float = 0.01
-    underperforming_pi: float = 0.8
-    recovered_pi: float = 0.9
-    underperforming_minutes: float = 10.0
-    over_range_factor: float = 1.25
-    over_range_minutes: float = 2.0
-    recovery_minutes: float = 5.0
-    min_expected_level: float = 0.1
-    min_peers: int = 1
+    interval_seconds: float
+    step_seconds: float
+    lookback_minutes: float
+    offline_minutes: float
+    offline_recovery_minutes: float
+    silent_after_intervals: float
+    zero_fraction: float
+    zero_minutes: float
+    stuck_tolerance: float
+    stuck_minutes: float
+    stuck_min_expected_change: float
+    underperforming_pi: float
+    recovered_pi: float
+    underperforming_minutes: float
+    over_range_factor: float
+    over_range_minutes: float
+    recovery_minutes: float
+    min_expected_level: float
+    min_peers: int
 
     @classmethod
     def from_settings(cls, settings: object) -> FaultThresholds:
@@ -504,7 +505,7 @@ class AlertEvent:
     decision: Decision
 
 
-def replay(feats: BucketFeatures, thresholds: FaultThresholds, *, settle_seconds: float = 15.0,
+def replay(feats: BucketFeatures, thresholds: FaultThresholds, *, settle_seconds: float,
            open_alerts: Collection[tuple[str, str]] = (), stream_alive: bool = True) -> list[AlertEvent]:
     """Evaluate after every bucket of `feats`, as the sensor does every minute, carrying the open
     alerts along; returns the opens and resolves in order (the bench and the tests use it)."""

@@ -1,8 +1,9 @@
 """What the control plane reads about the pipeline, and the one record it writes.
 
-Reads: how current each live table is (newest event time, the engine's row estimate) and what the
-stream last wrote to it (its per-batch counters in `stream_progress`). Every figure is an index
-seek or a bounded range, never a count of a table. Writes: Dagster's failed runs.
+Reads: the stream's heartbeat (its newest `stream_progress` row) and the one rule for when it is
+stale, how current each live table is (newest event time, the engine's row estimate) and what the
+stream last wrote to it (its per-batch counters). Every figure is an index seek or a bounded range,
+never a count of a table. Writes: Dagster's failed runs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
+from solar_platform.storage.db import RUN_FAILURES, STREAM_PROGRESS
 from solar_platform.storage.energy import WINDOW_SECONDS
 from solar_platform.storage.retention import estimated_rows
 
@@ -20,6 +22,46 @@ LIVE_TABLES = {
     "panelData": ("time_data", "readings"),
     "panelDataAgg": ("window_start", "windows"),
 }
+
+
+def last_heartbeat(conn: Connection) -> datetime | None:
+    """When the stream last finished a micro-batch (UTC, naive as stored): one seek at the end of
+    `stream_progress`'s `recorded_at` index."""
+    return conn.execute(text(f"SELECT MAX(recorded_at) FROM {STREAM_PROGRESS}")).scalar()
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def heartbeat_age_seconds(last: datetime | None, now: datetime) -> float | None:
+    """Seconds from the heartbeat to `now` (either naive UTC or aware); None when there is none."""
+    if last is None:
+        return None
+    return max(0.0, (_as_utc(now) - _as_utc(last)).total_seconds())
+
+
+def heartbeat_is_stale(age_seconds: float | None, limit_seconds: float) -> bool:
+    """No heartbeat, or one older than the limit (`settings.stream_stale_after_seconds` everywhere:
+    the API's health, Dagster's heartbeat sensor and the panel-alert suppression)."""
+    return age_seconds is None or age_seconds > limit_seconds
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    last: datetime | None  # newest stream_progress row (UTC, aware)
+    batches_last_hour: int
+    rows_written_last_hour: int
+
+
+def heartbeat(conn: Connection, now: datetime | None = None) -> Heartbeat:
+    """The stream's newest micro-batch and the batches of the last hour: an index seek and a bounded range."""
+    now = _as_utc(now or datetime.now(UTC)).replace(tzinfo=None)
+    newest = last_heartbeat(conn)
+    batches, written = conn.execute(text(
+        f"SELECT COUNT(*), COALESCE(SUM(rows_written), 0) FROM {STREAM_PROGRESS} WHERE recorded_at >= :since"),
+        {"since": now - timedelta(hours=1)}).one()
+    return Heartbeat(None if newest is None else newest.replace(tzinfo=UTC), int(batches), int(written))
 
 
 @dataclass(frozen=True)
@@ -69,6 +111,6 @@ def record_run_failure(engine: Engine, run_id: str, job_name: str, message: str)
     """Keep one row per failed Dagster run in `orchestration_run_failures` (Grafana shows them)."""
     with engine.begin() as conn:
         conn.execute(text(
-            "INSERT INTO orchestration_run_failures (run_id, job_name, failed_at, message) "
+            f"INSERT INTO {RUN_FAILURES} (run_id, job_name, failed_at, message) "
             "VALUES (:id, :job, UTC_TIMESTAMP(3), :msg) ON DUPLICATE KEY UPDATE message = VALUES(message)"),
             {"id": run_id, "job": job_name, "msg": message})

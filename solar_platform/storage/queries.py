@@ -26,8 +26,19 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, text
 
-from solar_platform.storage.db import DEAD_LETTERS, READINGS, STREAM_PROGRESS, WINDOWS
-from solar_platform.storage.energy import FLEET_BUCKETS, PANEL_BUCKETS, PANEL_LATEST
+from solar_platform.storage.db import (
+    DEAD_LETTERS,
+    FLEET_BUCKETS,
+    FLEET_DAILY_ENERGY,
+    PANEL_ALERTS,
+    PANEL_BUCKETS,
+    PANEL_DAILY_ENERGY,
+    PANEL_LATEST,
+    PANELS,
+    READINGS,
+    STREAM_PROGRESS,
+    WINDOWS,
+)
 from solar_platform.storage.faults import (
     ALERT_KINDS,
     OFFLINE,
@@ -38,6 +49,7 @@ from solar_platform.storage.faults import (
     ZERO_PRODUCTION,
 )
 from solar_platform.storage.periods import EnergyUnit, Period, local_day, local_midnight, periods, to_grid
+from solar_platform.storage.pipeline_status import last_heartbeat
 
 __all__ = ["EnergyUnit", "Period", "periods"]
 
@@ -124,7 +136,7 @@ def panel_exists(conn: Connection, panel_id: str) -> bool:
     return bool(
         conn.execute(
             text(
-                "SELECT EXISTS(SELECT 1 FROM panels WHERE panel_id = :p) "
+                f"SELECT EXISTS(SELECT 1 FROM {PANELS} WHERE panel_id = :p) "
                 f"OR EXISTS(SELECT 1 FROM {PANEL_LATEST} WHERE panel_id = :p)"
             ),
             {"p": panel_id},
@@ -155,7 +167,7 @@ def _latest_reading(panel_id: str, power: float | None, status: int | None,
 def _open_alert_health(conn: Connection, panel_ids: Sequence[str]) -> dict[str, str]:
     if not panel_ids:
         return {}
-    stmt = text("SELECT panel_id, kind FROM panel_alerts WHERE state = 'open' AND panel_id IN :ids").bindparams(
+    stmt = text(f"SELECT panel_id, kind FROM {PANEL_ALERTS} WHERE state = 'open' AND panel_id IN :ids").bindparams(
         bindparam("ids", expanding=True)
     )
     kinds: dict[str, set[str]] = {}
@@ -172,7 +184,7 @@ def _summaries(conn: Connection, ids_sql: str, params: dict[str, object]) -> lis
             "       COALESCE(LEAST(p.first_seen, l.first_seen), p.first_seen, l.first_seen), "
             "       l.last_seen, l.power_panel, l.current_status, p.retired_at "
             f"FROM ({ids_sql}) ids "
-            "LEFT JOIN panels p ON p.panel_id = ids.panel_id "
+            f"LEFT JOIN {PANELS} p ON p.panel_id = ids.panel_id "
             f"LEFT JOIN ({LATEST_READINGS}) l ON l.panel_id = ids.panel_id "
             "ORDER BY ids.panel_id"
         ),
@@ -204,7 +216,7 @@ def list_panels(conn: Connection, *, limit: int, after: str | None = None) -> li
     """
     where = "WHERE panel_id > :after" if after is not None else ""
     ids = (
-        f"SELECT panel_id FROM ((SELECT panel_id FROM panels {where} ORDER BY panel_id LIMIT :limit) "
+        f"SELECT panel_id FROM ((SELECT panel_id FROM {PANELS} {where} ORDER BY panel_id LIMIT :limit) "
         f"UNION (SELECT panel_id FROM {PANEL_LATEST} {where} ORDER BY panel_id LIMIT :limit)) u "
         "ORDER BY panel_id LIMIT :limit"
     )
@@ -213,7 +225,7 @@ def list_panels(conn: Connection, *, limit: int, after: str | None = None) -> li
 
 def panel_summary(conn: Connection, panel_id: str) -> PanelSummary | None:
     """One panel's registry entry, latest reading and health; None when the panel is unknown."""
-    ids = (f"SELECT panel_id FROM panels WHERE panel_id = :p "
+    ids = (f"SELECT panel_id FROM {PANELS} WHERE panel_id = :p "
            f"UNION SELECT panel_id FROM {PANEL_LATEST} WHERE panel_id = :p")
     found = _summaries(conn, ids, {"p": panel_id})
     return found[0] if found else None
@@ -336,7 +348,7 @@ def _grouped(
 
 
 def registered_panels(conn: Connection) -> int:
-    return int(conn.execute(text("SELECT COUNT(*) FROM panels")).scalar() or 0)
+    return int(conn.execute(text(f"SELECT COUNT(*) FROM {PANELS}")).scalar() or 0)
 
 
 def energy_series(
@@ -369,14 +381,14 @@ def energy_series(
             d
             for (d,) in conn.execute(
                 text(
-                    "SELECT day FROM fleet_daily_energy WHERE day >= :a AND day <= :b AND day < :today "
+                    f"SELECT day FROM {FLEET_DAILY_ENERGY} WHERE day >= :a AND day <= :b AND day < :today "
                     "AND time_zone = :tz ORDER BY day"
                 ),
                 {"a": first_day, "b": last_day, "today": local_day(now, tz), "tz": zone_name},
             )
         ]
     if rolled:
-        table = "fleet_daily_energy" if panel_id is None else "panel_daily_energy"
+        table = FLEET_DAILY_ENERGY if panel_id is None else PANEL_DAILY_ENERGY
         day_edges = [_day_number(p.first_day) for p in spans if p.first_day is not None]
         day_edges.append(_day_number(last_day + timedelta(days=1)))  # type: ignore[operator]
         ranges = [(a, b + timedelta(days=1)) for a, b in _runs(rolled)]
@@ -425,12 +437,12 @@ def lifetime_energy(conn: Connection, panel_id: str | None, *, now: datetime, si
     before today, plus the buckets after that day."""
     zone_name = getattr(site_tz, "key", "UTC")
     rolled_through = conn.execute(
-        text("SELECT MAX(day) FROM fleet_daily_energy WHERE day < :today AND time_zone = :tz"),
+        text(f"SELECT MAX(day) FROM {FLEET_DAILY_ENERGY} WHERE day < :today AND time_zone = :tz"),
         {"today": local_day(now, site_tz), "tz": zone_name},
     ).scalar()
     if rolled_through is None:
         return bucket_energy(conn, panel_id, datetime(1970, 1, 1))
-    table = "fleet_daily_energy" if panel_id is None else "panel_daily_energy"
+    table = FLEET_DAILY_ENERGY if panel_id is None else PANEL_DAILY_ENERGY
     panel_filter = "" if panel_id is None else "panel_id = :p AND "
     rolled = conn.execute(
         text(f"SELECT SUM(energy_wh) FROM {table} WHERE {panel_filter}day <= :r AND time_zone = :tz"),
@@ -469,7 +481,7 @@ def alerts(
     """Alerts newest first, keyset-paged on id. `since`: alerts still open or resolved at/after it."""
     stmt = text(
         "SELECT id, panel_id, kind, state, opened_at, resolved_at, last_checked, detail, severity, metric, evidence, "
-        "fault_since FROM panel_alerts "
+        f"fault_since FROM {PANEL_ALERTS} "
         "WHERE (:state IS NULL OR state = :state) AND kind IN :kinds "
         "AND (:panel IS NULL OR panel_id = :panel) "
         "AND (:since IS NULL OR state = 'open' OR resolved_at >= :since OR opened_at >= :since) "
@@ -484,7 +496,7 @@ def alerts(
 
 def open_alert_counts(conn: Connection) -> dict[str, int]:
     """Open alerts per kind (every kind, 0 included), from the (state, kind) index."""
-    rows = conn.execute(text("SELECT kind, COUNT(*) FROM panel_alerts WHERE state = 'open' GROUP BY kind")).all()
+    rows = conn.execute(text(f"SELECT kind, COUNT(*) FROM {PANEL_ALERTS} WHERE state = 'open' GROUP BY kind")).all()
     counts = dict(rows)  # type: ignore[arg-type]
     return {kind: int(counts.get(kind, 0)) for kind in ALERT_KINDS}
 
@@ -497,7 +509,7 @@ def stream_health(conn: Connection, now: datetime) -> StreamHealth:
     up to `DEAD_LETTER_COUNT_CAP`.
     """
     since = now - timedelta(days=1)
-    heartbeat = conn.execute(text(f"SELECT MAX(recorded_at) FROM {STREAM_PROGRESS}")).scalar()
+    heartbeat = last_heartbeat(conn)
     event_time = conn.execute(
         text(
             f"SELECT max_event_time FROM {STREAM_PROGRESS} WHERE recorded_at >= :since AND max_event_time IS NOT NULL "

@@ -25,7 +25,7 @@ from sqlalchemy import text
 
 from solar_platform.settings import Settings
 from solar_platform.storage import db, energy
-from solar_platform.storage import rollups as r
+from solar_platform.storage import rollups as daily_rollups
 
 BUCKET = timedelta(seconds=energy.BUCKET_SECONDS)
 
@@ -72,7 +72,7 @@ class RebuildReport:
     panel_days: int = 0
     seconds: float = 0.0
     derived_seconds: float = 0.0
-    rollup: r.RollupRun | None = None
+    rollup: daily_rollups.RollupRun | None = None
 
     @property
     def readings_per_second(self) -> float:
@@ -114,17 +114,17 @@ def rebuild(settings: Settings, start: datetime, end: datetime, *, chunk: timede
     with engine.begin() as conn:
         report.panels_latest = energy.recompute_latest(conn)
         conn.execute(text(
-            "INSERT INTO panels (panel_id, pmax_w, first_seen, last_seen, updated_at) "
+            f"INSERT INTO {db.PANELS} (panel_id, pmax_w, first_seen, last_seen, updated_at) "
             "SELECT panel_id, NULL, first_seen, last_seen, UTC_TIMESTAMP(3) FROM panel_latest "
-            "ON DUPLICATE KEY UPDATE first_seen = LEAST(COALESCE(panels.first_seen, VALUES(first_seen)), "
-            "VALUES(first_seen)), last_seen = GREATEST(COALESCE(panels.last_seen, VALUES(last_seen)), "
+            f"ON DUPLICATE KEY UPDATE first_seen = LEAST(COALESCE({db.PANELS}.first_seen, VALUES(first_seen)), "
+            f"VALUES(first_seen)), last_seen = GREATEST(COALESCE({db.PANELS}.last_seen, VALUES(last_seen)), "
             "VALUES(last_seen))"))
     notify("panel_latest and registry", 1, 1)
     report.derived_seconds = time.perf_counter() - began
     if rollups:
-        days = r.days_touching(a, b, settings.site_timezone)
+        days = daily_rollups.days_touching(a, b, settings.site_timezone)
         report.days = [d.isoformat() for d in days]
-        run = r.roll_up_days(engine, settings, f"rebuild-{uuid.uuid4().hex[:20]}", days)
+        run = daily_rollups.roll_up_days(engine, settings, f"rebuild-{uuid.uuid4().hex[:20]}", days)
         report.rollup = run
         notify("daily rollups", 1, 1)
         if run.served is None:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, bindparam, text
 
 from solar_platform.contracts import PANEL_ID_RULE, is_valid_panel_id
+from solar_platform.storage.db import PANEL_ALERTS, PANELS
 
 FLEET, OPERATOR, SEEN = "fleet", "operator", "seen"
 
@@ -42,7 +43,7 @@ def sync_panel_registry(engine: Engine, configured_pmax: Mapping[str, float], no
     with engine.begin() as conn:
         for chunk in _chunks(list(configured_pmax.items()), 5000):
             conn.execute(text(
-                "INSERT INTO panels (panel_id, pmax_w, registered_by, updated_at) "
+                f"INSERT INTO {PANELS} (panel_id, pmax_w, registered_by, updated_at) "
                 "VALUES (:pid, :pmax, 'fleet', UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE "
                 "updated_at = IF(registered_by = 'operator' OR (pmax_w <=> VALUES(pmax_w) AND retired_at IS NULL), "
                 "                updated_at, UTC_TIMESTAMP(3)), "
@@ -55,19 +56,20 @@ def sync_panel_registry(engine: Engine, configured_pmax: Mapping[str, float], no
                   else "SELECT Panel_id AS panel_id, MIN(time_data) AS first_seen, MAX(time_data) AS last_seen "
                        "FROM panelData GROUP BY Panel_id")
         seen = conn.execute(text(
-            "INSERT INTO panels (panel_id, pmax_w, registered_by, first_seen, last_seen, updated_at) "
+            f"INSERT INTO {PANELS} (panel_id, pmax_w, registered_by, first_seen, last_seen, updated_at) "
             f"SELECT x.panel_id, NULL, 'seen', x.first_seen, x.last_seen, UTC_TIMESTAMP(3) FROM ({source}) x "
             "ON DUPLICATE KEY UPDATE "
             # Qualified: the SELECT has columns of the same names (MariaDB calls them ambiguous).
-            "panels.first_seen = LEAST(COALESCE(panels.first_seen, VALUES(first_seen)), VALUES(first_seen)), "
-            "panels.last_seen = GREATEST(COALESCE(panels.last_seen, VALUES(last_seen)), VALUES(last_seen))")).rowcount
+            f"{PANELS}.first_seen = LEAST(COALESCE({PANELS}.first_seen, VALUES(first_seen)), VALUES(first_seen)), "
+            f"{PANELS}.last_seen = GREATEST(COALESCE({PANELS}.last_seen, VALUES(last_seen)), VALUES(last_seen))")
+        ).rowcount
         fleet_ids = [pid for (pid,) in conn.execute(text(
-            "SELECT panel_id FROM panels WHERE registered_by = 'fleet' AND retired_at IS NULL"))]
+            f"SELECT panel_id FROM {PANELS} WHERE registered_by = 'fleet' AND retired_at IS NULL"))]
         gone = sorted(set(fleet_ids) - set(configured_pmax))
         retired = _retire(conn, gone, moment, "left the fleet config")
         total, configured, reporting, retired_total = conn.execute(text(
             "SELECT COUNT(*), COUNT(IF(retired_at IS NULL, pmax_w, NULL)), COUNT(last_seen), COUNT(retired_at) "
-            "FROM panels")).one()
+            f"FROM {PANELS}")).one()
     return {"panels": int(total), "configured": int(configured), "seen": int(reporting),
             "seen_rows_touched": int(seen), "retired_now": retired, "retired": int(retired_total)}
 
@@ -80,7 +82,7 @@ def register_panel(engine: Engine, panel_id: str, pmax_w: float, now: datetime |
         raise ValueError(f"Pmax must be positive, got {pmax_w}")
     with engine.begin() as conn:
         conn.execute(text(
-            "INSERT INTO panels (panel_id, pmax_w, registered_by, updated_at) VALUES (:p, :w, 'operator', :now) "
+            f"INSERT INTO {PANELS} (panel_id, pmax_w, registered_by, updated_at) VALUES (:p, :w, 'operator', :now) "
             "ON DUPLICATE KEY UPDATE pmax_w = VALUES(pmax_w), registered_by = 'operator', retired_at = NULL, "
             "updated_at = VALUES(updated_at)"), {"p": panel_id, "w": float(pmax_w), "now": _now(now)})
 
@@ -89,11 +91,12 @@ def retire_panel(engine: Engine, panel_id: str, now: datetime | None = None, rea
                  ) -> bool:
     """Retire a registered panel: out of fault detection, open alerts resolved. False if unknown."""
     with engine.begin() as conn:
-        known = conn.execute(text("SELECT retired_at IS NULL FROM panels WHERE panel_id = :p"), {"p": panel_id}).first()
+        known = conn.execute(text(f"SELECT retired_at IS NULL FROM {PANELS} WHERE panel_id = :p"),
+                             {"p": panel_id}).first()
         if known is None:
             return False
         # the operator's word from now on: the fleet sync will not bring it back
-        conn.execute(text("UPDATE panels SET registered_by = 'operator' WHERE panel_id = :p"), {"p": panel_id})
+        conn.execute(text(f"UPDATE {PANELS} SET registered_by = 'operator' WHERE panel_id = :p"), {"p": panel_id})
         _retire(conn, [panel_id], _now(now), reason)
     return True
 
@@ -102,10 +105,10 @@ def _retire(conn: Connection, panel_ids: list[str], now: datetime, reason: str) 
     retired = 0
     for chunk in _chunks(panel_ids, 1000):
         retired += conn.execute(text(
-            "UPDATE panels SET retired_at = :now, updated_at = :now WHERE panel_id IN :ids AND retired_at IS NULL"
+            f"UPDATE {PANELS} SET retired_at = :now, updated_at = :now WHERE panel_id IN :ids AND retired_at IS NULL"
         ).bindparams(bindparam("ids", expanding=True)), {"now": now, "ids": chunk}).rowcount
         conn.execute(text(
-            "UPDATE panel_alerts SET state = 'resolved', resolved_at = :now, last_checked = :now, "
+            f"UPDATE {PANEL_ALERTS} SET state = 'resolved', resolved_at = :now, last_checked = :now, "
             "detail = LEFT(CONCAT(COALESCE(detail, ''), ' [panel ', :reason, ']'), 255) "
             "WHERE state = 'open' AND panel_id IN :ids").bindparams(bindparam("ids", expanding=True)),
             {"now": now, "ids": chunk, "reason": reason})

@@ -16,8 +16,7 @@
 Rollups (energy buckets, daily tables) are kept forever: nothing here touches them.
 
 Periodic paths never `COUNT(*)` a large table: `estimated_rows` reads the storage engine's own
-estimate from `information_schema`, and `heartbeat` reads the newest `stream_progress` row along
-its index and sums a bounded window of per-batch counters.
+estimate from `information_schema`.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Connection, text
 
 from solar_platform.settings import Settings
+from solar_platform.storage.db import engine
 
 # partitioned raw table -> the column its partitions are by
 PARTITIONED = {"panelData": "time_data", "panelDataAgg": "window_start"}
@@ -124,8 +124,6 @@ def ensure_day_partitions(settings: Settings, *, today: date | None = None, firs
     row in `p_future`, `first_day` or today, whichever is earliest) through `through` (default
     today + `raw_partition_days_ahead`, UTC). Idempotent.
     """
-    from solar_platform.storage.db import engine
-
     today = today or datetime.now(UTC).date()
     through = through or today + timedelta(days=settings.raw_partition_days_ahead)
     created: dict[str, list[str]] = {}
@@ -149,8 +147,6 @@ def drop_expired_partitions(settings: Settings, *, today: date | None = None) ->
     A partition holding days before `today - raw_retention_days` only is dropped; the newest
     `raw_retention_days` days (and today) stay. `p_start` and `p_future` always stay.
     """
-    from solar_platform.storage.db import engine
-
     today = today or datetime.now(UTC).date()
     keep_from = today - timedelta(days=settings.raw_retention_days)
     report = DropReport()
@@ -173,8 +169,6 @@ def prune_stream_progress(settings: Settings, *, now: datetime | None = None, ch
     In chunks of `chunk` rows (each its own short transaction along the `recorded_at` index), so
     the stream's own inserts never wait long.
     """
-    from solar_platform.storage.db import engine
-
     now = now or datetime.now(UTC)
     cutoff = now.astimezone(UTC).replace(tzinfo=None) - timedelta(hours=settings.stream_progress_retention_hours)
     deleted = 0
@@ -185,23 +179,6 @@ def prune_stream_progress(settings: Settings, *, now: datetime | None = None, ch
         deleted += int(n)
         if n < chunk:
             return deleted
-
-
-@dataclass(frozen=True)
-class Heartbeat:
-    last: datetime | None  # newest stream_progress row (UTC, aware)
-    batches_last_hour: int
-    rows_written_last_hour: int
-
-
-def heartbeat(conn: Connection, now: datetime | None = None) -> Heartbeat:
-    """The stream's newest micro-batch and the batches of the last hour: an index seek and a bounded range."""
-    now = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
-    newest = conn.execute(text("SELECT MAX(recorded_at) FROM stream_progress")).scalar()
-    batches, written = conn.execute(text(
-        "SELECT COUNT(*), COALESCE(SUM(rows_written), 0) FROM stream_progress WHERE recorded_at >= :since"),
-        {"since": now - timedelta(hours=1)}).one()
-    return Heartbeat(None if newest is None else newest.replace(tzinfo=UTC), int(batches), int(written))
 
 
 @dataclass

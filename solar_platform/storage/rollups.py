@@ -33,6 +33,13 @@ import numpy as np
 from sqlalchemy import Engine, bindparam, text
 
 from solar_platform.settings import Settings
+from solar_platform.storage.db import (
+    FLEET_DAILY_ENERGY,
+    PANEL_DAILY_ENERGY,
+    PANELS,
+    STAGE_FLEET_DAILY_ENERGY,
+    STAGE_PANEL_DAILY_ENERGY,
+)
 from solar_platform.storage.energy import BUCKET_SECONDS, trapezoid_buckets
 
 DAY_SECONDS = 86_400
@@ -76,22 +83,22 @@ def days_touching(start: datetime, end: datetime, tz: str) -> list[date]:
 
 
 # ---------------------------------------------------------------- stage
-_STAGE_PANEL = """
-    INSERT INTO stage_panel_daily_energy (run_key, day, panel_id, energy_wh, covered_seconds, peak_w, uptime_share,
+_STAGE_PANEL = f"""
+    INSERT INTO {STAGE_PANEL_DAILY_ENERGY} (run_key, day, panel_id, energy_wh, covered_seconds, peak_w, uptime_share,
         readings_received, readings_expected, day_seconds, time_zone, computed_at)
     SELECT :k, :d, panel_id, SUM(energy_wh), SUM(covered_seconds), COALESCE(MAX(peak_w), 0),
            COALESCE(SUM(readings_on) * 1e0 / NULLIF(SUM(readings), 0), 0), SUM(readings), :expected, :secs, :tz,
            UTC_TIMESTAMP(3)
     FROM panel_energy_15min WHERE bucket_start >= :a AND bucket_start < :b GROUP BY panel_id"""
 
-_STAGE_FLEET = """
-    INSERT INTO stage_fleet_daily_energy (run_key, day, energy_wh, covered_seconds, peak_panel_w, panels_reporting,
+_STAGE_FLEET = f"""
+    INSERT INTO {STAGE_FLEET_DAILY_ENERGY} (run_key, day, energy_wh, covered_seconds, peak_panel_w, panels_reporting,
         readings_received, readings_expected, mean_uptime_share, day_seconds, time_zone, computed_at)
     SELECT run_key, day, SUM(energy_wh), SUM(covered_seconds), MAX(peak_w), SUM(readings_received > 0),
            SUM(readings_received), SUM(IF(readings_received > 0, readings_expected, 0)),
            COALESCE(AVG(IF(readings_received > 0, uptime_share, NULL)), 0), MAX(day_seconds), MAX(time_zone),
            UTC_TIMESTAMP(3)
-    FROM stage_panel_daily_energy WHERE run_key = :k AND day = :d GROUP BY run_key, day"""
+    FROM {STAGE_PANEL_DAILY_ENERGY} WHERE run_key = :k AND day = :d GROUP BY run_key, day"""
 
 
 def stage_days(engine: Engine, settings: Settings, run_key: str, days: Sequence[date]) -> int:
@@ -112,8 +119,8 @@ def stage_days(engine: Engine, settings: Settings, run_key: str, days: Sequence[
 
 def clear_stage(engine: Engine, run_key: str) -> None:
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM stage_panel_daily_energy WHERE run_key = :k"), {"k": run_key})
-        conn.execute(text("DELETE FROM stage_fleet_daily_energy WHERE run_key = :k"), {"k": run_key})
+        conn.execute(text(f"DELETE FROM {STAGE_PANEL_DAILY_ENERGY} WHERE run_key = :k"), {"k": run_key})
+        conn.execute(text(f"DELETE FROM {STAGE_FLEET_DAILY_ENERGY} WHERE run_key = :k"), {"k": run_key})
 
 
 _PANEL_COLUMNS = ("day, panel_id, energy_wh, covered_seconds, peak_w, uptime_share, readings_received, "
@@ -130,17 +137,17 @@ def swap_in(engine: Engine, run_key: str, days: Sequence[date]) -> tuple[int, in
     """
     with engine.begin() as conn:
         params = {"k": run_key, "days": list(days)}
-        for served in ("panel_daily_energy", "fleet_daily_energy"):
+        for served in (PANEL_DAILY_ENERGY, FLEET_DAILY_ENERGY):
             conn.execute(text(f"DELETE FROM {served} WHERE day IN :days").bindparams(
                 bindparam("days", expanding=True)), params)
         panels = conn.execute(text(
-            f"INSERT INTO panel_daily_energy ({_PANEL_COLUMNS}) SELECT {_PANEL_COLUMNS} "
-            "FROM stage_panel_daily_energy WHERE run_key = :k"), params).rowcount
+            f"INSERT INTO {PANEL_DAILY_ENERGY} ({_PANEL_COLUMNS}) SELECT {_PANEL_COLUMNS} "
+            f"FROM {STAGE_PANEL_DAILY_ENERGY} WHERE run_key = :k"), params).rowcount
         fleet = conn.execute(text(
-            f"INSERT INTO fleet_daily_energy ({_FLEET_COLUMNS}) SELECT {_FLEET_COLUMNS} "
-            "FROM stage_fleet_daily_energy WHERE run_key = :k"), params).rowcount
-        conn.execute(text("DELETE FROM stage_panel_daily_energy WHERE run_key = :k"), params)
-        conn.execute(text("DELETE FROM stage_fleet_daily_energy WHERE run_key = :k"), params)
+            f"INSERT INTO {FLEET_DAILY_ENERGY} ({_FLEET_COLUMNS}) SELECT {_FLEET_COLUMNS} "
+            f"FROM {STAGE_FLEET_DAILY_ENERGY} WHERE run_key = :k"), params).rowcount
+        conn.execute(text(f"DELETE FROM {STAGE_PANEL_DAILY_ENERGY} WHERE run_key = :k"), params)
+        conn.execute(text(f"DELETE FROM {STAGE_FLEET_DAILY_ENERGY} WHERE run_key = :k"), params)
     return int(panels), int(fleet)
 
 
@@ -167,7 +174,7 @@ def _close(a: float, b: float, rel: float, abs_tol: float = 1e-6) -> bool:
 def staged_panel_days(engine: Engine, run_key: str, day: date, panel_ids: Iterable[str] | None = None
                       ) -> dict[str, PanelDay]:
     query = ("SELECT panel_id, energy_wh, covered_seconds, peak_w, uptime_share, readings_received "
-             "FROM stage_panel_daily_energy WHERE run_key = :k AND day = :d")
+             f"FROM {STAGE_PANEL_DAILY_ENERGY} WHERE run_key = :k AND day = :d")
     params: dict[str, object] = {"k": run_key, "d": day}
     stmt = text(query)
     if panel_ids is not None:
@@ -281,11 +288,11 @@ def check_fleet(engine: Engine, settings: Settings, run_key: str, days: Sequence
         for day in days:
             a, b = local_day_bounds(day, settings.site_timezone)
             fleet = conn.execute(text(
-                "SELECT energy_wh, covered_seconds, readings_received FROM stage_fleet_daily_energy "
+                f"SELECT energy_wh, covered_seconds, readings_received FROM {STAGE_FLEET_DAILY_ENERGY} "
                 "WHERE run_key = :k AND day = :d"), {"k": run_key, "d": day}).one_or_none()
             panels = conn.execute(text(
                 "SELECT COUNT(*), COALESCE(SUM(energy_wh), 0), COALESCE(SUM(covered_seconds), 0), "
-                "COALESCE(SUM(readings_received), 0) FROM stage_panel_daily_energy WHERE run_key = :k AND day = :d"),
+                f"COALESCE(SUM(readings_received), 0) FROM {STAGE_PANEL_DAILY_ENERGY} WHERE run_key = :k AND day = :d"),
                 {"k": run_key, "d": day}).one()
             buckets = conn.execute(text(
                 "SELECT COUNT(*), COALESCE(SUM(energy_wh), 0), COALESCE(SUM(covered_seconds), 0), "
@@ -312,19 +319,20 @@ def check_peaks(engine: Engine, run_key: str, tolerance: float) -> CheckOutcome:
         rows, bad, example = conn.execute(text(
             "SELECT COUNT(*), COALESCE(SUM(e.peak_w < 0 OR e.peak_w > :tol * p.pmax_w), 0), "
             "MIN(IF(e.peak_w < 0 OR e.peak_w > :tol * p.pmax_w, e.panel_id, NULL)) "
-            "FROM stage_panel_daily_energy e LEFT JOIN panels p ON p.panel_id = e.panel_id "
+            f"FROM {STAGE_PANEL_DAILY_ENERGY} e LEFT JOIN {PANELS} p ON p.panel_id = e.panel_id "
             "WHERE e.run_key = :k"), {"tol": tolerance, "k": run_key}).one()
     return CheckOutcome(passed=int(bad) == 0, metadata={
         "rows": int(rows), "out_of_bounds": int(bad), "example_panel": example or "", "tolerance_x_pmax": tolerance})
 
 
-def check_completeness(engine: Engine, run_key: str, min_share: float = 0.9) -> CheckOutcome:
-    """Readings received vs expected over the staged panel-days (a warning, not a blocker)."""
+def check_completeness(engine: Engine, run_key: str, min_share: float) -> CheckOutcome:
+    """Readings received vs expected over the staged panel-days (a warning, not a blocker); `min_share`
+    is `settings.check_completeness_min_share`, as for the live completeness check."""
     with engine.connect() as conn:
         rows, received, expected, low, covered, seconds = conn.execute(text(
             "SELECT COUNT(*), COALESCE(SUM(readings_received), 0), COALESCE(SUM(readings_expected), 0), "
             "COALESCE(SUM(readings_received < :m * readings_expected), 0), COALESCE(SUM(covered_seconds), 0), "
-            "COALESCE(SUM(day_seconds), 0) FROM stage_panel_daily_energy WHERE run_key = :k"),
+            f"COALESCE(SUM(day_seconds), 0) FROM {STAGE_PANEL_DAILY_ENERGY} WHERE run_key = :k"),
             {"k": run_key, "m": min_share}).one()
     share = float(received) / float(expected) if expected else 0.0
     return CheckOutcome(passed=int(rows) == 0 or share >= min_share, metadata={
@@ -356,20 +364,22 @@ COMPLETENESS_CHECK = "readings_complete"
 BLOCKING = (RECOMPUTE_CHECK, FLEET_CHECK, PEAK_CHECK)
 
 
-def roll_up_days(engine: Engine, settings: Settings, run_key: str, days: Sequence[date], *, sample_size: int = 20,
-                 rel_tol: float = 1e-6, pmax_tolerance: float = 1.25) -> RollupRun:
+def roll_up_days(engine: Engine, settings: Settings, run_key: str, days: Sequence[date]) -> RollupRun:
     """Stage `days`, run the checks on the stage, and swap in only if every blocking check passed.
 
-    When one fails the stage is cleared and the served tables are left untouched.
+    When one fails the stage is cleared and the served tables are left untouched. The checks' limits
+    are settings: `rollup_check_sample_panels`, `rollup_check_relative_tolerance`, and the over_range
+    rule's `health_over_range_factor` for the peaks.
     """
     days = list(days)
     try:
         staged = stage_days(engine, settings, run_key, days)
         checks = {
-            RECOMPUTE_CHECK: check_against_raw(engine, settings, run_key, days, sample_size, rel_tol),
+            RECOMPUTE_CHECK: check_against_raw(engine, settings, run_key, days, settings.rollup_check_sample_panels,
+                                               settings.rollup_check_relative_tolerance),
             FLEET_CHECK: check_fleet(engine, settings, run_key, days),
-            PEAK_CHECK: check_peaks(engine, run_key, pmax_tolerance),
-            COMPLETENESS_CHECK: check_completeness(engine, run_key),
+            PEAK_CHECK: check_peaks(engine, run_key, settings.health_over_range_factor),
+            COMPLETENESS_CHECK: check_completeness(engine, run_key, settings.check_completeness_min_share),
         }
         run = RollupRun(days, staged, checks, BLOCKING)
         if run.passed:
@@ -384,7 +394,7 @@ def fleet_days(engine: Engine, first: date, last: date) -> list[dict[str, object
     with engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT day, energy_wh, covered_seconds, day_seconds, panels_reporting, readings_received, "
-            "readings_expected FROM fleet_daily_energy WHERE day BETWEEN :a AND :b ORDER BY day"),
+            f"readings_expected FROM {FLEET_DAILY_ENERGY} WHERE day BETWEEN :a AND :b ORDER BY day"),
             {"a": first, "b": last}).mappings().all()
     return [dict(row) for row in rows]
 

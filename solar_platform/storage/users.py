@@ -19,17 +19,18 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from solar_platform.settings import Settings, SettingsError
+from solar_platform.storage import db
 
 DAGSTER_DATABASE = "dagster"
 
-STREAM_WRITES = ("panelData", "panelDataAgg", "dead_letters", "stream_progress", "stage_panel_data",
-                 "panel_energy_15min", "fleet_energy_15min", "panel_latest")
-DAGSTER_WRITES = ("panels", "panel_alerts", "panel_daily_energy", "fleet_daily_energy", "stage_panel_daily_energy",
-                  "stage_fleet_daily_energy", "orchestration_run_failures", "stream_progress",
+STREAM_WRITES = (db.READINGS, db.WINDOWS, db.DEAD_LETTERS, db.STREAM_PROGRESS, db.STAGE_READINGS,
+                 db.PANEL_BUCKETS, db.FLEET_BUCKETS, db.PANEL_LATEST)
+DAGSTER_WRITES = (db.PANELS, db.PANEL_ALERTS, db.PANEL_DAILY_ENERGY, db.FLEET_DAILY_ENERGY, db.STAGE_PANEL_DAILY_ENERGY,
+                  db.STAGE_FLEET_DAILY_ENERGY, db.RUN_FAILURES, db.STREAM_PROGRESS,
                   # `solar-platform rebuild` recomputes the derived tables from raw.
-                  "panelDataAgg", "panel_energy_15min", "fleet_energy_15min", "panel_latest")
+                  db.WINDOWS, db.PANEL_BUCKETS, db.FLEET_BUCKETS, db.PANEL_LATEST)
 # Retention adds and drops the raw tables' day partitions: ALTER and DROP on those two only.
-DAGSTER_PARTITIONS = ("panelData", "panelDataAgg")
+DAGSTER_PARTITIONS = (db.READINGS, db.WINDOWS)
 
 
 def provision_statements(settings: Settings, database: str, host: str) -> list[tuple[str, tuple[str, ...]]]:
@@ -55,9 +56,19 @@ def provision_statements(settings: Settings, database: str, host: str) -> list[t
     return statements
 
 
+def drop_database_statements(database: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Root's statements that drop a database and every grant on it (grants outlive a DROP DATABASE)."""
+    return [
+        (f"DROP DATABASE IF EXISTS `{database}`", ()),
+        ("DELETE FROM mysql.tables_priv WHERE Db = %s", (database,)),
+        ("DELETE FROM mysql.db WHERE Db = %s", (database,)),
+        ("FLUSH PRIVILEGES", ()),
+    ]
+
+
 def grant_table_rights(conn: Connection, settings: Settings) -> None:
     """The stream's and Dagster's table rights, granted by the migrator (who holds GRANT OPTION)."""
-    db = settings.mysql_database
+    database = settings.mysql_database
     # Every platform user has the migrator's host part (the provisioner made them together).
     host = conn.exec_driver_sql("SELECT CURRENT_USER()").scalar().rpartition("@")[2]
     rights = [(settings.mysql_stream_user, "SELECT, INSERT, UPDATE, DELETE", STREAM_WRITES),
@@ -65,7 +76,7 @@ def grant_table_rights(conn: Connection, settings: Settings) -> None:
               (settings.mysql_dagster_user, "ALTER, DROP", DAGSTER_PARTITIONS)]
     for user, privileges, tables in rights:
         for name in tables:
-            conn.exec_driver_sql(f"GRANT {privileges} ON `{db}`.`{name}` TO %s@%s", (user, host))
+            conn.exec_driver_sql(f"GRANT {privileges} ON `{database}`.`{name}` TO %s@%s", (user, host))
 
 
 def provision_over_tcp(settings: Settings, host: str = "%") -> None:

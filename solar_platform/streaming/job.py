@@ -31,7 +31,6 @@ from solar_platform import kafka_clients
 from solar_platform.runtime.signals import stop_on_signals
 from solar_platform.settings import Settings
 from solar_platform.storage import db
-from solar_platform.streaming import parse
 from solar_platform.streaming.errors import StreamQueryFailed
 from solar_platform.streaming.sink import ReadingsSink
 from solar_platform.streaming.stage_lock import StageLock
@@ -63,7 +62,6 @@ def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
 
 def start_queries(spark: SparkSession, settings: Settings, trigger: Trigger, lock: StageLock) -> list[StreamingQuery]:
     """Start the one query (`readings`) on the configured topic; returns it running, in a list."""
-    parse.configure_session(spark)
     sink = ReadingsSink(settings, db.engine(settings), lock, spark, READINGS_QUERY)
     trigger_options: dict[str, Any] = (
         {"availableNow": True} if trigger == "available-now"

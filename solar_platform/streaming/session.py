@@ -80,9 +80,6 @@ def build_session(settings: Settings, *, app_name: str = "solar-platform-stream"
         # java.sql.Timestamp <-> wall clock conversions in the JDBC writer use the JVM default
         # zone, so UTC here is what makes DATETIME columns hold UTC.
         "-Duser.timezone=UTC",
-        # The contract parser compiles to one large generated method per stage; the JIT skips
-        # methods over 8 kB of bytecode unless told otherwise (measured: 145k -> 300k rows/s).
-        "-XX:-DontCompileHugeMethods",
         f"-Dlog4j2.configurationFile=file:{log4j2_config(settings)}",
     ))
     builder = (
@@ -94,7 +91,7 @@ def build_session(settings: Settings, *, app_name: str = "solar-platform-stream"
         .config("spark.driver.memory", settings.spark_driver_memory)
         .config("spark.driver.extraJavaOptions", jvm_options)
         .config("spark.executor.extraJavaOptions", jvm_options)
-        # Executors' Python workers (if any) in UTC and the driver's interpreter, on any worker.
+        # Executors' Python workers (the contract parser runs there) in UTC with the driver's interpreter.
         .config("spark.executorEnv.TZ", "UTC")
         .config("spark.executorEnv.PYSPARK_PYTHON", os.environ["PYSPARK_PYTHON"])
         .config("spark.sql.session.timeZone", "UTC")
@@ -105,8 +102,6 @@ def build_session(settings: Settings, *, app_name: str = "solar-platform-stream"
         # Small micro-batches: planning cost matters more than adaptive re-planning.
         .config("spark.sql.adaptive.enabled", "false")
         .config("spark.sql.streaming.metricsEnabled", "false")
-        # The parser's plan is wide; without this every query start warns that its text was cut.
-        .config("spark.sql.debug.maxToStringFields", "500")
     )
     if settings.spark_host != "auto":
         builder = (builder.config("spark.driver.host", settings.spark_host)

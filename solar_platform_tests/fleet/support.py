@@ -1,10 +1,12 @@
-"""Settings for fleet tests: the seed's defaults, pinned so a developer's `.env` cannot change them."""
+"""Settings for fleet tests: the legacy project's fleet defaults (the product owner's original project,
+called "the seed" elsewhere), pinned so a developer's `.env` cannot change them."""
 
 from __future__ import annotations
 
 from solar_platform.settings import Settings, load_settings
 
-SEED_DEFAULTS: dict[str, object] = {
+# `seed` None: a fresh random seed per fleet (fleet.state.resolve_seed), unlike SOLAR_SEED's fixed default.
+LEGACY_PROJECT_DEFAULTS: dict[str, object] = {
     "panels": 4,
     "offline_probability_pct": 10.0,
     "recovery_probability_pct": 50.0,
@@ -19,6 +21,6 @@ SEED_DEFAULTS: dict[str, object] = {
 
 
 def fleet_settings(base: Settings | None = None, **overrides: object) -> Settings:
-    """`base` (default: env) with the seed's fleet values, then `overrides`; None is a real value here."""
+    """`base` (default: env) with the legacy project's fleet values, then `overrides`; None is a real value here."""
     settings = base if base is not None else load_settings()
-    return settings.model_copy(update=SEED_DEFAULTS | overrides)
+    return settings.model_copy(update=LEGACY_PROJECT_DEFAULTS | overrides)

@@ -10,7 +10,7 @@ import numpy as np
 from solar_platform.fleet.simulation import FleetReadings, simulate_readings
 from solar_platform.fleet.state import FleetState
 from solar_platform.settings import Settings, load_settings
-from solar_platform.storage import faults as f
+from solar_platform.storage import faults as fault_rules
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)  # a backfill day: production 06:00-18:00 UTC, peak at noon
 
@@ -27,8 +27,8 @@ def fleet_settings(base: Settings | None = None, **overrides: object) -> Setting
 class Replayed:
     readings: FleetReadings
     pmax: np.ndarray
-    features: f.BucketFeatures
-    events: list[f.AlertEvent]
+    features: fault_rules.BucketFeatures
+    events: list[fault_rules.AlertEvent]
 
     def opened(self) -> dict[tuple[str, str], float]:
         out: dict[tuple[str, str], float] = {}
@@ -49,15 +49,15 @@ def simulate(settings: Settings, *, panels: int, start: datetime, end: datetime,
 
 
 def replay_fleet(settings: Settings, *, panels: int, start: datetime, end: datetime, faults: dict | None = None,
-                 thresholds: f.FaultThresholds | None = None) -> Replayed:
+                 thresholds: fault_rules.FaultThresholds | None = None) -> Replayed:
     readings, pmax = simulate(settings, panels=panels, start=start, end=end, faults=faults)
-    th = thresholds or f.FaultThresholds.from_settings(settings)
+    th = thresholds or fault_rules.FaultThresholds.from_settings(settings)
     buckets = int((end - start).total_seconds() // th.step_seconds)
-    feats = f.features_from_readings(readings.panel_ids, pmax, readings.times_ms / 1000.0, readings.power_w,
+    feats = fault_rules.features_from_readings(readings.panel_ids, pmax, readings.times_ms / 1000.0, readings.power_w,
                                      readings.status, readings.present,
                                      bucket_start=start.timestamp() + th.step_seconds * np.arange(buckets),
                                      step_seconds=th.step_seconds)
-    return Replayed(readings, pmax, feats, f.replay(feats, th, settle_seconds=settings.health_settle_seconds))
+    return Replayed(readings, pmax, feats, fault_rules.replay(feats, th, settle_seconds=settings.health_settle_seconds))
 
 
 def at(hours: float) -> datetime:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from solar_platform.storage import faults as f
+from solar_platform.storage import faults as fault_rules
 from solar_platform_tests.orchestration.fault_replay import DAY, at, fleet_settings, one_fault_each, replay_fleet
 
 KINDS = ("offline", "silent", "zero_production", "stuck", "underperforming", "over_range")
+
+
+def thresholds() -> fault_rules.FaultThresholds:
+    return fault_rules.FaultThresholds.from_settings(fleet_settings())
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +23,7 @@ def day_with_every_fault():
 
 @pytest.mark.parametrize("index,kind", list(enumerate(KINDS)))
 def test_each_kind_is_detected_on_its_panel_after_its_delay(day_with_every_fault, index, kind):
-    th = f.FaultThresholds.from_settings(fleet_settings())
+    th = thresholds()
     delay = {"offline": th.offline_minutes, "silent": th.silent_seconds / 60, "zero_production": th.zero_minutes,
              "stuck": th.stuck_minutes, "underperforming": th.underperforming_minutes,
              "over_range": th.over_range_minutes}[kind]
@@ -51,7 +55,7 @@ def test_evidence_says_what_was_seen(day_with_every_fault):
     assert silent.evidence["silence_s"] > silent.evidence["limit_s"] and silent.severity == "critical"
     over = first[("panel-000005", "over_range")]
     assert over.evidence["max_w"] > 1.25 * pmax[5]
-    assert "performance index 0.6" in f.describe(under)
+    assert "performance index 0.6" in fault_rules.describe(under)
 
 
 def test_the_seeds_random_blips_never_alert_over_a_whole_day():
@@ -66,10 +70,10 @@ def test_an_underperforming_alert_stays_open_through_the_night():
     assert set(replayed.opened()) == {("panel-000002", "underperforming")}
     assert replayed.resolved() == {}
     # after dusk nothing is judged: the last evaluations neither hold nor recover it
-    th = f.FaultThresholds.from_settings(fleet_settings())
+    th = thresholds()
     late = replayed.features.window(len(replayed.features.bucket_start) - th.lookback_buckets,
                                     len(replayed.features.bucket_start))
-    night = f.evaluate(late, th, now=at(24.0).timestamp(), open_alerts={("panel-000002", "underperforming")})
+    night = fault_rules.evaluate(late, th, now=at(24.0).timestamp(), open_alerts={("panel-000002", "underperforming")})
     assert not night.kinds["underperforming"].holds.any() and not night.kinds["underperforming"].recovered.any()
 
 
@@ -117,7 +121,7 @@ def test_peer_median_leaves_the_panel_itself_out():
     rng = np.random.default_rng(3)
     values = rng.uniform(0, 1, (6, 7))
     values[rng.uniform(size=values.shape) < 0.3] = np.nan
-    median, peers = f.peer_median(values)
+    median, peers = fault_rules.peer_median(values)
     for r in range(values.shape[0]):
         for c in range(values.shape[1]):
             others = np.delete(values[r], c)
@@ -129,8 +133,8 @@ def test_peer_median_leaves_the_panel_itself_out():
                 assert np.isnan(median[r, c])
 
 
-def _features(last_seen: list[float], now: float) -> f.BucketFeatures:
-    feats = f.BucketFeatures.empty([f"p{i}" for i in range(len(last_seen))], np.full(len(last_seen), 400.0),
+def _features(last_seen: list[float], now: float) -> fault_rules.BucketFeatures:
+    feats = fault_rules.BucketFeatures.empty([f"p{i}" for i in range(len(last_seen))], np.full(len(last_seen), 400.0),
                                    now - 60.0 * np.arange(3, 0, -1))
     feats.last_seen = np.array(last_seen)
     return feats
@@ -141,17 +145,17 @@ def test_silence_is_measured_on_the_platforms_clock_not_the_newest_event():
     five_years = 5 * 365 * 86400.0
     # p0 reported 10 s ago, p1 has a clock five years ahead, p2 went quiet 10 minutes ago
     feats = _features([now - 10, now + five_years, now - 600], now)
-    result = f.evaluate(feats, f.FaultThresholds(), now=now)
+    result = fault_rules.evaluate(feats, thresholds(), now=now)
     assert result.kinds["silent"].holds.tolist() == [False, False, True]
 
 
 def test_a_stale_stream_suppresses_silence():
     now = DAY.timestamp()
     feats = _features([now - 600, now - 900], now)
-    result = f.evaluate(feats, f.FaultThresholds(), now=now, stream_alive=False)
+    result = fault_rules.evaluate(feats, thresholds(), now=now, stream_alive=False)
     assert result.silence_suppressed and not result.kinds["silent"].holds.any()
     # and an open silent alert is neither confirmed nor resolved: nothing can be judged
-    assert f.decide(result, {("p0", "silent")}) == []
+    assert fault_rules.decide(result, {("p0", "silent")}) == []
 
 
 def test_negative_power_is_over_range():
@@ -162,5 +166,5 @@ def test_negative_power_is_over_range():
     feats.min_power[:], feats.max_power[:] = np.array([[-3.0, 10.0]]), np.array([[5.0, 20.0]])
     feats.mean_on[:], feats.min_on[:], feats.max_on[:] = 1.0, feats.min_power, feats.max_power
     feats.last_on[:] = feats.bucket_start[:, None] + 55
-    result = f.evaluate(feats, f.FaultThresholds(), now=now)
+    result = fault_rules.evaluate(feats, thresholds(), now=now)
     assert result.kinds["over_range"].holds.tolist() == [True, False]

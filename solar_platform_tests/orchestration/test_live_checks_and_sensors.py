@@ -12,7 +12,7 @@ from sqlalchemy import text
 from solar_platform import kafka_clients
 from solar_platform.orchestration.ingestion.sensors import stream_heartbeat
 from solar_platform.orchestration.ingestion.stream_lag import stream_lag_figures
-from solar_platform.orchestration.live import checks as c
+from solar_platform.orchestration.live import checks as live_checks
 from solar_platform.orchestration.resources import KafkaResource, SolarSettingsResource
 from solar_platform.storage import db
 from solar_platform_tests.orchestration.conftest import defs_for, insert_readings, register_panels
@@ -59,21 +59,21 @@ def test_observation_job_records_figures_and_runs_checks(fresh_settings):
 
 def test_checks_fail_on_injected_bad_data(fresh_settings):
     pmax = _good_recent_data(fresh_settings)
-    assert _check(c.panel_data_power_bounds, fresh_settings).passed
+    assert _check(live_checks.panel_data_power_bounds, fresh_settings).passed
     now = _now()
     insert_readings(fresh_settings, [("p-0", 1.3 * pmax["p-0"], 1, now + timedelta(milliseconds=1)),
                                      ("p-1", -2.0, 1, now + timedelta(milliseconds=2))])
-    bounds = _check(c.panel_data_power_bounds, fresh_settings)
+    bounds = _check(live_checks.panel_data_power_bounds, fresh_settings)
     assert not bounds.passed
     assert (bounds.metadata["negative"].value, bounds.metadata["above_limit"].value) == (1, 1)
     # p-0 and p-1 now have two readings in the newest tick: a re-stamped duplicate
-    dup = _check(c.panel_data_no_duplicates, fresh_settings)
+    dup = _check(live_checks.panel_data_no_duplicates, fresh_settings)
     assert not dup.passed and dup.metadata["duplicate_groups"].value == 2
 
 
 def test_stale_table_fails_freshness(fresh_settings):
     insert_readings(fresh_settings, [("p-0", 10.0, 1, _now() - timedelta(hours=2))])
-    result = _check(c.panel_data_fresh, fresh_settings)
+    result = _check(live_checks.panel_data_fresh, fresh_settings)
     assert not result.passed and result.metadata["lag_seconds"].value > 7000
 
 

@@ -8,15 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from solar_platform.storage import db
-from solar_platform.storage import retention as ret
+from solar_platform.storage import db, migrations, pipeline_status, retention
 
 pytestmark = pytest.mark.integration
 
 
 def _names(settings, table: str) -> list[str]:
     with db.engine(settings).connect() as conn:
-        return [p.name for p in ret.partitions(conn, table)]
+        return [p.name for p in retention.partitions(conn, table)]
 
 
 def _insert(settings, rows: list[tuple[str, datetime]]) -> None:
@@ -34,20 +33,20 @@ def _rows_in(settings, table: str, partition: str) -> int:
 
 def test_partition_names_round_trip() -> None:
     day = date(2026, 3, 29)
-    assert ret.partition_name(day) == "p20260329"
-    assert ret.from_days(ret.to_days(day)) == day
-    assert ret.to_days(date(2000, 1, 1)) == 730485  # MySQL's TO_DAYS('2000-01-01')
+    assert retention.partition_name(day) == "p20260329"
+    assert retention.from_days(retention.to_days(day)) == day
+    assert retention.to_days(date(2000, 1, 1)) == 730485  # MySQL's TO_DAYS('2000-01-01')
 
 
 def test_migrate_makes_today_and_the_days_ahead(fresh_settings) -> None:
     today = datetime.now(UTC).date()
     ahead = fresh_settings.raw_partition_days_ahead
-    expected = ["p_start", *(ret.partition_name(today + timedelta(days=i)) for i in range(ahead + 1)), "p_future"]
-    for table in ret.PARTITIONED:
+    expected = ["p_start", *(retention.partition_name(today + timedelta(days=i)) for i in range(ahead + 1)), "p_future"]
+    for table in retention.PARTITIONED:
         assert _names(fresh_settings, table) == expected
     # idempotent: a second migrate (and a second ensure) changes nothing
-    assert db.migrate(fresh_settings) == []
-    assert ret.ensure_day_partitions(fresh_settings) == {t: [] for t in ret.PARTITIONED}
+    assert migrations.migrate(fresh_settings) == []
+    assert retention.ensure_day_partitions(fresh_settings) == {t: [] for t in retention.PARTITIONED}
     assert _names(fresh_settings, "panelData") == expected
 
 
@@ -58,35 +57,38 @@ def test_rows_in_p_future_move_into_their_days_and_expired_days_drop(fresh_setti
     _insert(fresh_settings, [("a", datetime.combine(beyond, datetime.min.time()) + timedelta(hours=h))
                              for h in range(3)])
     assert _rows_in(fresh_settings, "panelData", "p_future") == 3
-    created = ret.ensure_day_partitions(fresh_settings, through=beyond)
-    assert created["panelData"] == [ret.partition_name(today + timedelta(days=i)) for i in range(ahead + 1, ahead + 3)]
-    assert _rows_in(fresh_settings, "panelData", ret.partition_name(beyond)) == 3
-    assert _rows_in(fresh_settings, "panelDataAgg", ret.partition_name(beyond)) == 3
+    created = retention.ensure_day_partitions(fresh_settings, through=beyond)
+    assert created["panelData"] == [retention.partition_name(today + timedelta(days=i))
+                                    for i in range(ahead + 1, ahead + 3)]
+    assert _rows_in(fresh_settings, "panelData", retention.partition_name(beyond)) == 3
+    assert _rows_in(fresh_settings, "panelDataAgg", retention.partition_name(beyond)) == 3
     assert _rows_in(fresh_settings, "panelData", "p_future") == 0
 
     # 'today' moves on: the days older than the retention drop whole, the rest (and p_future) stay
     later = today + timedelta(days=fresh_settings.raw_retention_days + 2)
-    report = ret.drop_expired_partitions(fresh_settings, today=later)
+    report = retention.drop_expired_partitions(fresh_settings, today=later)
     keep_from = later - timedelta(days=fresh_settings.raw_retention_days)
-    assert report.dropped["panelData"] == [ret.partition_name(today), ret.partition_name(today + timedelta(days=1))]
+    assert report.dropped["panelData"] == [retention.partition_name(today),
+                                           retention.partition_name(today + timedelta(days=1))]
     assert all(datetime.strptime(n, "p%Y%m%d").date() >= keep_from
                for n in _names(fresh_settings, "panelData") if n not in ("p_start", "p_future"))
-    assert _rows_in(fresh_settings, "panelData", ret.partition_name(beyond)) == 3  # kept
-    assert ret.drop_expired_partitions(fresh_settings, today=later).dropped == {t: [] for t in ret.PARTITIONED}
+    assert _rows_in(fresh_settings, "panelData", retention.partition_name(beyond)) == 3  # kept
+    dropped_again = retention.drop_expired_partitions(fresh_settings, today=later).dropped
+    assert dropped_again == {table: [] for table in retention.PARTITIONED}
 
 
 def test_a_table_without_day_partitions_starts_at_its_oldest_row(fresh_settings) -> None:
     # back to the migration's layout (p_start + p_future), with history already in p_future
     with db.engine(fresh_settings).begin() as conn:
-        for table, column in ret.PARTITIONED.items():
+        for table, column in retention.PARTITIONED.items():
             conn.execute(text(f"ALTER TABLE `{table}` PARTITION BY RANGE (TO_DAYS({column})) ("
                               "PARTITION p_start VALUES LESS THAN (TO_DAYS('2000-01-01')), "
                               "PARTITION p_future VALUES LESS THAN MAXVALUE)"))
     old = date(2025, 3, 10)
     _insert(fresh_settings, [("a", datetime(2025, 3, 10, 23, 59, 59)), ("a", datetime(2025, 3, 12, 0, 0, 1))])
-    created = ret.ensure_day_partitions(fresh_settings, today=date(2025, 3, 12), through=date(2025, 3, 13))
+    created = retention.ensure_day_partitions(fresh_settings, today=date(2025, 3, 12), through=date(2025, 3, 13))
     assert created["panelData"] == ["p20250310", "p20250311", "p20250312", "p20250313"]
-    assert _rows_in(fresh_settings, "panelData", ret.partition_name(old)) == 1
+    assert _rows_in(fresh_settings, "panelData", retention.partition_name(old)) == 1
     assert _rows_in(fresh_settings, "panelData", "p20250312") == 1
 
 
@@ -97,11 +99,11 @@ def test_prune_stream_progress_and_cheap_figures(fresh_settings) -> None:
         conn.execute(text("INSERT INTO stream_progress (query_id, query_name, batch_id, rows_in, rows_written, "
                           "dead_letters, duration_ms, recorded_at) VALUES ('q', 'readings', :b, 7, 7, 0, 5, :t)"), rows)
     with db.engine(fresh_settings).connect() as conn:
-        beat = ret.heartbeat(conn, now)
+        beat = pipeline_status.heartbeat(conn, now)
     assert beat.last == now - timedelta(hours=0.1)
     assert (beat.batches_last_hour, beat.rows_written_last_hour) == (2, 14)
-    assert ret.prune_stream_progress(fresh_settings, now=now, chunk=1) == 2  # 30 h and 50 h old
+    assert retention.prune_stream_progress(fresh_settings, now=now, chunk=1) == 2  # 30 h and 50 h old
     with db.engine(fresh_settings).connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM stream_progress")).scalar() == 3
         conn.execute(text("ANALYZE TABLE stream_progress"))
-        assert ret.estimated_rows(conn, "stream_progress") == 3
+        assert retention.estimated_rows(conn, "stream_progress") == 3

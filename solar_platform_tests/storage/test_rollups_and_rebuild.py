@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from solar_platform.fleet.model import power_curve
 from solar_platform.storage import db, energy
-from solar_platform.storage import rollups as r
+from solar_platform.storage import rollups as daily_rollups
 from solar_platform.storage.rebuild import RebuildError, align, chunks, rebuild
 from solar_platform_tests.orchestration.conftest import insert_readings
 
@@ -51,11 +51,11 @@ def test_align_and_chunks() -> None:
 
 
 def test_local_days_are_their_buckets() -> None:
-    spring = r.local_day_bounds(date(2025, 3, 30), "Europe/Madrid")
+    spring = daily_rollups.local_day_bounds(date(2025, 3, 30), "Europe/Madrid")
     assert spring == (datetime(2025, 3, 29, 23), datetime(2025, 3, 30, 22))
-    start, end = r.local_day_bounds(date(2025, 10, 26), "Europe/Madrid")
+    start, end = daily_rollups.local_day_bounds(date(2025, 10, 26), "Europe/Madrid")
     assert (end - start) == timedelta(hours=25)
-    assert r.days_touching(datetime(2025, 3, 29, 22, 30), datetime(2025, 3, 30, 0), "Europe/Madrid") == [
+    assert daily_rollups.days_touching(datetime(2025, 3, 29, 22, 30), datetime(2025, 3, 30, 0), "Europe/Madrid") == [
         date(2025, 3, 29), date(2025, 3, 30)]
 
 
@@ -126,7 +126,7 @@ def test_a_four_hour_gap_credits_nothing(fresh_settings) -> None:
 def test_dst_day_in_madrid_has_23_hours(fresh_settings) -> None:
     settings = fresh_settings.model_copy(update={"site_timezone": "Europe/Madrid", "interval_seconds": 60.0})
     spring = date(2025, 3, 30)
-    start, end = r.local_day_bounds(spring, "Europe/Madrid")
+    start, end = daily_rollups.local_day_bounds(spring, "Europe/Madrid")
     steps = int((end - start + timedelta(hours=2)).total_seconds() // 60)
     insert_readings(settings, [("panel-a", 60.0, 1, start - timedelta(hours=1) + timedelta(minutes=k))
                                for k in range(steps)])
@@ -162,11 +162,11 @@ def test_a_failing_check_swaps_nothing(fresh_settings) -> None:
     with engine.begin() as conn:
         conn.execute(text("UPDATE panel_energy_15min SET energy_wh = energy_wh + 5 WHERE panel_id = 'p-3' "
                           "AND bucket_start = :b"), {"b": _utc(DAY, 12)})
-    run = r.roll_up_days(engine, settings, "corrupt", [DAY])
+    run = daily_rollups.roll_up_days(engine, settings, "corrupt", [DAY])
     assert run.served is None
-    assert set(run.failures()) == {r.RECOMPUTE_CHECK, r.FLEET_CHECK}
-    assert run.checks[r.RECOMPUTE_CHECK].metadata["mismatched"] == 1
-    assert run.checks[r.PEAK_CHECK].passed
+    assert set(run.failures()) == {daily_rollups.RECOMPUTE_CHECK, daily_rollups.FLEET_CHECK}
+    assert run.checks[daily_rollups.RECOMPUTE_CHECK].metadata["mismatched"] == 1
+    assert run.checks[daily_rollups.PEAK_CHECK].passed
     with engine.connect() as conn:
         assert conn.execute(text("SELECT * FROM panel_daily_energy ORDER BY panel_id")).all() == served
         assert conn.execute(text("SELECT * FROM fleet_daily_energy")).all() == fleet

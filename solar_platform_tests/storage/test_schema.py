@@ -3,12 +3,12 @@
 import pytest
 from sqlalchemy import inspect
 
-from solar_platform.storage import db
+from solar_platform.storage import db, migrations
 
 
 @pytest.mark.integration
 def test_migrations_are_idempotent_and_keyed(fresh_settings):
-    assert db.migrate(fresh_settings) == []  # already applied by the fixture: nothing to do
+    assert migrations.migrate(fresh_settings) == []  # already applied by the fixture: nothing to do
     inspector = inspect(db.engine(fresh_settings))
     assert inspector.get_pk_constraint(db.READINGS)["constrained_columns"] == ["Panel_id", "time_data"]
     assert inspector.get_pk_constraint(db.WINDOWS)["constrained_columns"] == ["Panel_id", "window_start"]

@@ -1,8 +1,8 @@
-"""Payloads the pure parser (`contracts.parse_reading`) and the Spark parser must agree on.
+"""The contract's conformance suite: payloads and what `contracts.parse_reading` must make of them.
 
 Each case is a raw Kafka value (bytes, as the topic carries it) with the expected outcome: either the
 `Reading` it yields or the `RejectReason` it is rejected with. The unit tests check the pure parser
-against every case; the integration test runs the same list through Spark; the end-to-end test
+against every case; the integration test runs the same list through the stream's Spark parser; the end-to-end test
 publishes the malformed UTC cases and expects each one in `dead_letters` with its reason.
 """
 
@@ -197,6 +197,12 @@ VALID_CASES: tuple[Case, ...] = (
     _valid("duplicate_key_last_wins", raw(f'{{"{PANEL_ID}": "a", "{PANEL_ID}": "b", {_REST}}}'),
            panel_id="b", power_w=1.0),
     _valid("utf8_bom", b"\xef\xbb\xbf" + message()),
+    # JSON's other encodings: Python's json detects them from the first bytes.
+    _valid("utf16_with_bom", message().decode().encode("utf-16")),
+    _valid("utf32_little_endian", message().decode().encode("utf-32-le")),
+    _valid("lone_surrogate_in_extra_field", raw(f'{{"{PANEL_ID}": "p", "x": "\\udc00", {_REST}}}'),
+           panel_id="p", power_w=1.0),
+    _valid("panel_id_float_exponent_form", raw(f'{{"{PANEL_ID}": 1e-5, {_REST}}}'), panel_id="1e-05", power_w=1.0),
     _valid("whitespace_around_json", b" \r\n\t" + message() + b"\n "),
     _valid("compact_fleet_encoding", json.dumps(_BASE_READING.to_message(), separators=(",", ":")).encode()),
     _valid("extra_fields_ignored", message(extra={"nested": [1, 2]}, note="hi")),
@@ -252,6 +258,8 @@ MALFORMED_CASES: tuple[Case, ...] = (
     *(_bad(f"panel_id_{name}", message(**{PANEL_ID: panel_id}), RejectReason.INVALID_PANEL_ID)
       for name, panel_id in HOSTILE_PANEL_IDS.items()),
     _bad("panel_id_float_large", raw(f'{{"{PANEL_ID}": 1e16, {_REST}}}'), RejectReason.INVALID_PANEL_ID),  # "1e+16"
+    _bad("panel_id_lone_surrogate", raw(f'{{"{PANEL_ID}": "p\\ud800", {_REST}}}'), RejectReason.INVALID_PANEL_ID),
+    _bad("power_1001_digit_integer", message(**{POWER: int("9" * 1001)}), RejectReason.INVALID_POWER),
     _bad("panel_id_negative_number", message(**{PANEL_ID: -5}), RejectReason.INVALID_PANEL_ID),  # "-5"
     _bad("panel_id_bare_minus_infinity", raw(f'{{"{PANEL_ID}": -Infinity, {_REST}}}'), RejectReason.INVALID_PANEL_ID),
     _bad("panel_id_invalid_before_bad_power", message(**{PANEL_ID: "a b", POWER: "x"}), RejectReason.INVALID_PANEL_ID),

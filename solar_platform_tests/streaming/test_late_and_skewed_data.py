@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,24 +22,14 @@ from sqlalchemy import text
 from solar_platform import kafka_clients
 from solar_platform.contracts import Reading
 from solar_platform.fleet.publisher import fast_forward
-from solar_platform.settings import Settings, load_settings
+from solar_platform.settings import Settings
 from solar_platform.storage import db
-from solar_platform.streaming import parse
 from solar_platform.streaming.job import run_job
 from solar_platform_tests.storage.derived import assert_derived_equal_recompute
 
 pytestmark = pytest.mark.integration
 
 PANELS = ("panel-a", "panel-b", "panel-c")
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[SparkSession]:
-    from solar_platform.streaming.session import build_session
-
-    session = build_session(load_settings())
-    parse.configure_session(session)
-    yield session
 
 
 def _publish(settings: Settings, readings: list[Reading]) -> None:

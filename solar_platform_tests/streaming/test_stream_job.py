@@ -1,7 +1,7 @@
 """The streaming job against the real stack: Kafka (2 brokers), MariaDB and Spark, no mocks.
 
-One SparkSession serves the whole module (each start costs ~7 s on a 2-core machine); every test
-gets its own database, topic and checkpoint from `fresh_settings`.
+The SparkSession is shared (`conftest.spark`); every test gets its own database, topic and
+checkpoint from `fresh_settings`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -24,15 +23,14 @@ from solar_platform import kafka_clients
 from solar_platform.contracts import Reading
 from solar_platform.fleet.publisher import fast_forward
 from solar_platform.fleet.simulation import FleetReadings, simulate_readings
-from solar_platform.settings import Settings, load_settings
+from solar_platform.settings import Settings
 from solar_platform.storage import db
 from solar_platform.storage.energy import WINDOW_SECONDS
-from solar_platform.streaming import parse
 from solar_platform.streaming.errors import StreamAlreadyRunning, StreamQueryFailed
 from solar_platform.streaming.job import run_job
 from solar_platform.streaming.stage_lock import StageLock
 from solar_platform_tests.storage.derived import assert_derived_equal_recompute
-from solar_platform_tests.streaming.cases import CASES, MALFORMED_CASES, Case
+from solar_platform_tests.streaming.cases import MALFORMED_CASES, Case
 
 pytestmark = pytest.mark.integration
 
@@ -41,48 +39,6 @@ FLEET_SEED = 20240501  # the simulated fleet's random seed
 START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 FIRST_RANGE = (START, START + timedelta(seconds=150))  # 30 readings per panel at 5 s
 SECOND_RANGE = (START + timedelta(seconds=150), START + timedelta(seconds=180))  # 6 more
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[SparkSession]:
-    from solar_platform.streaming.session import build_session
-
-    session = build_session(load_settings())
-    parse.configure_session(session)
-    yield session
-    # Left running for other modules in this process; pyspark stops it at exit.
-
-
-# ------------------------------------------------------------------ the parser, against the cases
-def _spark_outcome(row: dict[str, object]) -> tuple[object, ...] | str:
-    if row[parse.REJECT_REASON] is not None:
-        return str(row[parse.REJECT_REASON])
-    moment = row[parse.TIME]
-    assert isinstance(moment, datetime)
-    return (row[parse.PANEL_ID], repr(row[parse.POWER]), row[parse.STATUS], moment.replace(tzinfo=UTC))
-
-
-def _expected_outcome(case: Case) -> tuple[object, ...] | str:
-    if isinstance(case.expected, Reading):
-        reading = case.expected
-        return (reading.panel_id, repr(reading.power_w), reading.status, reading.time_utc)
-    return case.expected.value
-
-
-@pytest.mark.parametrize("fast_path", [True, False], ids=["fast_path", "general_parser_only"])
-def test_spark_parser_agrees_with_every_case(spark: SparkSession, fast_path: bool) -> None:
-    mismatches = []
-    for zone in sorted({case.source_zone for case in CASES}):
-        cases = [case for case in CASES if case.source_zone == zone]
-        frame = spark.createDataFrame([(case.name, bytearray(case.payload)) for case in cases],
-                                      "name string, value binary")
-        parsed = parse.parse_records(frame, zone, fast_path=fast_path).collect()
-        rows = {row["name"]: row.asDict() for row in parsed}
-        for case in cases:
-            got, expected = _spark_outcome(rows[case.name]), _expected_outcome(case)
-            if got != expected:
-                mismatches.append(f"{case.name}: spark {got!r} != expected {expected!r}")
-    assert not mismatches, "\n".join(mismatches)
 
 
 # ------------------------------------------------------------------------------ helpers for e2e

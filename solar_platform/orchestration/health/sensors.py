@@ -16,8 +16,7 @@ from solar_platform.storage import alerts, db
                        "never for lack of data. Open alerts by kind are recorded on panel_alerts.")
 def panel_health(context: dg.SensorEvaluationContext, solar: SolarSettingsResource) -> dg.SensorResult | dg.SkipReason:
     settings = solar.get()  # the rules' thresholds are its SOLAR_HEALTH_* settings
-    run = alerts.run_health(db.engine(settings), settings, now=datetime.now(UTC),
-                            heartbeat_limit=settings.stream_stale_after_seconds)
+    run = alerts.run_health(db.engine(settings), settings, now=datetime.now(UTC))
     if not run.evaluation.panel_ids:
         return dg.SkipReason("no panels registered or seen yet")
     changes = run.changes

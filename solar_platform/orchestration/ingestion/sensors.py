@@ -17,7 +17,7 @@ from solar_platform.stack.process_control import (
     STOPPED,
     ProcessControl,
 )
-from solar_platform.storage import db, retention
+from solar_platform.storage import db, pipeline_status
 
 
 @dg.sensor(job=restart_stream, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
@@ -30,22 +30,22 @@ def stream_heartbeat(context: dg.SensorEvaluationContext, solar: SolarSettingsRe
     settings = solar.get()
     now = datetime.now(UTC)
     with db.engine(settings).connect() as conn:  # an index seek and the last hour's rows: no COUNT(*)
-        beat = retention.heartbeat(conn, now)
+        beat = pipeline_status.heartbeat(conn, now)
     heartbeat, batches = beat.last, beat.batches_last_hour
     status = processes.status("stream")
     state = status.state
     limit = settings.stream_stale_after_seconds
-    age = None if heartbeat is None else (now - heartbeat).total_seconds()
+    age = pipeline_status.heartbeat_age_seconds(heartbeat, now)
     since_start = None if status.started_at is None else (now - status.started_at).total_seconds()
 
     if state in (STOPPED, NO_SUPERVISOR):
         return dg.SkipReason(f"stream is {state}: not launched (or stopped by an operator); nothing to restart")
     if state == EXTERNAL:  # compose restarts the container when it exits; a stuck one is the operator's
         return dg.SkipReason(f"the stream is not Dagster's to restart: {status.description}")
-    if state == STARTING or (since_start is not None and since_start < limit and (age is None or age > limit)):
+    stale = pipeline_status.heartbeat_is_stale(age, limit)
+    if state == STARTING or (since_start is not None and since_start < limit and stale):
         return dg.SkipReason(f"stream started {since_start or 0:.0f} s ago; waiting for its first heartbeat")
     dead = state in DEAD_STATES
-    stale = age is None or age > limit
     if not dead and not stale:
         return dg.SkipReason(f"stream healthy: last batch {age:.0f} s ago (limit {limit:.0f} s), state {state}")
 

@@ -58,10 +58,10 @@ def panel_data_agg_fresh(solar: SolarSettingsResource) -> dg.AssetCheckResult:
                 "SOLAR_CHECK_COMPLETENESS_MIN_SHARE.")
 def panel_data_complete(solar: SolarSettingsResource) -> dg.AssetCheckResult:
     settings = solar.get()
+    min_share = settings.check_completeness_min_share
     with db.engine(settings).connect() as conn:
         figures = quality.completeness(conn, window=timedelta(minutes=settings.check_completeness_window_minutes),
-                                       interval_seconds=settings.interval_seconds)
-    min_share = settings.check_completeness_min_share
+                                       interval_seconds=settings.interval_seconds, min_share=min_share)
     passed = figures["panels"] > 0 and figures["median_share"] >= min_share
     return dg.AssetCheckResult(passed=passed, metadata={**figures, "min_share_required": min_share})
 

@@ -6,7 +6,7 @@ from sqlalchemy import inspect
 from solar_platform.orchestration import keys
 from solar_platform.orchestration.resources import SolarSettingsResource
 from solar_platform.settings import Settings
-from solar_platform.storage import db
+from solar_platform.storage import db, migrations
 from solar_platform.storage.registry import sync_panel_registry
 
 GROUP = "storage"
@@ -20,7 +20,7 @@ def mysql_schema(context: dg.AssetExecutionContext, solar: SolarSettingsResource
     no-op. Metadata lists what was applied and the tables that exist.
     """
     settings = solar.get()
-    applied = db.migrate(settings)
+    applied = migrations.migrate(settings)
     tables = sorted(inspect(db.engine(settings)).get_table_names())
     context.log.info(f"applied {applied or 'nothing (schema current)'} on {settings.mysql_database}")
     return dg.MaterializeResult(metadata={

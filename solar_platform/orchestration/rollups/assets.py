@@ -13,12 +13,16 @@ from solar_platform.orchestration import keys
 from solar_platform.orchestration.resources import SolarSettingsResource
 from solar_platform.orchestration.rollups.partitions import partition_days
 from solar_platform.storage import db
-from solar_platform.storage import rollups as r
+from solar_platform.storage import rollups as daily_rollups
 
 GROUP = "rollups"
 
-_CHECK_ASSET = {r.RECOMPUTE_CHECK: keys.PANEL_DAILY_ENERGY, r.PEAK_CHECK: keys.PANEL_DAILY_ENERGY,
-                r.COMPLETENESS_CHECK: keys.PANEL_DAILY_ENERGY, r.FLEET_CHECK: keys.FLEET_DAILY_ENERGY}
+_CHECK_ASSET = {
+    daily_rollups.RECOMPUTE_CHECK: keys.PANEL_DAILY_ENERGY,
+    daily_rollups.PEAK_CHECK: keys.PANEL_DAILY_ENERGY,
+    daily_rollups.COMPLETENESS_CHECK: keys.PANEL_DAILY_ENERGY,
+    daily_rollups.FLEET_CHECK: keys.FLEET_DAILY_ENERGY,
+}
 
 
 def _metadata(values: dict[str, object]) -> dict[str, object]:
@@ -42,17 +46,17 @@ def build_daily_energy_rollups(partitions_def: dg.PartitionsDefinition) -> dg.As
                                      "panel rows, checked against the fleet buckets the stream keeps."),
         ],
         check_specs=[
-            dg.AssetCheckSpec(r.RECOMPUTE_CHECK, asset=keys.PANEL_DAILY_ENERGY, blocking=True,
+            dg.AssetCheckSpec(daily_rollups.RECOMPUTE_CHECK, asset=keys.PANEL_DAILY_ENERGY, blocking=True,
                               description="Staged energy, coverage, peak, uptime and readings equal a numpy "
                                           "trapezoid recompute from panelData (storage/energy.py's oracle) on a "
                                           "sample of panels per day. Days whose raw readings have expired are "
                                           "listed, not checked."),
-            dg.AssetCheckSpec(r.PEAK_CHECK, asset=keys.PANEL_DAILY_ENERGY, blocking=True,
+            dg.AssetCheckSpec(daily_rollups.PEAK_CHECK, asset=keys.PANEL_DAILY_ENERGY, blocking=True,
                               description="0 <= staged peak <= SOLAR_HEALTH_OVER_RANGE_FACTOR (1.25) x the "
                                           "panel's registered Pmax."),
-            dg.AssetCheckSpec(r.COMPLETENESS_CHECK, asset=keys.PANEL_DAILY_ENERGY,
+            dg.AssetCheckSpec(daily_rollups.COMPLETENESS_CHECK, asset=keys.PANEL_DAILY_ENERGY,
                               description="Readings received vs expected per panel-day; warns below 90 %."),
-            dg.AssetCheckSpec(r.FLEET_CHECK, asset=keys.FLEET_DAILY_ENERGY, blocking=True,
+            dg.AssetCheckSpec(daily_rollups.FLEET_CHECK, asset=keys.FLEET_DAILY_ENERGY, blocking=True,
                               description="Per day: the staged fleet row = the sum of the staged panel rows = the "
                                           "sum of the day's fleet buckets (fleet_energy_15min)."),
         ],
@@ -66,12 +70,9 @@ def build_daily_energy_rollups(partitions_def: dg.PartitionsDefinition) -> dg.As
         passed. Idempotent per day."""
         settings = solar.get()
         first, last = partition_days(context)
-        days = r.days_between(first, last)
+        days = daily_rollups.days_between(first, last)
         engine = db.engine(settings)
-        run = r.roll_up_days(engine, settings, context.run.run_id[:36], days,
-                             sample_size=settings.rollup_check_sample_panels,
-                             rel_tol=settings.rollup_check_relative_tolerance,
-                             pmax_tolerance=settings.health_over_range_factor)
+        run = daily_rollups.roll_up_days(engine, settings, context.run.run_id[:36], days)
         for name, outcome in run.checks.items():
             severity = dg.AssetCheckSeverity.ERROR if name in run.blocking else dg.AssetCheckSeverity.WARN
             yield dg.AssetCheckResult(asset_key=_CHECK_ASSET[name], check_name=name, passed=outcome.passed,
@@ -82,7 +83,7 @@ def build_daily_energy_rollups(partitions_def: dg.PartitionsDefinition) -> dg.As
                             f"{', '.join(run.failures())} failed; the served rows are unchanged",
                 metadata={"staged_panel_days": run.staged})
         panel_rows, fleet_rows = run.served
-        fleet = r.fleet_days(engine, first, last)
+        fleet = daily_rollups.fleet_days(engine, first, last)
         context.log.info(f"{first}..{last} ({settings.site_timezone}): served {panel_rows} panel-days, "
                          f"{fleet_rows} days")
         yield dg.MaterializeResult(asset_key=keys.PANEL_DAILY_ENERGY, metadata={
