@@ -77,6 +77,10 @@ def retired_sql_parser() -> ModuleType:
 
 
 SQL_PARSER = retired_sql_parser()
+# Cases added with the switch, for inputs the retired parser got wrong (its documented gaps): left out
+# so both parsers see payloads they agree on, the same 129 malformed ones as the measured runs.
+RETIRED_PARSER_GAPS = {"panel_id_lone_surrogate", "power_1001_digit_integer"}
+POISON = [case for case in MALFORMED_CASES if case.name not in RETIRED_PARSER_GAPS]
 PARSERS: dict[str, Parser] = {
     SQL: SQL_PARSER.parse_records,
     ARROW: parse.parse_records,
@@ -178,7 +182,7 @@ def fleet_records(messages: int, panels: int, partitions: int, malformed: float,
     rng = np.random.default_rng(seed)
     bad_rows = np.sort(rng.choice(messages, size=round(messages * malformed), replace=False))
     for turn, row in enumerate(bad_rows.tolist()):
-        values[row] = MALFORMED_CASES[turn % len(MALFORMED_CASES)].payload
+        values[row] = POISON[turn % len(POISON)].payload
 
     index = np.arange(messages, dtype=np.int64)
     return pa.table({
