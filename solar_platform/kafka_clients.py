@@ -16,11 +16,13 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import (
     ACL,
+    ACLFilter,
     ACLOperation,
     ACLPermissionType,
     ACLResourcePatternType,
     KafkaAdminClient,
     ResourcePattern,
+    ResourcePatternFilter,
     ResourceType,
 )
 
@@ -127,6 +129,12 @@ def topic_acls(settings: Settings, topic: str) -> list[ACL]:
         ACL(principal(settings, role), "*", operation, ACLPermissionType.ALLOW, pattern)
         for role, pattern, operation in grants
     ]
+
+
+def acls_on_topic(topic: str) -> ACLFilter:
+    """Matches every ACL on `topic` itself (what `topic_acls` grants there), whoever holds it."""
+    return ACLFilter(None, None, ACLOperation.ANY, ACLPermissionType.ANY,
+                     ResourcePatternFilter(ResourceType.TOPIC, topic, ACLResourcePatternType.LITERAL))
 
 
 def producer(settings: Settings, role: KafkaRole = "fleet", **config: Any) -> KafkaProducer:

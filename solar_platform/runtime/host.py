@@ -7,6 +7,7 @@ import re
 import shutil
 import socket
 import subprocess
+from functools import cache
 from pathlib import Path
 
 
@@ -33,11 +34,17 @@ def java_home() -> Path:
         if not on_path:
             raise SetupError("Java not found: install a JDK 17+ (Debian: apt-get install openjdk-17-jdk-headless)")
         java = Path(on_path).resolve()
-    out = subprocess.run([str(java), "-version"], capture_output=True, text=True, check=False).stderr
+    out = _java_version_output(java.resolve())
     match = re.search(r'version "(\d+)', out)
     if not match or int(match.group(1)) < 17:
         raise SetupError(f"Java 17+ is required, found: {out.splitlines()[0] if out else java}")
     return java.resolve().parents[1]
+
+
+@cache
+def _java_version_output(java: Path) -> str:
+    # One JVM start per binary and process: `stack up` asks for JAVA_HOME once per program it writes.
+    return subprocess.run([str(java), "-version"], capture_output=True, text=True, check=False).stderr
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

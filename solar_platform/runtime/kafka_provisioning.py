@@ -7,17 +7,7 @@ defined once, in `kafka_clients.topic_acls`.
 
 from __future__ import annotations
 
-from kafka.admin import (
-    ACLFilter,
-    ACLOperation,
-    ACLPermissionType,
-    ACLResourcePatternType,
-    NewPartitions,
-    NewTopic,
-    ResourcePatternFilter,
-    ResourceType,
-    UserScramCredentialUpsertion,
-)
+from kafka.admin import NewPartitions, NewTopic, UserScramCredentialUpsertion
 from kafka.errors import TopicAlreadyExistsError
 
 from solar_platform import kafka_clients
@@ -64,8 +54,6 @@ def ensure_topic(settings: Settings, topic: str | None = None, *, role: KafkaRol
 
 def drop_topic(settings: Settings, topic: str) -> None:
     """Delete a topic and the ACLs `ensure_topic` granted on it, as admin."""
-    on_topic = ACLFilter(None, None, ACLOperation.ANY, ACLPermissionType.ANY,
-                         ResourcePatternFilter(ResourceType.TOPIC, topic, ACLResourcePatternType.LITERAL))
     with kafka_clients.admin(settings, request_timeout_ms=_ADMIN_TIMEOUT_MS) as client:
         client.delete_topics([topic])
-        client.delete_acls([on_topic])
+        client.delete_acls([kafka_clients.acls_on_topic(topic)])

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 from solar_platform import kafka_clients
+from solar_platform.credentials import write_private
 from solar_platform.runtime.host import java_home
 from solar_platform.runtime.jars import ensure_jars
 from solar_platform.runtime.processes import run_or_raise
@@ -40,12 +41,14 @@ def broker_programs(settings: Settings) -> list[str]:
 
 def programs(settings: Settings) -> list[Program]:
     """One supervised JVM per node; writes each node's config (and formats its storage) first."""
-    jars = ensure_jars(settings, "kafka")
-    classpath = os.pathsep.join(str(j) for j in jars)
+    # The JVM, the class path and the log config are the same for every node (and its storage format).
     java = str(java_home() / "bin" / "java")
+    classpath = os.pathsep.join(map(str, ensure_jars(settings, "kafka")))
+    log_config = f"-Dlog4j2.configurationFile={_write_log4j(settings)}"
     progs = []
     for role, node_id, port in nodes(settings):
         props = _write_properties(settings, role, node_id, port)
+        _format_storage_once([java, "-cp", classpath, log_config], settings, props, f"{role}-{node_id}")
         progs.append(
             Program(
                 name=program_name(role, node_id),
@@ -55,7 +58,7 @@ def programs(settings: Settings) -> list[Program]:
                     f"-Xms{settings.kafka_heap}",
                     "-XX:+UseG1GC",
                     "-Djava.awt.headless=true",
-                    f"-Dlog4j2.configurationFile={_write_log4j(settings)}",
+                    log_config,
                     "-cp",
                     classpath,
                     "kafka.Kafka",
@@ -131,14 +134,6 @@ def _property_value(value: object) -> str:
     return str(value).replace("\\", "\\\\")
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write `text` to a file only its owner can read, from the first byte (it holds passwords)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)  # an older file keeps its mode through O_TRUNC
-
-
 def _write_properties(settings: Settings, role: str, node_id: int, port: int) -> Path:
     node_dir = settings.home_dir / "kafka" / f"{role}-{node_id}"
     node_dir.mkdir(parents=True, exist_ok=True)
@@ -174,26 +169,16 @@ def _write_properties(settings: Settings, role: str, node_id: int, port: int) ->
             "unclean.leader.election.enable": "false",
         }
     path = node_dir / "server.properties"
-    _write_private(path, "".join(f"{key}={_property_value(value)}\n" for key, value in props.items()))
-    if not (node_dir / "data" / "meta.properties").exists():
-        jars = ensure_jars(settings, "kafka")
-        run_or_raise(
-            [
-                str(java_home() / "bin" / "java"),
-                "-cp",
-                os.pathsep.join(map(str, jars)),
-                f"-Dlog4j2.configurationFile={_write_log4j(settings)}",
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                _cluster_id(settings),
-                "-c",
-                str(path),
-                "--ignore-formatted",
-            ],
-            f"formatting Kafka storage for {role}-{node_id}",
-        )
+    write_private(path, "".join(f"{key}={_property_value(value)}\n" for key, value in props.items()))
     return path
+
+
+def _format_storage_once(java: list[str], settings: Settings, properties: Path, node: str) -> None:
+    """Format a node's storage with the cluster's id, the first time only."""
+    if (properties.parent / "data" / "meta.properties").exists():
+        return
+    run_or_raise([*java, "kafka.tools.StorageTool", "format", "-t", _cluster_id(settings), "-c", str(properties),
+                  "--ignore-formatted"], f"formatting Kafka storage for {node}")
 
 
 def _write_log4j(settings: Settings) -> Path:

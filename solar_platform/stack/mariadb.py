@@ -94,21 +94,18 @@ def mysql_ready(settings: Settings) -> bool:
         return False
 
 
-def _run_as_root(settings: Settings, statements: list[tuple[str, tuple[str, ...]]]) -> None:
-    with admin_connection(settings) as conn, conn.cursor() as cur:
-        for statement, parameters in statements:
-            cur.execute(statement, parameters or None)
-
-
 def provision_database(settings: Settings, database: str | None = None) -> None:
     """Create the database and the platform's users for it, as root (idempotent; storage/users.py)."""
-    from solar_platform.storage.users import provision_statements
+    from solar_platform.storage import users
 
-    _run_as_root(settings, provision_statements(settings, database or settings.mysql_database, "127.0.0.1"))
+    with admin_connection(settings) as conn, conn.cursor() as cur:
+        users.execute_statements(cur, users.provision_statements(settings, database or settings.mysql_database,
+                                                                 "127.0.0.1"))
 
 
 def drop_database(settings: Settings, database: str) -> None:
     """Drop a database and every grant on it, as root (storage/users.py)."""
-    from solar_platform.storage.users import drop_database_statements
+    from solar_platform.storage import users
 
-    _run_as_root(settings, drop_database_statements(database))
+    with admin_connection(settings) as conn, conn.cursor() as cur:
+        users.execute_statements(cur, users.drop_database_statements(database))

@@ -28,6 +28,7 @@ from solar_platform.runtime.host import SetupError, java_home, port_is_open, req
 from solar_platform.settings import Settings
 from solar_platform.stack.supervisor import (
     Program,
+    apply_config,
     include_dir,
     process_states,
     program_section,
@@ -186,24 +187,6 @@ def config_path(settings: Settings, name: str) -> Path:
     return include_dir(settings) / f"{name}.conf"
 
 
-def _apply_config(settings: Settings, names: list[str]) -> None:
-    """Reload supervisord's config and add/remove only `names` (never anyone else's programs)."""
-    server = supervisor(settings)
-    added, changed, removed = server.supervisor.reloadConfig()[0]
-    for name in changed + removed:
-        if name in names:
-            with suppress(xmlrpc.client.Fault):  # already stopped / removed by a concurrent reload
-                server.supervisor.stopProcessGroup(name)
-                server.supervisor.removeProcessGroup(name)
-    for name in added + changed:
-        if name in names:
-            try:
-                server.supervisor.addProcessGroup(name)
-            except xmlrpc.client.Fault as fault:  # a concurrent `stack up` reload added it first
-                if "ALREADY_ADDED" not in fault.faultString:
-                    raise
-
-
 def master_state(spec: ClusterSpec, timeout: float = 5.0) -> dict:
     """The master's own JSON view (`/json/`): workers with their state, cores, memory; applications."""
     with urllib.request.urlopen(f"{spec.master_ui_url}/json/", timeout=timeout) as response:
@@ -242,7 +225,7 @@ def start_cluster(settings: Settings, spec: ClusterSpec, log: Callable[[str], No
         _stop(settings, name)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
-    _apply_config(settings, spec.programs + stale)
+    apply_config(settings, only=spec.programs + stale)  # never anyone else's programs
     states = process_states(settings)
     require_free_ports({p.name: p.port for p in progs if p.port is not None
                         and states.get(p.name) not in ("RUNNING", "STARTING")})
@@ -277,7 +260,7 @@ def stop_cluster(settings: Settings, name: str) -> None:
     for program in sorted(programs, key=lambda p: p.endswith("-master")):  # workers first
         _stop(settings, program)
     path.unlink(missing_ok=True)
-    _apply_config(settings, programs)
+    apply_config(settings, only=programs)
 
 
 def reconcile(settings: Settings, log: Callable[[str], None] = print) -> None:

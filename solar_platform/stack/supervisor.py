@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 import time
 import xmlrpc.client
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,6 +137,9 @@ def _write_config(settings: Settings, progs: Iterable[Program]) -> Path:
 
 # ---------------------------------------------------------------- client
 class _UnixTransport(xmlrpc.client.Transport):
+    """XML-RPC over supervisord's unix socket, with a timeout: supervisor's own `SupervisorTransport`
+    sets none, and a wedged supervisord would then hang a Dagster sensor or `stack up` for good."""
+
     def __init__(self, path: Path) -> None:
         super().__init__()
         self._path = str(path)
@@ -197,18 +201,36 @@ def start_supervisor(settings: Settings, progs: list[Program]) -> None:
     """Write the config and start supervisord, or reload a running one (only changed programs restart)."""
     config = _write_config(settings, progs)
     if supervisor_running(settings):
-        server = supervisor(settings)
-        added, changed, removed = server.supervisor.reloadConfig()[0]
-        priority = {p.name: p.priority for p in progs}
-        # Stop dependants first (brokers before their controllers), as supervisord does on shutdown.
-        for name in sorted(changed + removed, key=lambda n: -priority.get(n, 0)):
-            server.supervisor.stopProcessGroup(name)
-            server.supervisor.removeProcessGroup(name)
-        for name in added + changed:
-            server.supervisor.addProcessGroup(name)
+        apply_config(settings, priority={p.name: p.priority for p in progs})
         return
     run_or_raise([sys.executable, "-m", "supervisor.supervisord", "-c", str(config)], "starting supervisord")
     wait_until_ready(settings, "supervisord", lambda: supervisor_running(settings), 15, "supervisord")
+
+
+def apply_config(settings: Settings, only: Collection[str] | None = None,
+                 priority: Mapping[str, int] | None = None) -> None:
+    """Reload supervisord's config files: stop and drop the programs whose section changed or went,
+    then add the new and the changed ones. Nothing else is touched, so nothing else restarts.
+
+    `only`: these programs alone (an include file beside others' programs); `priority`: stop
+    dependants first (brokers before their controllers), as supervisord does on shutdown. Another
+    process reloading at the same moment (`stack up` beside a test's cluster) may have done a step
+    first: that is not an error.
+    """
+    server = supervisor(settings)
+    added, changed, removed = server.supervisor.reloadConfig()[0]
+    ours = [name for name in changed + removed if only is None or name in only]
+    for name in sorted(ours, key=lambda n: -(priority or {}).get(n, 0)):
+        with suppress(xmlrpc.client.Fault):  # already stopped / removed by a concurrent reload
+            server.supervisor.stopProcessGroup(name)
+            server.supervisor.removeProcessGroup(name)
+    for name in added + changed:
+        if only is None or name in only:
+            try:
+                server.supervisor.addProcessGroup(name)
+            except xmlrpc.client.Fault as fault:  # a concurrent reload added it first
+                if "ALREADY_ADDED" not in fault.faultString:
+                    raise
 
 
 def start_program(settings: Settings, name: str) -> None:

@@ -16,10 +16,18 @@ every migration, so a table a migration adds is covered at once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Connection
 
 from solar_platform.settings import Settings, SettingsError
 from solar_platform.storage import db
+
+if TYPE_CHECKING:
+    import pymysql
+
+Statements = Sequence[tuple[str, tuple[str, ...]]]
 
 DAGSTER_DATABASE = "dagster"
 
@@ -56,6 +64,12 @@ def provision_statements(settings: Settings, database: str, host: str) -> list[t
     return statements
 
 
+def execute_statements(cursor: pymysql.cursors.Cursor, statements: Statements) -> None:
+    """Run root's statements (`provision_statements`, `drop_database_statements`) on a pymysql cursor."""
+    for statement, parameters in statements:
+        cursor.execute(statement, parameters or None)
+
+
 def drop_database_statements(database: str) -> list[tuple[str, tuple[str, ...]]]:
     """Root's statements that drop a database and every grant on it (grants outlive a DROP DATABASE)."""
     return [
@@ -88,5 +102,4 @@ def provision_over_tcp(settings: Settings, host: str = "%") -> None:
     connection = pymysql.connect(host=settings.mysql_host, port=settings.mysql_port, user="root",
                                  password=settings.mysql_root_password, autocommit=True)
     with connection, connection.cursor() as cur:
-        for statement, parameters in provision_statements(settings, settings.mysql_database, host):
-            cur.execute(statement, parameters or None)
+        execute_statements(cur, provision_statements(settings, settings.mysql_database, host))

@@ -109,7 +109,11 @@ class _StepTimer:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - started
 
     def __str__(self) -> str:
-        return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.seconds.items())
+        return _durations(self.seconds)
+
+
+def _durations(seconds: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.2f} s" for name, value in seconds.items())
 
 
 class ReadingsSink:
@@ -185,7 +189,7 @@ class ReadingsSink:
                     duration_ms=int((time.monotonic() - started) * 1000), profile=profile,
                 )
             log.info("batch %d: %d in, %d new or changed, %d rejected (%s; sql %s)", batch_id, rows_in, written,
-                     rejects, steps, ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
+                     rejects, steps, _durations(timings))
         finally:
             records.unpersist()
             if parsed is not None:

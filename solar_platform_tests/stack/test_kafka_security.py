@@ -13,13 +13,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import (
-    ACLFilter,
-    ACLOperation,
     ACLPermissionType,
-    ACLResourcePatternType,
     NewPartitions,
     NewTopic,
-    ResourcePatternFilter,
     ResourceType,
 )
 from kafka.errors import (
@@ -216,10 +212,8 @@ def test_the_admin_may_do_everything(topic: Settings, ungranted_topic: str) -> N
 def test_ensure_topic_is_idempotent_and_grants_exactly_the_listed_acls(topic: Settings) -> None:
     ensure_topic(topic)  # again: no error, no duplicate
     ensure_kafka_users(topic)
-    on_topic = ACLFilter(None, None, ACLOperation.ANY, ACLPermissionType.ANY,
-                         ResourcePatternFilter(ResourceType.TOPIC, topic.topic, ACLResourcePatternType.LITERAL))
     with kafka_clients.admin(topic) as admin:
-        acls, _error = admin.describe_acls(on_topic)
+        acls, _error = admin.describe_acls(kafka_clients.acls_on_topic(topic.topic))
 
     def key(acl: object) -> tuple[str, str]:
         return acl.principal, acl.operation.name  # type: ignore[attr-defined]
