@@ -22,6 +22,10 @@ from solar_platform import contracts
 from solar_platform.storage import energy
 from solar_platform.storage.db import DEAD_LETTERS, STAGE_READINGS, STREAM_PROGRESS
 
+# The stream's one query: its name on every progress row and its checkpoint's folder. It writes
+# panelData and, in the same transaction, every derived table (panelDataAgg among them).
+READINGS_QUERY = "readings"
+
 # The stage's columns, in the order Spark's JDBC writer appends them.
 STAGE_JOB_ID = "job_id"
 STAGE_COLUMNS = (STAGE_JOB_ID, *contracts.FIELDS)

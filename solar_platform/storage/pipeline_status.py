@@ -15,12 +15,13 @@ from sqlalchemy import Connection, Engine, text
 
 from solar_platform.storage.db import RUN_FAILURES, STREAM_PROGRESS
 from solar_platform.storage.energy import WINDOW_SECONDS
+from solar_platform.storage.ingest import READINGS_QUERY
 from solar_platform.storage.retention import estimated_rows
 
-# live table -> (an indexed time column, what stream_progress calls the rows written to it)
+# live table -> its indexed time column
 LIVE_TABLES = {
-    "panelData": ("time_data", "readings"),
-    "panelDataAgg": ("window_start", "windows"),
+    "panelData": "time_data",
+    "panelDataAgg": "window_start",
 }
 
 
@@ -80,7 +81,7 @@ class LiveTableStatus:
 
 def live_table_status(conn: Connection, table: str) -> LiveTableStatus:
     """The newest event time (one index seek) and the engine's row estimate of a live table."""
-    time_column, _ = LIVE_TABLES[table]  # a KeyError for anything else: the names go into SQL
+    time_column = LIVE_TABLES[table]  # a KeyError for anything else: the names go into SQL
     newest = conn.execute(text(f"SELECT MAX({time_column}) FROM {table}")).scalar()
     if newest is not None and table == "panelDataAgg":
         newest = newest + timedelta(seconds=WINDOW_SECONDS)  # window_start is indexed, window_end is not
@@ -89,21 +90,24 @@ def live_table_status(conn: Connection, table: str) -> LiveTableStatus:
 
 @dataclass(frozen=True)
 class StreamWrites:
-    last_write: datetime | None  # UTC, naive: the newest batch that wrote rows to the table
-    rows_since: int  # rows written since the `since` asked for
+    last_write: datetime | None  # UTC, naive: the newest batch that merged any reading
+    readings_since: int  # readings new or changed since the `since` asked for
 
 
-def stream_writes(conn: Connection, table: str, *, since: datetime) -> StreamWrites:
-    """When the stream last wrote to a live table, and the rows it wrote since `since` (naive UTC)."""
-    _, query_name = LIVE_TABLES[table]
+def stream_writes(conn: Connection, *, since: datetime) -> StreamWrites:
+    """When the stream last merged readings, and how many since `since` (naive UTC).
+
+    One query writes panelData and, in the same transaction, the windows (and every other derived
+    table): its progress rows say when both live tables last changed.
+    """
     last_write, recent = conn.execute(text(
-        "SELECT MAX(recorded_at), COALESCE(SUM(rows_written), 0) FROM stream_progress "
+        f"SELECT MAX(recorded_at), COALESCE(SUM(rows_written), 0) FROM {STREAM_PROGRESS} "
         "WHERE query_name = :q AND rows_written > 0 AND recorded_at >= :since"),
-        {"q": query_name, "since": since}).one()
+        {"q": READINGS_QUERY, "since": since}).one()
     if last_write is None:  # nothing recent: look further back, still by the index
         last_write = conn.execute(text(
-            "SELECT MAX(recorded_at) FROM stream_progress WHERE query_name = :q AND rows_written > 0"),
-            {"q": query_name}).scalar()
+            f"SELECT MAX(recorded_at) FROM {STREAM_PROGRESS} WHERE query_name = :q AND rows_written > 0"),
+            {"q": READINGS_QUERY}).scalar()
     return StreamWrites(last_write, int(recent))
 
 

@@ -31,6 +31,7 @@ from solar_platform import kafka_clients
 from solar_platform.runtime.signals import stop_on_signals
 from solar_platform.settings import Settings
 from solar_platform.storage import db
+from solar_platform.storage.ingest import READINGS_QUERY
 from solar_platform.streaming.errors import StreamQueryFailed
 from solar_platform.streaming.sink import ReadingsSink
 from solar_platform.streaming.stage_lock import StageLock
@@ -39,8 +40,6 @@ log = logging.getLogger(__name__)
 
 Trigger = Literal["continuous", "available-now"]
 TRIGGERS: tuple[Trigger, ...] = ("continuous", "available-now")
-
-READINGS_QUERY = "readings"
 
 
 # ---------------------------------------------------------------------------------- the query

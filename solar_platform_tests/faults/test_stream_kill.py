@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from solar_platform.settings import Settings
 from solar_platform.storage import db
-from solar_platform.streaming.job import READINGS_QUERY
+from solar_platform.storage.ingest import READINGS_QUERY
 from solar_platform_tests.faults.harness import (
     first_batch_planned_after,
     staged_rows_of_running_job,

@@ -10,11 +10,13 @@ import pytest
 from sqlalchemy import text
 
 from solar_platform import kafka_clients
+from solar_platform.orchestration import keys
 from solar_platform.orchestration.ingestion.sensors import stream_heartbeat
 from solar_platform.orchestration.ingestion.stream_lag import stream_lag_figures
 from solar_platform.orchestration.live import checks as live_checks
+from solar_platform.orchestration.live.assets import observe_live_table
 from solar_platform.orchestration.resources import KafkaResource, SolarSettingsResource
-from solar_platform.storage import db
+from solar_platform.storage import db, ingest
 from solar_platform_tests.orchestration.conftest import defs_for, insert_readings, register_panels
 
 pytestmark = pytest.mark.integration
@@ -55,6 +57,25 @@ def test_observation_job_records_figures_and_runs_checks(fresh_settings):
     assert evaluations["panelData:power_within_bounds"] and evaluations["panelData:no_duplicate_readings"]
     assert evaluations["panelData:dead_letter_rate"]
     assert not evaluations["panelDataAgg:fresh"]  # nothing aggregated yet: stale
+
+
+def test_both_live_tables_report_the_streams_last_merge(fresh_settings):
+    """The one query writes panelData and panelDataAgg together: its progress rows date both."""
+    now = _now()
+    batches = [(1, 40, now - timedelta(minutes=30)), (2, 25, now - timedelta(minutes=4)), (3, 0, now)]
+    with db.engine(fresh_settings, role="stream").begin() as conn:
+        for batch_id, written, at in batches:
+            ingest.record_progress(conn, query_id="q", query_name=ingest.READINGS_QUERY, batch_id=batch_id,
+                                   rows_in=written, rows_written=written, dead_letters=0, max_event_time=None,
+                                   duration_ms=5, profile={})
+            conn.execute(text("UPDATE stream_progress SET recorded_at = :at WHERE batch_id = :b"),
+                         {"at": at, "b": batch_id})
+    for key in (keys.PANEL_DATA, keys.PANEL_DATA_AGG):
+        metadata = observe_live_table(fresh_settings, key).metadata
+        assert metadata["readings_merged_last_10_minutes"].value == 25  # batch 3 merged nothing
+        # The newest batch that merged readings: 4 minutes ago, not the empty one just now.
+        assert metadata["dagster/last_updated_timestamp"].value == pytest.approx(
+            (now - timedelta(minutes=4)).replace(tzinfo=UTC).timestamp())
 
 
 def test_checks_fail_on_injected_bad_data(fresh_settings):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from solar_platform.orchestration.resources import KafkaResource
 from solar_platform.settings import Settings
+from solar_platform.storage.ingest import READINGS_QUERY
 
 
 def committed_offsets(checkpoint: Path) -> tuple[int | None, dict[int, int]]:
@@ -36,9 +37,9 @@ def committed_offsets(checkpoint: Path) -> tuple[int | None, dict[int, int]]:
 def stream_lag_figures(settings: Settings, kafka: KafkaResource) -> dict[str, object]:
     """Messages on the topic the stream has not committed, also in seconds of fleet output."""
     ends = kafka.end_offsets()
-    batch, done = committed_offsets(settings.checkpoint_dir / "readings")
+    batch, done = committed_offsets(settings.checkpoint_dir / READINGS_QUERY)
     behind = sum(max(0, end - done.get(p, 0)) for p, end in ends.items())
     per_second = settings.panels / settings.interval_seconds
     return {"end_offsets_total": sum(ends.values()), "committed_batch": batch if batch is not None else -1,
             "messages_behind": behind, "seconds_behind": round(behind / per_second, 3),
-            "checkpoint": str(settings.checkpoint_dir / "readings")}
+            "checkpoint": str(settings.checkpoint_dir / READINGS_QUERY)}

@@ -24,20 +24,21 @@ TABLES = {keys.PANEL_DATA: "panelData", keys.PANEL_DATA_AGG: "panelDataAgg"}
 
 def observe_live_table(settings: Settings, key: dg.AssetKey, now: datetime | None = None) -> dg.ObserveResult:
     """One observation, at a cost that does not grow with the table: the engine's row estimate
-    (information_schema), the newest event time (one index seek), the rows the stream wrote in the
-    last 10 minutes (its per-batch counters) and when it last wrote the table."""
+    (information_schema), the newest event time (one index seek), the readings the stream merged in
+    the last 10 minutes (its per-batch counters) and when it last did."""
     table = TABLES[key]
     now = now or datetime.now(UTC)
     with db.engine(settings).connect() as conn:
         status = live_table_status(conn, table)
-        writes = stream_writes(conn, table, since=now.astimezone(UTC).replace(tzinfo=None) - RECENT_WRITES)
+        writes = stream_writes(conn, since=now.astimezone(UTC).replace(tzinfo=None) - RECENT_WRITES)
     newest, last_write = status.newest_event_time, writes.last_write
     newest_epoch = newest.replace(tzinfo=UTC).timestamp() if newest is not None else None
     lag = status.lag_seconds(now)
     updated = last_write.replace(tzinfo=UTC).timestamp() if last_write is not None else newest_epoch
     metadata: dict[str, object] = {
         "row_count_estimate": dg.MetadataValue.int(status.rows_estimate),
-        "rows_written_last_10_minutes": dg.MetadataValue.int(writes.rows_since),
+        # The readings the stream merged: panelData's rows written, and what the windows were kept from.
+        "readings_merged_last_10_minutes": dg.MetadataValue.int(writes.readings_since),
         "newest_event_time": newest.replace(tzinfo=UTC).isoformat() if newest else "",
         "lag_seconds": dg.MetadataValue.float(round(lag, 3)) if lag is not None else dg.MetadataValue.null(),
     }
