@@ -23,8 +23,7 @@ def register(
     pmax: float = typer.Option(..., "--pmax", min=0.001, help="Nameplate peak power, W."),
 ) -> None:
     """Register a panel (or re-register a retired one) with its nameplate Pmax."""
-    _require_valid_id(panel_id)
-    try:
+    try:  # `register_panel` refuses a bad id or Pmax before it touches the database
         registry.register_panel(db.engine(load_settings()), panel_id, pmax)
     except ValueError as exc:
         _fail(str(exc))
