@@ -81,7 +81,9 @@ def test_both_live_tables_report_the_streams_last_merge(fresh_settings):
 def test_checks_fail_on_injected_bad_data(fresh_settings):
     pmax = _good_recent_data(fresh_settings)
     assert _check(live_checks.panel_data_power_bounds, fresh_settings).passed
-    now = _now()
+    # Right after the newest good reading, so in its tick: a fresh clock may have moved to the next.
+    with db.engine(fresh_settings).connect() as conn:
+        now = conn.execute(text("SELECT MAX(time_data) FROM panelData")).scalar()
     insert_readings(fresh_settings, [("p-0", 1.3 * pmax["p-0"], 1, now + timedelta(milliseconds=1)),
                                      ("p-1", -2.0, 1, now + timedelta(milliseconds=2))])
     bounds = _check(live_checks.panel_data_power_bounds, fresh_settings)
