@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 import numpy as np
 from sqlalchemy import Connection, text
 
-from solar_platform.storage.db import PANELS
+from solar_platform.storage.db import PANELS, STREAM_PROGRESS
+from solar_platform.storage.ingest import READINGS_QUERY
 
 
 def completeness(conn: Connection, *, window: timedelta, interval_seconds: float, min_share: float
@@ -86,8 +87,8 @@ def readings_per_tick_duplicates(conn: Connection, *, since: datetime | None, in
 def dead_letter_rate(conn: Connection, *, since: datetime) -> dict[str, float]:
     """Dead letters / messages read by the stream since `since`, from stream_progress."""
     rows_in, dead = conn.execute(text(
-        "SELECT COALESCE(SUM(rows_in), 0), COALESCE(SUM(dead_letters), 0) FROM stream_progress "
-        "WHERE query_name = 'readings' AND recorded_at >= :since"), {"since": since}).one()
+        f"SELECT COALESCE(SUM(rows_in), 0), COALESCE(SUM(dead_letters), 0) FROM {STREAM_PROGRESS} "
+        "WHERE query_name = :q AND recorded_at >= :since"), {"q": READINGS_QUERY, "since": since}).one()
     table_dead = conn.execute(text("SELECT COUNT(*) FROM dead_letters WHERE recorded_at >= :since"),
                               {"since": since}).scalar()
     rows_in, dead = int(rows_in), max(int(dead), int(table_dead or 0))

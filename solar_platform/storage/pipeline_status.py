@@ -13,16 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
-from solar_platform.storage.db import RUN_FAILURES, STREAM_PROGRESS
+from solar_platform.storage.db import RUN_FAILURES, STREAM_PROGRESS, WINDOWS
 from solar_platform.storage.energy import WINDOW_SECONDS
 from solar_platform.storage.ingest import READINGS_QUERY
-from solar_platform.storage.retention import estimated_rows
+from solar_platform.storage.retention import PARTITIONED, estimated_rows
 
-# live table -> its indexed time column
-LIVE_TABLES = {
-    "panelData": "time_data",
-    "panelDataAgg": "window_start",
-}
+# live table -> its indexed time column: the stream's two raw tables, day-partitioned on that column
+LIVE_TABLES = PARTITIONED
 
 
 def last_heartbeat(conn: Connection) -> datetime | None:
@@ -83,7 +80,7 @@ def live_table_status(conn: Connection, table: str) -> LiveTableStatus:
     """The newest event time (one index seek) and the engine's row estimate of a live table."""
     time_column = LIVE_TABLES[table]  # a KeyError for anything else: the names go into SQL
     newest = conn.execute(text(f"SELECT MAX({time_column}) FROM {table}")).scalar()
-    if newest is not None and table == "panelDataAgg":
+    if newest is not None and table == WINDOWS:
         newest = newest + timedelta(seconds=WINDOW_SECONDS)  # window_start is indexed, window_end is not
     return LiveTableStatus(table, estimated_rows(conn, table), newest)
 

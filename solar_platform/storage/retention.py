@@ -29,10 +29,10 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Connection, text
 
 from solar_platform.settings import Settings
-from solar_platform.storage.db import engine
+from solar_platform.storage.db import READINGS, WINDOWS, engine
 
-# partitioned raw table -> the column its partitions are by
-PARTITIONED = {"panelData": "time_data", "panelDataAgg": "window_start"}
+# partitioned raw table -> the column its partitions are by (also its indexed time column)
+PARTITIONED = {READINGS: "time_data", WINDOWS: "window_start"}
 FUTURE = "p_future"
 START = "p_start"
 # MySQL's TO_DAYS(d) is Python's d.toordinal() + 365.

@@ -19,7 +19,7 @@ GROUP = "live"
 # How far back the observation sums the rows the stream wrote.
 RECENT_WRITES = timedelta(minutes=10)
 # asset -> the MySQL table it stands for
-TABLES = {keys.PANEL_DATA: "panelData", keys.PANEL_DATA_AGG: "panelDataAgg"}
+TABLES = {keys.PANEL_DATA: db.READINGS, keys.PANEL_DATA_AGG: db.WINDOWS}
 
 
 def observe_live_table(settings: Settings, key: dg.AssetKey, now: datetime | None = None) -> dg.ObserveResult:

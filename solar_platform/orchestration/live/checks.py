@@ -43,14 +43,14 @@ def _freshness(settings: Settings, table: str, max_lag: float) -> dg.AssetCheckR
                 "SOLAR_CHECK_FRESHNESS_MAX_LAG_SECONDS old (wall clock).")
 def panel_data_fresh(solar: SolarSettingsResource) -> dg.AssetCheckResult:
     settings = solar.get()
-    return _freshness(settings, "panelData", settings.check_freshness_max_lag_seconds)
+    return _freshness(settings, db.READINGS, settings.check_freshness_max_lag_seconds)
 
 
 @dg.asset_check(asset=keys.PANEL_DATA_AGG, name="fresh", description="The newest window closed at most "
                 "freshness limit + one window ago (windows are written in the readings' own batch).")
 def panel_data_agg_fresh(solar: SolarSettingsResource) -> dg.AssetCheckResult:
     settings = solar.get()
-    return _freshness(settings, "panelDataAgg", settings.check_freshness_max_lag_seconds + WINDOW_SECONDS)
+    return _freshness(settings, db.WINDOWS, settings.check_freshness_max_lag_seconds + WINDOW_SECONDS)
 
 
 @dg.asset_check(asset=keys.PANEL_DATA, name="complete", description="Readings per panel in the last window vs "
