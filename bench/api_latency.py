@@ -48,7 +48,7 @@ sys.path.insert(0, str(PROJECT))
 
 from solar_platform.settings import Settings, load_settings  # noqa: E402
 from solar_platform.stack.mariadb import drop_database, provision_database  # noqa: E402
-from solar_platform.storage import energy, rollups  # noqa: E402
+from solar_platform.storage import energy, rollups, windows  # noqa: E402
 from solar_platform.storage.db import bulk_load_connection, engine  # noqa: E402
 from solar_platform.storage.migrations import migrate  # noqa: E402
 
@@ -120,7 +120,7 @@ def derive(settings: Settings, end: datetime) -> dict[str, float]:
         following = min(end + timedelta(hours=1), cursor + timedelta(hours=6))
         for name, action in (
             ("buckets", lambda a=cursor, b=following: energy.recompute_buckets(conn, a, b, gap)),
-            ("windows", lambda a=cursor, b=following: energy.recompute_windows(conn, a, b)),
+            ("windows", lambda a=cursor, b=following: windows.recompute_windows(conn, a, b)),
         ):
             with writer.begin() as conn:
                 costs[name] += timed(f"{name} {cursor:%m-%d %H:%M}", action)

@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import Connection, text
 
 from solar_platform.storage.db import PANELS, STREAM_PROGRESS
-from solar_platform.storage.ingest import READINGS_QUERY
+from solar_platform.storage.stream.progress import READINGS_QUERY
 
 
 def completeness(conn: Connection, *, window: timedelta, interval_seconds: float, min_share: float

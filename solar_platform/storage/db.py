@@ -22,7 +22,9 @@ READINGS = "panelData"
 WINDOWS = "panelDataAgg"
 DEAD_LETTERS = "dead_letters"
 STREAM_PROGRESS = "stream_progress"
-STAGE_READINGS = "stage_panel_data"
+# The batch in flight (a slow batch is not a stuck one) and the generation of panel_latest.
+STREAM_PULSE = "stream_pulse"
+DERIVED_GENERATION = "derived_generation"
 # What the stream keeps beside the readings (storage/energy.py).
 PANEL_BUCKETS = "panel_energy_15min"
 FLEET_BUCKETS = "fleet_energy_15min"
@@ -46,16 +48,20 @@ def _utc_session(dbapi_connection: object, _record: object) -> None:
 
 
 @cache
-def _engine_for(url: str) -> Engine:
-    engine = create_engine(url, pool_pre_ping=True, pool_recycle=3600)
+def _engine_for(url: str, local_infile: bool = False) -> Engine:
+    engine = create_engine(url, pool_pre_ping=True, pool_recycle=3600,
+                           connect_args={"local_infile": True} if local_infile else {})
     event.listen(engine, "connect", _utc_session)
     return engine
 
 
-def engine(settings: Settings, *, readonly: bool = False, role: MysqlRole | None = None) -> Engine:
+def engine(settings: Settings, *, readonly: bool = False, role: MysqlRole | None = None,
+           bulk_load: bool = False) -> Engine:
     """A pooled engine for this process's role (`settings.mysql_role`), another `role`, or the
-    read-only user; one per URL per process."""
-    return _engine_for(settings.mysql_url(role, readonly=readonly))
+    read-only user; one per URL per process. `bulk_load`: its connections may `LOAD DATA LOCAL
+    INFILE` (the stream's writes, `storage.stream.bulk`); the server must allow it too (the local
+    stack's MariaDB runs with --local-infile=1)."""
+    return _engine_for(settings.mysql_url(role, readonly=readonly), bulk_load)
 
 
 def bulk_load_connection(settings: Settings, role: MysqlRole | None = None) -> pymysql.Connection:

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, Engine, text
 
 from solar_platform.storage.db import RUN_FAILURES, STREAM_PROGRESS, WINDOWS
-from solar_platform.storage.energy import WINDOW_SECONDS
-from solar_platform.storage.ingest import READINGS_QUERY
 from solar_platform.storage.retention import PARTITIONED, estimated_rows
+from solar_platform.storage.stream.progress import READINGS_QUERY
+from solar_platform.storage.windows import WINDOW_SECONDS
 
 # live table -> its indexed time column: the stream's two raw tables, day-partitioned on that column
 LIVE_TABLES = PARTITIONED

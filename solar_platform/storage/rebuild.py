@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 
 from solar_platform.settings import Settings
-from solar_platform.storage import db, energy
+from solar_platform.storage import db, energy, windows
 from solar_platform.storage import rollups as daily_rollups
 
 BUCKET = timedelta(seconds=energy.BUCKET_SECONDS)
@@ -105,7 +105,7 @@ def rebuild(settings: Settings, start: datetime, end: datetime, *, chunk: timede
     gap = settings.energy_max_gap_seconds
     for i, (ca, cb) in enumerate(pieces):
         with engine.begin() as conn:
-            report.windows += energy.recompute_windows(conn, ca, cb)
+            report.windows += windows.recompute_windows(conn, ca, cb)
             report.panel_buckets += energy.recompute_buckets(conn, ca, cb, gap)
             report.readings += int(conn.execute(text(
                 "SELECT COALESCE(SUM(readings), 0) FROM fleet_energy_15min WHERE bucket_start >= :a "

@@ -1,17 +1,17 @@
 """The streaming job: Kafka -> contract -> MySQL, exactly once, one Structured Streaming query.
 
 `run_job` takes the database's stage lock (`stage_lock`: one job per database), starts the
-`readings` query, whose foreachBatch sink (`sink.ReadingsSink`) parses, stages and commits each
+`readings` query, whose foreachBatch sink (`sink.ReadingsSink`) parses and commits each
 micro-batch, and waits until the query ends (available-now), a stop is requested, or it fails.
 
-There is no watermark and no window state in Spark: a window is always the mean of the readings
+There is no watermark and no window state in Spark: a window is always the summary of the readings
 `panelData` holds for it, however late or re-sent they arrived.
 
-Exactly once = Spark's checkpoint (the offsets of each micro-batch, logged before it runs) + a
-transaction that can be replayed: the raw upsert and the derived deltas only count readings that
-differ from `panelData`, dead letters are `INSERT IGNORE` on (topic, partition, offset), progress
-rows are keyed by (query_id, batch_id). A batch that crashed half way is re-run from the same
-offsets and leaves the same rows.
+Exactly once = Spark's checkpoint (the offsets of each micro-batch, logged before it runs) + one
+MariaDB transaction per batch that records the batch's progress row: a batch re-run from the
+same offsets after a crash finds its row and is skipped if it committed, and runs whole if it did
+not. Across batches, a reading sent again is a correction that changes nothing unless its value
+differs; dead letters are `INSERT IGNORE` on (topic, partition, offset).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from solar_platform import kafka_clients
 from solar_platform.runtime.signals import stop_on_signals
 from solar_platform.settings import Settings
 from solar_platform.storage import db
-from solar_platform.storage.ingest import READINGS_QUERY
+from solar_platform.storage.stream.progress import READINGS_QUERY
 from solar_platform.streaming.errors import StreamQueryFailed
 from solar_platform.streaming.sink import ReadingsSink
 from solar_platform.streaming.stage_lock import StageLock
@@ -61,7 +61,7 @@ def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
 
 def start_queries(spark: SparkSession, settings: Settings, trigger: Trigger, lock: StageLock) -> list[StreamingQuery]:
     """Start the one query (`readings`) on the configured topic; returns it running, in a list."""
-    sink = ReadingsSink(settings, db.engine(settings), lock, spark, READINGS_QUERY)
+    sink = ReadingsSink(settings, db.engine(settings, bulk_load=True), lock, spark, READINGS_QUERY)
     trigger_options: dict[str, Any] = (
         {"availableNow": True} if trigger == "available-now"
         else {"processingTime": f"{settings.stream_trigger_seconds} seconds"}

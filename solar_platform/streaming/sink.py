@@ -2,96 +2,64 @@
 
 Each micro-batch reads its Kafka records once and:
 
-1. parses them (`parse.parse_records`) and applies the clock rules (`with_clock_rules`);
-2. stages the valid readings (one per panel and time, the last offset wins) over JDBC, tagged with
-   this job's id, once it has checked that it still holds the stage lock;
-3. in one transaction: checks the lock again, merges the staged readings into `panelData` with
-   every derived table kept in step, inserts the rejects into `dead_letters` and records the
-   progress row (the heartbeat, with a per-step profile). The SQL is `storage.ingest`'s.
+1. parses them with the contract and applies the clock rules on the executors
+   (`parse.ingest_records`), and collects the result to the driver as Arrow: readings and their
+   positions, and the raw records of the rejects only;
+2. in one MariaDB transaction (`storage.stream`): checks the stage lock, skips the batch if its
+   progress row exists (a replay of a batch that committed), writes the readings (appends in bulk,
+   corrections exactly), inserts the rejects into `dead_letters` and records the progress row
+   (the heartbeat and the replay guard, with a per-step profile);
+3. keeps the panels' latest readings in memory for the next batch, once the transaction committed.
+
+While a batch runs, a pulse thread refreshes `stream_pulse` every few seconds: the heartbeat
+sensor tells a slow batch from a stuck stream by it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as sf
 from sqlalchemy import Engine
 
-from solar_platform.contracts import RejectReason
-from solar_platform.runtime.jdbc import jdbc_append
 from solar_platform.settings import Settings
-from solar_platform.storage import db, ingest
+from solar_platform.storage.stream import progress
+from solar_platform.storage.stream.appends import AppendConflict
+from solar_platform.storage.stream.commit import commit_batch
+from solar_platform.storage.stream.latest import LatestReadings
+from solar_platform.storage.stream.readings import COLUMNS as READING_COLUMNS
+from solar_platform.storage.stream.readings import Readings, from_arrow
 from solar_platform.streaming import parse
 from solar_platform.streaming.stage_lock import StageLock
 
 log = logging.getLogger(__name__)
 
-
-def with_clock_rules(parsed: DataFrame, ingested_at: datetime, settings: Settings) -> DataFrame:
-    """Reject readings stamped too far ahead of `ingested_at`, or before the configured floor.
-
-    A reading stamped more than `max_clock_skew_seconds` after `ingested_at` is `time_in_future`,
-    one before `min_reading_time` is `time_out_of_range`, so one wrong clock moves nobody else's
-    data. `ingested_at` is one instant per batch (the platform's clock when the batch started), so
-    a replayed batch judges every reading the same way within itself.
-    """
-    # Aware datetimes: pyspark turns a naive one into an instant with the host's zone, not UTC.
-    latest_allowed = (ingested_at + timedelta(seconds=settings.max_clock_skew_seconds)).astimezone(UTC)
-    floor = settings.min_reading_time.astimezone(UTC)
-    in_future, too_old = RejectReason.TIME_IN_FUTURE.value, RejectReason.TIME_OUT_OF_RANGE.value
-    reason = (
-        sf.when(sf.col(parse.REJECT_REASON).isNotNull(), sf.col(parse.REJECT_REASON))
-        .when(sf.col(parse.TIME) > sf.lit(latest_allowed), sf.lit(in_future))
-        .when(sf.col(parse.TIME) < sf.lit(floor), sf.lit(too_old))
-    )
-    valid = reason.isNull()
-    return parsed.select(
-        *[column for column in parsed.columns if column not in (*parse.READING_COLUMNS, parse.REJECT_REASON)],
-        *[sf.when(valid, sf.col(column)).alias(column) for column in parse.READING_COLUMNS],
-        reason.alias(parse.REJECT_REASON),
-    )
-
-
-def last_offset_wins(readings: DataFrame) -> DataFrame:
-    """One row per (panel, time) in a micro-batch: the one with the highest Kafka offset.
-
-    A replayed or re-sent reading can repeat within a batch; panelData's upsert would otherwise
-    apply them in an arbitrary order. Last offset wins, as the upsert does across batches.
-    """
-    order = sf.struct(sf.col("partition"), sf.col("offset"))
-    last = sf.max_by(sf.struct(sf.col(parse.POWER), sf.col(parse.STATUS)), order)
-    return (
-        readings.groupBy(parse.PANEL_ID, parse.TIME)
-        .agg(last.alias("_last"))
-        .select(parse.PANEL_ID, f"_last.{parse.POWER}", f"_last.{parse.STATUS}", parse.TIME)
-    )
+_EPOCH = datetime(1970, 1, 1)
 
 
 def _utc_naive(epoch_micros: int | None) -> datetime | None:
     """What a DATETIME column holds: the UTC wall clock, from epoch microseconds."""
     if epoch_micros is None:
         return None
-    return datetime(1970, 1, 1) + timedelta(microseconds=int(epoch_micros))
+    return _EPOCH + timedelta(microseconds=int(epoch_micros))
 
 
-def _dead_letter_rows(batch: DataFrame) -> Iterator[dict[str, object]]:
-    rejects = parse.rejected_records(batch).select(
-        "topic", "partition", "offset", sf.substring("key", 1, ingest.DEAD_LETTER_KEY_BYTES).alias("key"),
-        sf.col("value").alias("payload"), sf.col(parse.REJECT_REASON).alias("reason"),
-        sf.unix_micros("timestamp").alias("timestamp"),
-    )
-    for row in rejects.toLocalIterator():
-        record = row.asDict()
-        record["timestamp"] = _utc_naive(record["timestamp"])
-        for field in ("key", "payload"):
-            if record[field] is not None:
-                record[field] = bytes(record[field])
-        yield record
+def dead_letter_rows(rejected: pa.Table) -> Iterator[dict[str, object]]:
+    """The rejects of a collected batch as `dead_letters` rows (the key cut to its column)."""
+    for row in rejected.select(["topic", "partition", "offset", "key", "value", parse.REJECT_REASON,
+                                "timestamp_us"]).to_pylist():
+        key = row["key"]
+        yield {"topic": row["topic"], "partition": row["partition"], "offset": row["offset"],
+               "key": None if key is None else bytes(key[: progress.DEAD_LETTER_KEY_BYTES]),
+               "payload": row["value"], "reason": row[parse.REJECT_REASON],
+               "timestamp": _utc_naive(row["timestamp_us"])}
 
 
 class _StepTimer:
@@ -116,6 +84,49 @@ def _durations(seconds: dict[str, float]) -> str:
     return ", ".join(f"{name} {value:.2f} s" for name, value in seconds.items())
 
 
+class BatchPulse:
+    """Refreshes `stream_pulse` every `every_s` while a batch is in flight, from a thread of its own
+    (autocommitted, outside the batch's transaction). A failure to write it is logged, never raised:
+    the pulse only informs the heartbeat sensor."""
+
+    def __init__(self, engine: Engine, query_name: str, every_s: float) -> None:
+        self._engine = engine
+        self._query_name = query_name
+        self._every_s = every_s
+        self._batch: tuple[int, datetime] | None = None
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="stream-pulse", daemon=True)
+        self._thread.start()
+
+    def _write(self, batch_id: int, started_at: datetime, in_flight: bool) -> None:
+        try:
+            with self._engine.begin() as connection:
+                progress.record_pulse(connection, query_name=self._query_name, batch_id=batch_id,
+                                      started_at=started_at.replace(tzinfo=None), in_flight=in_flight)
+        except Exception:  # noqa: BLE001 - MariaDB away: the batch itself will say so
+            log.debug("could not write the stream pulse", exc_info=True)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._every_s)
+            self._wake.clear()
+            with self._lock:
+                batch = self._batch
+            if batch is not None:
+                self._write(*batch, in_flight=True)
+
+    def begin(self, batch_id: int, started_at: datetime) -> None:
+        with self._lock:
+            self._batch = (batch_id, started_at)
+        self._wake.set()
+
+    def end(self, batch_id: int, started_at: datetime) -> None:
+        with self._lock:
+            self._batch = None
+        self._write(batch_id, started_at, in_flight=False)
+
+
 class ReadingsSink:
     """foreachBatch of the query named `query_name`: Kafka records -> panelData, derived tables, dead letters."""
 
@@ -127,6 +138,8 @@ class ReadingsSink:
         self.query_name = query_name
         self._spark = spark
         self._query_id: str | None = None
+        self.latest = LatestReadings()  # loaded in the first batch's transaction
+        self.pulse = BatchPulse(engine, query_name, every_s=min(5.0, settings.stream_stale_after_seconds / 4))
 
     def query_id(self) -> str:
         """The running query's id (stable across restarts: the checkpoint's)."""
@@ -138,59 +151,62 @@ class ReadingsSink:
         return self._query_id
 
     def __call__(self, records: DataFrame, batch_id: int) -> None:
-        started = time.monotonic()
         ingested_at = datetime.now(UTC)
-        steps = _StepTimer()
-        records = records.select("key", "value", "topic", "partition", "offset", "timestamp").persist()
-        parsed: DataFrame | None = None
+        self.pulse.begin(batch_id, ingested_at)
         try:
-            with steps("kafka_read"):
-                records.count()
-            parsed = with_clock_rules(
-                parse.parse_records(records, self.settings.source_timezone), ingested_at, self.settings)
-            # Payloads are kept only for rejects (they are the bulk otherwise).
-            reject = sf.col(parse.REJECT_REASON).isNotNull()
-            parsed = parsed.select(
-                "topic", "partition", "offset", "timestamp", *parse.READING_COLUMNS, parse.REJECT_REASON,
-                sf.when(reject, sf.col("key")).alias("key"), sf.when(reject, sf.col("value")).alias("value"),
-            ).persist()
-            with steps("parse"):
-                stats = parsed.agg(
-                    sf.count(sf.lit(1)).alias("rows_in"),
-                    sf.count(sf.col(parse.REJECT_REASON)).alias("rejects"),
-                    # Epoch microseconds: pyspark would hand back a timestamp in the host's zone.
-                    sf.unix_micros(sf.max(parse.TIME)).alias("max_event_micros"),
-                ).first()
-            records.unpersist()
-            assert stats is not None
-            rows_in, rejects = int(stats["rows_in"]), int(stats["rejects"])
-            job_id = self.lock.job_id
-            with steps("stage"):
-                with self.engine.begin() as connection:
-                    # Only a job that still holds the lock may touch the stage, and only its own rows.
-                    self.lock.verify(connection)
-                    ingest.clear_stage(connection, job_id)
-                if rows_in > rejects:
-                    staged = last_offset_wins(parse.valid_readings(parsed)).withColumn(ingest.STAGE_JOB_ID,
-                                                                                       sf.lit(job_id))
-                    jdbc_append(staged.select(*ingest.STAGE_COLUMNS), self.settings, db.STAGE_READINGS)
-            dead = _dead_letter_rows(parsed) if rejects else iter(())
-            timings: dict[str, float] = {}
-            with steps("commit"), self.engine.begin() as connection:
-                self.lock.verify(connection)
-                written = ingest.merge_stage(connection, job_id, self.settings.energy_max_gap_seconds, timings)
-                ingest.insert_dead_letters(connection, dead)
-                profile = {f"{name}_ms": round(seconds * 1000) for name, seconds in steps.seconds.items()}
-                profile.update({f"sql_{name}_ms": round(seconds * 1000) for name, seconds in timings.items()})
-                ingest.record_progress(
-                    connection, query_id=self.query_id(), query_name=self.query_name, batch_id=batch_id,
-                    rows_in=rows_in, rows_written=written, dead_letters=rejects,
-                    max_event_time=_utc_naive(stats["max_event_micros"]),
-                    duration_ms=int((time.monotonic() - started) * 1000), profile=profile,
-                )
-            log.info("batch %d: %d in, %d new or changed, %d rejected (%s; sql %s)", batch_id, rows_in, written,
-                     rejects, steps, _durations(timings))
+            self._run_batch(records, batch_id, ingested_at)
         finally:
-            records.unpersist()
-            if parsed is not None:
-                parsed.unpersist()
+            self.pulse.end(batch_id, ingested_at)
+
+    def _run_batch(self, records: DataFrame, batch_id: int, ingested_at: datetime) -> None:
+        started = time.monotonic()
+        steps = _StepTimer()
+        settings = self.settings
+        with steps("read_parse"):
+            collected = parse.ingest_records(records, settings.source_timezone, ingested_at,
+                                             settings.max_clock_skew_seconds, settings.min_reading_time).toArrow()
+        with steps("prepare"):
+            rejected_mask = pc.is_valid(collected.column(parse.REJECT_REASON))
+            rejected = collected.filter(rejected_mask)
+            readings = from_arrow(collected.filter(pc.invert(rejected_mask)).select(list(READING_COLUMNS)))
+        rows_in = collected.num_rows
+        timings: dict[str, float] = {}
+        try:
+            outcome = self._commit(batch_id, readings, rejected, rows_in, started, steps, timings, all_exact=False)
+        except AppendConflict as conflict:
+            log.warning("batch %d: %s; panel_latest is behind panelData (a bulk import without a rebuild?): "
+                        "committing the whole batch by the exact path", batch_id, conflict)
+            self.latest = LatestReadings()
+            timings.clear()
+            outcome = self._commit(batch_id, readings, rejected, rows_in, started, steps, timings, all_exact=True)
+        if outcome is None:
+            log.info("batch %d: already committed (a replay after a restart); skipped", batch_id)
+            return
+        log.info("batch %d: %d in, %d appended, %d corrected, %d rejected (%s; sql %s)", batch_id, rows_in,
+                 outcome[0], outcome[1], rejected.num_rows, steps, _durations(timings))
+
+    def _commit(self, batch_id: int, readings: Readings, rejected: pa.Table, rows_in: int, started: float,
+                steps: _StepTimer, timings: dict[str, float], *, all_exact: bool) -> tuple[int, int] | None:
+        """The batch's one transaction; None when its progress row says it committed already."""
+        with steps("commit"), self.engine.begin() as connection:
+            # Only a job that still holds the lock may write, and only once per batch.
+            self.lock.verify(connection)
+            if progress.batch_committed(connection, self.query_id(), batch_id):
+                return None
+            committed = commit_batch(connection, readings, self.latest,
+                                     self.settings.energy_max_gap_seconds, all_exact=all_exact, timings=timings)
+            progress.insert_dead_letters(connection, dead_letter_rows(rejected))
+            times = readings.time_us
+            profile = {f"{name}_ms": round(seconds * 1000) for name, seconds in steps.seconds.items()}
+            profile.update({f"sql_{name}_ms": round(seconds * 1000) for name, seconds in timings.items()})
+            progress.record_progress(
+                connection, query_id=self.query_id(), query_name=self.query_name, batch_id=batch_id,
+                rows_in=rows_in, rows_written=committed.appended + committed.corrected,
+                dead_letters=rejected.num_rows, appended=committed.appended, corrected=committed.corrected,
+                max_event_time=_utc_naive(int(times.max())) if times.size else None,
+                event_time_median=_utc_naive(readings.median_time_us()),
+                duration_ms=int((time.monotonic() - started) * 1000), profile=profile,
+            )
+        self.latest = committed.latest
+        return committed.appended, committed.corrected
+

@@ -8,7 +8,8 @@ import logging
 from sqlalchemy import Connection
 
 from solar_platform.settings import Settings
-from solar_platform.storage import db, ingest
+from solar_platform.storage import db
+from solar_platform.storage.stream import progress
 from solar_platform.streaming.errors import StreamAlreadyRunning, StreamQueryFailed
 
 log = logging.getLogger(__name__)
@@ -40,14 +41,14 @@ class StageLock:
     def acquire(self) -> None:
         connection = db.engine(self._settings).connect()
         try:
-            if not ingest.take_stage_lock(connection, self.name):
-                holder = ingest.stage_lock_holder(connection, self.name)
+            if not progress.take_stage_lock(connection, self.name):
+                holder = progress.stage_lock_holder(connection, self.name)
                 raise StreamAlreadyRunning(
                     f"another `solar-platform stream run` (MySQL connection {holder}) is already writing to "
                     f"database {self._settings.mysql_database!r}; stop it first, or point this one at "
                     "another database (SOLAR_MYSQL_DATABASE)"
                 )
-            self._connection_id = ingest.connection_id(connection)
+            self._connection_id = progress.connection_id(connection)
             connection.commit()
         except BaseException:
             connection.close()
@@ -63,7 +64,7 @@ class StageLock:
 
     def verify(self, connection: Connection) -> None:
         """Raise unless this job still holds the lock (checked on `connection`, in its transaction)."""
-        holder = ingest.stage_lock_holder(connection, self.name)
+        holder = progress.stage_lock_holder(connection, self.name)
         if holder is None or holder != self._connection_id:
             raise StreamQueryFailed(
                 f"lost the stage lock {self.name!r} (its MySQL connection dropped); stopping so that "
@@ -75,7 +76,7 @@ class StageLock:
             return
         connection, self._connection = self._connection, None
         try:
-            ingest.release_stage_lock(connection, self.name)
+            progress.release_stage_lock(connection, self.name)
             connection.commit()
         except Exception:  # noqa: BLE001 - a connection that might still hold the lock is not pooled
             log.debug("RELEASE_LOCK failed; dropping the connection instead", exc_info=True)

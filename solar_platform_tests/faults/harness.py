@@ -39,7 +39,6 @@ from solar_platform.fleet.simulation import FleetSimulator, from_epoch_ms
 from solar_platform.settings import Settings
 from solar_platform.stack.supervisor import start_program, supervisor
 from solar_platform.storage import db
-from solar_platform.streaming.stage_lock import stage_lock_name
 from solar_platform_tests.storage.derived import assert_derived_equal_recompute
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -321,10 +320,12 @@ def first_batch_planned_after(settings: Settings, moment: float) -> float | None
     return None if committed is None else committed.replace(tzinfo=UTC).timestamp()
 
 
-def staged_rows_of_running_job(settings: Settings) -> int:
-    """Rows the live job has staged and not yet committed: non-zero only in the middle of a batch."""
-    return int(_scalar(settings, f"SELECT COUNT(*) FROM `{db.STAGE_READINGS}` WHERE job_id = IS_USED_LOCK(:name)",
-                       name=stage_lock_name(settings)) or 0)
+def batch_in_flight(settings: Settings) -> int | None:
+    """The id of the batch the live job is running (its pulse row says so), None between batches."""
+    row = None
+    with db.engine(settings).connect() as conn:
+        row = conn.execute(text(f"SELECT batch_id, in_flight FROM `{db.STREAM_PULSE}`")).first()
+    return int(row[0]) if row is not None and row[1] else None
 
 
 def wait_for_stream_to_drain(settings: Settings, stream: StreamProcess, records: int, timeout: float, *,

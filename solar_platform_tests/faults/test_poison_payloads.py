@@ -23,7 +23,7 @@ from sqlalchemy import text
 from solar_platform.contracts import Reading, parse_reading
 from solar_platform.settings import Settings
 from solar_platform.storage import db
-from solar_platform.storage.ingest import DEAD_LETTER_KEY_BYTES
+from solar_platform.storage.stream.progress import DEAD_LETTER_KEY_BYTES
 from solar_platform_tests.faults import poison
 from solar_platform_tests.faults.harness import (
     Figures,

@@ -16,7 +16,8 @@ from solar_platform.orchestration.ingestion.stream_lag import stream_lag_figures
 from solar_platform.orchestration.live import checks as live_checks
 from solar_platform.orchestration.live.assets import observe_live_table
 from solar_platform.orchestration.resources import KafkaResource, SolarSettingsResource
-from solar_platform.storage import db, ingest
+from solar_platform.storage import db
+from solar_platform.storage.stream import progress
 from solar_platform_tests.orchestration.conftest import defs_for, insert_readings, register_panels
 
 pytestmark = pytest.mark.integration
@@ -65,7 +66,7 @@ def test_both_live_tables_report_the_streams_last_merge(fresh_settings):
     batches = [(1, 40, now - timedelta(minutes=30)), (2, 25, now - timedelta(minutes=4)), (3, 0, now)]
     with db.engine(fresh_settings, role="stream").begin() as conn:
         for batch_id, written, at in batches:
-            ingest.record_progress(conn, query_id="q", query_name=ingest.READINGS_QUERY, batch_id=batch_id,
+            progress.record_progress(conn, query_id="q", query_name=progress.READINGS_QUERY, batch_id=batch_id,
                                    rows_in=written, rows_written=written, dead_letters=0, max_event_time=None,
                                    duration_ms=5, profile={})
             conn.execute(text("UPDATE stream_progress SET recorded_at = :at WHERE batch_id = :b"),

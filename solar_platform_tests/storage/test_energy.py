@@ -1,7 +1,7 @@
 """The energy model: the numpy reference (pure) and the SQL upkeep against real MariaDB.
 
 The invariant under test: whatever order, lateness, repetition or change the readings arrive
-with, the tables kept batch by batch (`apply_batch`) equal a recompute from panelData, and the
+with, the tables kept batch by batch (both paths of `storage.stream`) equal a recompute from panelData, and the
 recompute equals the numpy reference.
 """
 
@@ -17,14 +17,17 @@ from sqlalchemy import Connection, text
 
 from solar_platform.settings import Settings
 from solar_platform.storage import db
-from solar_platform.storage.energy import (
-    apply_batch,
-    recompute_buckets,
-    recompute_latest,
-    recompute_windows,
-    trapezoid_buckets,
+from solar_platform.storage.energy import recompute_buckets, recompute_latest, trapezoid_buckets
+from solar_platform.storage.stream.commit import commit_batch
+from solar_platform.storage.stream.corrections import apply_corrections
+from solar_platform.storage.stream.latest import LatestReadings
+from solar_platform.storage.windows import recompute_windows
+from solar_platform_tests.storage.derived import (
+    assert_derived_equal_recompute_on,
+    assert_tables_match,
+    readings_of,
+    table_rows,
 )
-from solar_platform_tests.storage.derived import assert_derived_equal_recompute_on, assert_tables_match, table_rows
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -58,28 +61,40 @@ def test_quarter_hours_add_up_to_the_day() -> None:
 
 
 # ----------------------------------------------------------------------------- SQL upkeep
-STAGE = db.STAGE_READINGS
-JOB = 7
 START = datetime(2024, 3, 30, 23, 50)  # crosses midnight and several bucket edges
+Row = tuple[str, float, int, datetime]
 
 
-def _stage(conn: Connection, rows: list[tuple[str, float, int, datetime]]) -> None:
-    conn.execute(text(f"DELETE FROM `{STAGE}` WHERE job_id = :j"), {"j": JOB})
-    if rows:
-        conn.execute(text(f"INSERT INTO `{STAGE}` (job_id, Panel_id, power_panel, current_status, time_data) "
-                          "VALUES (:j, :p, :w, :s, :t)"),
-                     [{"j": JOB, "p": p, "w": w, "s": s, "t": t} for p, w, s, t in rows])
+class Stream:
+    """Plays the stream's writes on one connection: each batch in its own transaction, by both
+    paths (`commit_batch`, the latest readings kept in memory between batches like the job does)
+    or by the exact path alone (`apply_corrections`)."""
+
+    def __init__(self, conn: Connection, path: str) -> None:
+        self.conn, self.path = conn, path
+        self.latest = LatestReadings()
+
+    def write(self, rows: list[Row], max_gap: float) -> int:
+        with self.conn.begin():
+            if self.path == "exact":
+                return apply_corrections(self.conn, readings_of(rows), max_gap)
+            committed = commit_batch(self.conn, readings_of(rows), self.latest, max_gap)
+        self.latest = committed.latest
+        return committed.appended + committed.corrected
 
 
 @pytest.fixture
 def conn(fresh_settings: Settings) -> Iterator[Connection]:
-    with db.engine(fresh_settings.as_role("stream")).connect() as connection:  # it plays the stream
+    # It plays the stream: its user, and LOAD DATA LOCAL like the job.
+    with db.engine(fresh_settings.as_role("stream"), bulk_load=True).connect() as connection:
         yield connection
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("path", ["both", "exact"])
 @pytest.mark.parametrize("seed", [2024, 7, 99])
-def test_batches_in_any_order_keep_every_derived_table_equal_to_a_recompute(conn: Connection, seed: int) -> None:
+def test_batches_in_any_order_keep_every_derived_table_equal_to_a_recompute(conn: Connection, seed: int,
+                                                                          path: str) -> None:
     rng = np.random.default_rng(seed)
     panels = ["p-a", "p-b", "P-a"]
     # 40 minutes at 5 s with jitter, a 20-minute hole for one panel, statuses flipping.
@@ -94,17 +109,14 @@ def test_batches_in_any_order_keep_every_derived_table_equal_to_a_recompute(conn
     shuffled = [readings[i] for i in order]
     batches = np.array_split(np.arange(len(shuffled)), 9)
     max_gap = 15.0
+    stream = Stream(conn, path)
     for number, index in enumerate(batches):
         batch = [shuffled[i] for i in index]
         if number % 3 == 2:  # re-send part of an earlier batch, some values changed
             again = [shuffled[i] for i in batches[number - 1][:40]]
             batch += [(p, w + (17.5 if k % 2 else 0.0), 1 - s if k % 5 == 0 else s, t)
                       for k, (p, w, s, t) in enumerate(again)]
-            # one row per key in a batch (the stream dedupes by latest offset first)
-            batch = list({(p, t): (p, w, s, t) for p, w, s, t in batch}.values())
-        with conn.begin():
-            _stage(conn, batch)
-            apply_batch(conn, STAGE, JOB, max_gap)
+        stream.write(batch, max_gap)
         assert_derived_equal_recompute_on(conn, max_gap)
 
     # A replay of what panelData holds changes nothing.
@@ -112,18 +124,14 @@ def test_batches_in_any_order_keep_every_derived_table_equal_to_a_recompute(conn
     held = [tuple(row) for row in conn.execute(text(
         "SELECT Panel_id, power_panel, current_status, time_data FROM panelData ORDER BY time_data LIMIT 500"))]
     conn.commit()
-    with conn.begin():
-        _stage(conn, held)
-        assert apply_batch(conn, STAGE, JOB, max_gap) == 0
+    assert stream.write(held, max_gap) == 0
     assert table_rows(conn, "SELECT panel_id, bucket_start, energy_wh FROM panel_energy_15min") == before
 
 
 @pytest.mark.integration
-def test_rebuild_from_raw_equals_what_batches_kept(conn: Connection) -> None:
+def test_rebuild_from_raw_equals_what_batches_kept(conn: Connection, fresh_settings: Settings) -> None:
     rows = [("r-1", 100.0 + i, 1, START + timedelta(seconds=5 * i)) for i in range(400)]
-    with conn.begin():
-        _stage(conn, rows)
-        apply_batch(conn, STAGE, JOB, 15.0)
+    Stream(conn, "both").write(rows, 15.0)
     kept = table_rows(conn, "SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w "
                         "FROM panel_energy_15min")
     conn.commit()
@@ -131,9 +139,10 @@ def test_rebuild_from_raw_equals_what_batches_kept(conn: Connection) -> None:
         conn.execute(text("UPDATE panel_energy_15min SET energy_wh = -1"))
         conn.execute(text("DELETE FROM panelDataAgg"))
         conn.execute(text("DELETE FROM panel_latest"))
-        recompute_buckets(conn, START - timedelta(minutes=20), START + timedelta(hours=2), 15.0)
-        recompute_windows(conn, START - timedelta(minutes=20), START + timedelta(hours=2))
-        recompute_latest(conn)
+    with db.engine(fresh_settings).begin() as rebuilder:  # a rebuild is Dagster's (it bumps the generation)
+        recompute_buckets(rebuilder, START - timedelta(minutes=20), START + timedelta(hours=2), 15.0)
+        recompute_windows(rebuilder, START - timedelta(minutes=20), START + timedelta(hours=2))
+        recompute_latest(rebuilder)
     rebuilt = table_rows(conn, "SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, "
                                "peak_w FROM panel_energy_15min")
     assert_tables_match(rebuilt, kept, "rebuilt buckets")
@@ -141,14 +150,14 @@ def test_rebuild_from_raw_equals_what_batches_kept(conn: Connection) -> None:
 
 
 @pytest.mark.integration
-def test_a_backlog_of_thousands_of_readings_per_panel_and_a_late_interleaved_one(conn: Connection) -> None:
+@pytest.mark.parametrize("path", ["both", "exact"])
+def test_a_backlog_of_thousands_of_readings_per_panel_and_a_late_interleaved_one(conn: Connection, path: str) -> None:
     # The shape of a catch-up batch (few panels, thousands of readings each), then the readings
     # half-way between them arriving late: every one splits an existing segment.
     panels = ["b-1", "b-2", "b-3", "b-4"]
     first = [(p, 100.0 + (i % 50), 1, START + timedelta(seconds=5 * i)) for p in panels for i in range(4000)]
     late = [(p, 300.0 - (i % 70), i % 2, START + timedelta(seconds=5 * i + 2.5)) for p in panels for i in range(4000)]
+    stream = Stream(conn, path)
     for batch in (first, late):
-        with conn.begin():
-            _stage(conn, batch)
-            assert apply_batch(conn, STAGE, JOB, 15.0) == len(batch)
+        assert stream.write(batch, 15.0) == len(batch)
     assert_derived_equal_recompute_on(conn, 15.0)

@@ -16,7 +16,10 @@ from solar_platform.fleet.model import power_curve
 from solar_platform.storage import db, energy
 from solar_platform.storage import rollups as daily_rollups
 from solar_platform.storage.rebuild import RebuildError, align, chunks, rebuild
+from solar_platform.storage.stream.commit import commit_batch
+from solar_platform.storage.stream.latest import LatestReadings
 from solar_platform_tests.orchestration.conftest import insert_readings
+from solar_platform_tests.storage.derived import readings_of
 
 DAY = date(2025, 6, 10)
 
@@ -195,8 +198,9 @@ def _snapshot(settings) -> dict[str, list]:
 
 @pytestmark_integration
 def test_rebuild_equals_what_the_stream_keeps(fresh_settings) -> None:
-    """The stream's upkeep (`energy.apply_batch`, fed late, shuffled, re-sent and changed batches) and
-    a rebuild from the same raw rows give the same derived tables; a second rebuild changes nothing."""
+    """The stream's upkeep (both paths of `storage.stream`, fed late, shuffled, re-sent and changed
+    batches) and a rebuild from the same raw rows give the same derived tables; a second rebuild
+    changes nothing."""
     settings = fresh_settings.model_copy(update={"interval_seconds": 5.0})
     rng = random.Random(7)
     readings = {}
@@ -211,14 +215,12 @@ def test_rebuild_equals_what_the_stream_keeps(fresh_settings) -> None:
     batches = [items[j:j + 700] for j in range(0, len(items), 700)]
     batches.append(items[:500])  # re-sent
     batches.append([(key, (value[0] + 3.0, value[1])) for key, value in items[500:900]])  # changed values
-    engine = db.engine(settings.as_role("stream"))  # it plays the stream
-    for job, batch in enumerate(batches, start=1):
+    engine = db.engine(settings.as_role("stream"), bulk_load=True)  # it plays the stream
+    latest = LatestReadings()
+    for batch in batches:
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO stage_panel_data (job_id, Panel_id, power_panel, current_status, time_data) "
-                              "VALUES (:j, :p, :w, :s, :t)"),
-                         [{"j": job, "p": p, "t": t, "w": w, "s": s} for (p, t), (w, s) in batch])
-            energy.apply_batch(conn, "stage_panel_data", job, settings.energy_max_gap_seconds)
-            conn.execute(text("DELETE FROM stage_panel_data WHERE job_id = :j"), {"j": job})
+            rows = [(p, w, s, t.replace(tzinfo=None)) for (p, t), (w, s) in batch]
+            latest = commit_batch(conn, readings_of(rows), latest, settings.energy_max_gap_seconds).latest
     kept = _snapshot(settings)
     assert len(kept["panel_energy_15min"]) == 5 * 8
     rebuild(settings, _utc(DAY, 10), _utc(DAY, 14), chunk=timedelta(minutes=30))

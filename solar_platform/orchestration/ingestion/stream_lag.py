@@ -6,7 +6,7 @@ from pathlib import Path
 
 from solar_platform.orchestration.resources import KafkaResource
 from solar_platform.settings import Settings
-from solar_platform.storage.ingest import READINGS_QUERY
+from solar_platform.storage.stream.progress import READINGS_QUERY
 
 
 def committed_offsets(checkpoint: Path) -> tuple[int | None, dict[int, int]]:

@@ -18,8 +18,8 @@ from solar_platform.orchestration.resources import KafkaResource, SolarSettingsR
 from solar_platform.settings import Settings
 from solar_platform.storage import data_quality as quality
 from solar_platform.storage import db
-from solar_platform.storage.energy import WINDOW_SECONDS
 from solar_platform.storage.pipeline_status import live_table_status
+from solar_platform.storage.windows import WINDOW_SECONDS
 
 
 def _since(minutes: float) -> datetime:

@@ -1,13 +1,14 @@
-"""The stream's writes: its stage, the lock that keeps the stage to one job, dead letters, progress rows.
+"""The stream's bookkeeping: the lock that keeps a database to one job, dead letters, progress rows
+and the pulse of a batch in flight.
 
-Every statement the streaming job sends to MariaDB lives here; `streaming/` only decides when.
-
-- The stage (`stage_panel_data`) is shared by every job on a database, so rows carry the writing
-  job's id and a job only ever touches its own (`clear_stage`, `merge_stage`).
 - The stage lock is a server-side `GET_LOCK`, held on a connection of its own; it dies with that
   connection, so a crashed job never leaves it behind.
-- Dead letters are `INSERT IGNORE` on (topic, partition, offset) and progress rows are keyed by
-  (query_id, batch_id): a replayed micro-batch writes the same rows again, never new ones.
+- Dead letters are `INSERT IGNORE` on (topic, partition, offset).
+- Progress rows are keyed by (query_id, batch_id) and written in the batch's own transaction, so
+  they are the replay guard too: a batch whose row exists committed whole, and a replay of it (the
+  same offsets, from Spark's checkpoint) is skipped without looking at a single reading.
+- The pulse (`stream_pulse`, one row per query, autocommitted) says a batch is running and since
+  when, refreshed every few seconds from a thread of the job: a slow batch is not a stuck one.
 """
 
 from __future__ import annotations
@@ -18,17 +19,11 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
-from solar_platform import contracts
-from solar_platform.storage import energy
-from solar_platform.storage.db import DEAD_LETTERS, STAGE_READINGS, STREAM_PROGRESS
+from solar_platform.storage.db import DEAD_LETTERS, STREAM_PROGRESS, STREAM_PULSE
 
 # The stream's one query: its name on every progress row and its checkpoint's folder. It writes
 # panelData and, in the same transaction, every derived table (panelDataAgg among them).
 READINGS_QUERY = "readings"
-
-# The stage's columns, in the order Spark's JDBC writer appends them.
-STAGE_JOB_ID = "job_id"
-STAGE_COLUMNS = (STAGE_JOB_ID, *contracts.FIELDS)
 
 # dead_letters.kafka_key is VARBINARY(1024): a longer key is cut rather than failing the batch.
 DEAD_LETTER_KEY_BYTES = 1024
@@ -39,20 +34,23 @@ _DEAD_LETTER_CHUNK = 500
 # The lock's connection sits idle between batches: the server must not time it out (one year).
 _LOCK_CONNECTION_WAIT_TIMEOUT_S = 31_536_000
 
-_CLEAR_STAGE = text(f"DELETE FROM `{STAGE_READINGS}` WHERE {STAGE_JOB_ID} = :job")
-
 _DEAD_LETTER_INSERT = text(
     f"INSERT IGNORE INTO `{DEAD_LETTERS}` (kafka_topic, kafka_partition, kafka_offset, kafka_key, payload, reason, "
     "kafka_timestamp) VALUES (:topic, :partition, :offset, :key, :payload, :reason, :timestamp)"
 )
 
-_PROGRESS_UPSERT = text(
+_PROGRESS_INSERT = text(
     f"INSERT INTO `{STREAM_PROGRESS}` (query_id, query_name, batch_id, rows_in, rows_written, dead_letters, "
-    "max_event_time, duration_ms, profile, recorded_at) VALUES (:query_id, :query_name, :batch_id, :rows_in, "
-    ":rows_written, :dead_letters, :max_event_time, :duration_ms, :profile, UTC_TIMESTAMP(3)) "
-    "ON DUPLICATE KEY UPDATE rows_in = VALUES(rows_in), rows_written = VALUES(rows_written), "
-    "dead_letters = VALUES(dead_letters), max_event_time = VALUES(max_event_time), "
-    "duration_ms = VALUES(duration_ms), profile = VALUES(profile), recorded_at = VALUES(recorded_at)"
+    "readings_appended, readings_corrected, max_event_time, event_time_median, duration_ms, profile, recorded_at) "
+    "VALUES (:query_id, :query_name, :batch_id, :rows_in, :rows_written, :dead_letters, :appended, :corrected, "
+    ":max_event_time, :event_time_median, :duration_ms, :profile, UTC_TIMESTAMP(3))"
+)
+_COMMITTED = text(f"SELECT 1 FROM `{STREAM_PROGRESS}` WHERE query_id = :query_id AND batch_id = :batch_id")
+_PULSE = text(
+    f"INSERT INTO `{STREAM_PULSE}` (query_name, batch_id, batch_started_at, pulse_at, in_flight) "
+    "VALUES (:query_name, :batch_id, :started_at, UTC_TIMESTAMP(3), :in_flight) "
+    "ON DUPLICATE KEY UPDATE batch_id = VALUES(batch_id), batch_started_at = VALUES(batch_started_at), "
+    "pulse_at = VALUES(pulse_at), in_flight = VALUES(in_flight)"
 )
 
 
@@ -80,23 +78,6 @@ def release_stage_lock(connection: Connection, name: str) -> None:
     connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
 
 
-# ------------------------------------------------------------------------------------ the stage
-def clear_stage(connection: Connection, job_id: int) -> None:
-    """Drop what this job left on the stage (a batch that crashed after staging)."""
-    connection.execute(_CLEAR_STAGE, {"job": job_id})
-
-
-def merge_stage(connection: Connection, job_id: int, max_gap_s: float, timings: dict[str, float] | None = None) -> int:
-    """Move this job's staged readings into panelData with every derived table kept in step
-    (`energy.apply_batch`), then clear them from the stage; returns the readings new or changed.
-
-    Runs in the caller's transaction, so the batch's dead letters and progress row commit with it.
-    """
-    written = energy.apply_batch(connection, STAGE_READINGS, job_id, max_gap_s, timings)
-    clear_stage(connection, job_id)
-    return written
-
-
 # ------------------------------------------------------------------------- dead letters, progress
 def insert_dead_letters(connection: Connection, rows: Iterable[Mapping[str, object]]) -> None:
     """Rows of (topic, partition, offset, key, payload, reason, timestamp); a repeat is ignored."""
@@ -110,16 +91,31 @@ def insert_dead_letters(connection: Connection, rows: Iterable[Mapping[str, obje
         connection.execute(_DEAD_LETTER_INSERT, chunk)
 
 
-def record_progress(connection: Connection, *, query_id: str, query_name: str, batch_id: int, rows_in: int,
-                    rows_written: int, dead_letters: int, max_event_time: datetime | None, duration_ms: int,
-                    profile: Mapping[str, int]) -> None:
-    """The micro-batch's progress row (the stream's heartbeat), stamped with the server's UTC clock.
+def batch_committed(connection: Connection, query_id: str, batch_id: int) -> bool:
+    """True when this batch's progress row exists: it committed whole, and a replay must be skipped.
+    Read in the batch's own transaction, after the stage lock is verified."""
+    return connection.execute(_COMMITTED, {"query_id": query_id, "batch_id": batch_id}).first() is not None
 
-    `max_event_time` is naive UTC; `profile` (ms per step) is kept as compact JSON, cut to the column.
+
+def record_progress(connection: Connection, *, query_id: str, query_name: str, batch_id: int, rows_in: int,
+                    rows_written: int, dead_letters: int, appended: int, corrected: int,
+                    max_event_time: datetime | None, event_time_median: datetime | None, duration_ms: int,
+                    profile: Mapping[str, int]) -> None:
+    """The micro-batch's progress row (the stream's heartbeat and replay guard), stamped with the
+    server's UTC clock, in the batch's transaction.
+
+    Times are naive UTC; `profile` (ms per step) is kept as compact JSON, cut to the column.
     """
-    connection.execute(_PROGRESS_UPSERT, {
+    connection.execute(_PROGRESS_INSERT, {
         "query_id": query_id, "query_name": query_name, "batch_id": batch_id, "rows_in": rows_in,
-        "rows_written": rows_written, "dead_letters": dead_letters, "max_event_time": max_event_time,
-        "duration_ms": duration_ms,
+        "rows_written": rows_written, "dead_letters": dead_letters, "appended": appended, "corrected": corrected,
+        "max_event_time": max_event_time, "event_time_median": event_time_median, "duration_ms": duration_ms,
         "profile": json.dumps(dict(profile), separators=(",", ":"))[:PROGRESS_PROFILE_CHARS],
     })
+
+
+def record_pulse(connection: Connection, *, query_name: str, batch_id: int, started_at: datetime,
+                 in_flight: bool) -> None:
+    """The batch in flight (or the last one, done): autocommitted, outside the batch's transaction."""
+    connection.execute(_PULSE, {"query_name": query_name, "batch_id": batch_id, "started_at": started_at,
+                                "in_flight": int(in_flight)})
