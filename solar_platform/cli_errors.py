@@ -2,7 +2,9 @@
 
 Bad configuration (`SettingsError`), the machine (`SetupError`: Java, ports), MariaDB (unreachable,
 wrong password, a missing grant, an unknown database, an unmigrated schema) and Kafka (unreachable,
-login refused, no ACL). Anything else is a bug, and keeps its traceback (`user_error_message` -> None).
+login refused, no ACL). A refused Kafka login is told from an outage where the client is made
+(`kafka_clients.KafkaLoginRefused`, which names the user and its password variable). Anything else
+is a bug, and keeps its traceback (`user_error_message` -> None).
 
 Pure: it reads exceptions (and the settings, for where the services are), never connects anywhere.
 MariaDB errors arrive from pymysql, bare (yoyo's `db migrate`) or wrapped by SQLAlchemy (`.orig`),
@@ -18,6 +20,7 @@ import kafka.errors as kafka_errors
 import pymysql
 from sqlalchemy.exc import DBAPIError
 
+from solar_platform import kafka_clients
 from solar_platform.runtime.host import SetupError
 from solar_platform.settings import Settings, SettingsError
 
@@ -38,13 +41,8 @@ CANNOT_CONNECT = (2002, 2003)  # socket / TCP
 UNKNOWN_HOST = 2005
 CONNECTION_LOST = (2006, 2013)
 
-# Operations MariaDB refused, and the Kafka errors that mean "cannot get to the brokers at all".
+# Operations MariaDB refused.
 _GRANT_CODES = (DB_ACCESS_DENIED, TABLE_ACCESS_DENIED, COLUMN_ACCESS_DENIED, ROUTINE_ACCESS_DENIED, PRIVILEGE_NEEDED)
-_UNREACHABLE_KAFKA = tuple(
-    cls for name in ("KafkaTimeoutError", "KafkaConnectionError", "NodeNotReadyError", "NoBrokersAvailable",
-                     "BrokerNotAvailableError")
-    if (cls := getattr(kafka_errors, name, None)) is not None  # NoBrokersAvailable: kafka-python < 3
-)
 _KAFKA_LOGIN = (kafka_errors.SaslAuthenticationFailedError, kafka_errors.IllegalSaslStateError,
                 kafka_errors.UnsupportedSaslMechanismError)
 
@@ -164,9 +162,11 @@ def _password_variable(settings: Settings | None, user: str | None) -> str:
 
 # ---------------------------------------------------------------- Kafka
 def _kafka_message(error: kafka_errors.KafkaError, settings: Settings | None) -> str:
+    if isinstance(error, kafka_clients.KafkaLoginRefused):
+        return str(error)  # written for the user: who was refused, by which broker, which variable to check
     where = f"Kafka at {_kafka_bootstrap(settings, str(error))}"
     detail = f"{type(error).__name__}: {_kafka_text(error)}".rstrip(": ")
-    if isinstance(error, _UNREACHABLE_KAFKA):
+    if isinstance(error, kafka_clients.UNREACHABLE_ERRORS):
         return (f"cannot reach {where} ({detail}): is it running? Start the local stack with {STACK_UP}, "
                 "or check SOLAR_KAFKA_BOOTSTRAP")
     if isinstance(error, _KAFKA_LOGIN):

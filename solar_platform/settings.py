@@ -358,12 +358,17 @@ class Settings(BaseSettings):
         """These settings for a process that acts as `role` (the stream, migrations, the API)."""
         return self if role == self.mysql_role else self.model_copy(update={"mysql_role": role})
 
+    @staticmethod
+    def kafka_login_variables(role: KafkaRole) -> tuple[str, str]:
+        """The variables that name `role`'s Kafka user and hold its password (SOLAR_KAFKA_FLEET_USER, ...)."""
+        return _env_name(f"kafka_{role}_user"), _env_name(f"kafka_{role}_password")
+
     def kafka_credentials(self, role: KafkaRole) -> tuple[str, str]:
         """(user, password) of a Kafka SASL/SCRAM user."""
         user, password = getattr(self, f"kafka_{role}_user"), getattr(self, f"kafka_{role}_password")
         if not password:
             raise SettingsError(
-                f"no password for Kafka user {user} ({role}): set SOLAR_KAFKA_{role.upper()}_PASSWORD, or run "
+                f"no password for Kafka user {user} ({role}): set {self.kafka_login_variables(role)[1]}, or run "
                 f"`solar-platform stack up` once to generate the stack's secrets in {self.home_dir}"
             )
         return user, password

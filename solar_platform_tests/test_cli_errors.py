@@ -2,7 +2,8 @@
 
 Unit tests feed `cli_errors.user_error_message` the exceptions the drivers raise (constructed here);
 the subprocess tests run the real CLI (`python -m solar_platform`) against a bad time zone, a closed
-MariaDB port, a wrong password, a database the migrator may not use and a closed Kafka port.
+MariaDB port, a wrong MariaDB password, a database the migrator may not use, a closed Kafka port,
+and a wrong Kafka password for the fleet and for the stream (a refused login, not an outage).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 import sqlalchemy.exc
 from typer.testing import CliRunner
 
-from solar_platform import cli
+from solar_platform import cli, kafka_clients
 from solar_platform.cli_errors import user_error_message
 from solar_platform.runtime.host import SetupError
 from solar_platform.settings import Settings, SettingsError, load_settings
@@ -108,6 +109,21 @@ def test_kafka_errors_name_the_bootstrap_servers(settings: Settings) -> None:
         message = user_error_message(denied, settings)
         assert "Kafka at k1:9092,k2:9092" in message and "not allowed" in message and type(denied).__name__ in message
     assert "Kafka at k1:9092,k2:9092" in user_error_message(kafka_errors.UnknownTopicOrPartitionError("x"), settings)
+
+
+def test_a_refused_kafka_login_names_the_user_and_the_password_variable(settings: Settings) -> None:
+    refused = kafka_clients.KafkaLoginRefused(user="solar-dagster", role="dagster", server="k1:9092",
+                                              reason="SaslAuthenticationFailedError: Authentication failed")
+    # As kafka_clients raises it when the client's bootstrap timed out first: the refusal wins.
+    try:
+        try:
+            raise kafka_errors.KafkaTimeoutError("Unable to bootstrap from k1:9092,k2:9092")
+        except kafka_errors.KafkaTimeoutError:
+            raise refused  # noqa: B904 - raised in the except block, as the client factories do
+    except kafka_errors.KafkaError as raised:
+        message = user_error_message(raised, settings)
+    assert message.startswith("login refused for user 'solar-dagster' by Kafka at k1:9092")
+    assert "SOLAR_KAFKA_DAGSTER_PASSWORD" in message and "cannot reach" not in message
 
 
 def test_platform_errors_keep_their_words_and_a_cause_anywhere_in_the_chain_counts(settings: Settings) -> None:
@@ -215,6 +231,16 @@ def assert_one_error_line(result: subprocess.CompletedProcess[str], *fragments: 
     return lines[0]
 
 
+def the_one_error_line(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """Exit code 2 and one `error:` line, the last one (progress or an announcement may come before it)."""
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [result.stderr.splitlines()[-1]], result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], (fragment, errors[0])
+    return errors[0]
+
+
 def test_cli_unknown_time_zone() -> None:
     result = run_cli("health", "check", env={"SOLAR_SITE_TIMEZONE": "Mars/Olympus_Mons"})
     assert_one_error_line(result, "unknown time zone 'Mars/Olympus_Mons'")
@@ -234,11 +260,29 @@ def test_cli_kafka_port_with_nothing_listening() -> None:
                "KafkaAdminClient.DEFAULT_CONFIG['bootstrap_timeout_ms'] = 1000")
     result = run_cli("fleet", "run", "--panels", "1", "--cycles", "1", "--bootstrap", f"127.0.0.1:{port}",
                      env={"SOLAR_KAFKA_FLEET_PASSWORD": "any"}, prelude=prelude)
-    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     # Live mode announces itself on stderr first; then the one error line, naming the bootstrap.
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert errors == [result.stderr.splitlines()[-1]], result.stderr
-    assert f"cannot reach Kafka at 127.0.0.1:{port}" in errors[0]
+    line = the_one_error_line(result, f"cannot reach Kafka at 127.0.0.1:{port}")
+    assert "login refused" not in line
+
+
+@pytest.mark.integration
+def test_cli_fleet_run_with_a_wrong_kafka_password(stack_settings: Settings) -> None:
+    # A topic that does not exist: were the login accepted, nothing would be published anywhere.
+    result = run_cli("fleet", "run", "--panels", "1", "--cycles", "1", "--topic", "t_cli_no_such_topic",
+                     env={"SOLAR_KAFKA_FLEET_PASSWORD": "not-the-password"})
+    line = the_one_error_line(result, f"login refused for user '{stack_settings.kafka_fleet_user}'",
+                              "SOLAR_KAFKA_FLEET_PASSWORD", stack_settings.kafka_bootstrap.split(",")[0])
+    assert "cannot reach" not in line
+
+
+@pytest.mark.integration
+def test_cli_stream_run_with_a_wrong_kafka_password(stack_settings: Settings) -> None:
+    """The stream checks its Kafka login before Spark starts (and before its stage lock): exit 2, one line."""
+    # A database that does not exist: were the login accepted, the job would stop at its stage lock.
+    result = run_cli("stream", "run", "--trigger", "available-now",
+                     env={"SOLAR_KAFKA_STREAM_PASSWORD": "not-the-password", "SOLAR_MYSQL_DATABASE": "t_cli_no_db"})
+    assert_one_error_line(result, f"login refused for user '{stack_settings.kafka_stream_user}'",
+                          "SOLAR_KAFKA_STREAM_PASSWORD")
 
 
 @pytest.mark.integration

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Literal
 
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaTimeoutError
 from kafka.partitioner.default import murmur2
 
 from solar_platform import kafka_clients
@@ -54,7 +54,11 @@ ProgressCallback = Callable[[int], None]
 
 
 class FleetError(RuntimeError):
-    """A problem the user can fix (broker unreachable, topic missing, bad time range)."""
+    """A problem the user can fix (broker unreachable, topic missing, bad time range).
+
+    A refused Kafka login is not one of these: `kafka_clients.KafkaLoginRefused` names the user and
+    its password variable itself, and the CLI prints it as it is (cli_errors).
+    """
 
 
 class DeliveryTracker:
@@ -124,8 +128,9 @@ def require_topic(settings: Settings) -> None:
         with kafka_clients.admin(settings, "fleet") as admin:
             # Only the topics this user may describe: the fleet's own.
             topics = admin.list_topics()
-    except KafkaError as exc:
+    except kafka_clients.UNREACHABLE_ERRORS as exc:
         raise FleetError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+    # Any other KafkaError (a refused login: KafkaLoginRefused, a missing ACL) says what it is itself.
     if settings.topic not in topics:
         raise FleetError(
             f"topic {settings.topic!r} not found on {settings.kafka_bootstrap}, or user {settings.kafka_fleet_user} "
@@ -160,7 +165,7 @@ class FleetPublisher:
         require_topic(settings)
         try:
             self.producer = kafka_clients.producer(settings, "fleet", **config)
-        except KafkaError as exc:
+        except kafka_clients.UNREACHABLE_ERRORS as exc:
             raise FleetError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
         self._partitions: list[int] = []
         self._partition_count = 0

@@ -3,7 +3,7 @@
 `SolarSettingsResource` holds the one typed `Settings`: every asset, check and sensor reads its
 settings (thresholds included) from it, so a test or a second deployment points all of them at
 another database, topic or threshold by configuring this one resource. The long-running processes
-are driven through `solar_platform.stack.process_control.ProcessControl` (resource `processes`).
+are driven through `solar_platform.runtime.process_control.ProcessControl` (resource `processes`).
 """
 
 from typing import Any

@@ -135,12 +135,16 @@ def run_job(settings: Settings, trigger: Trigger = "continuous", *, spark: Spark
             stop: threading.Event | None = None) -> None:
     """Run the `readings` query until it ends (available-now), `stop` is set, or SIGTERM/SIGINT arrives.
 
-    Raises `StreamAlreadyRunning` when another job holds this database's stages, and
-    `StreamQueryFailed` when a query fails (its error message included).
+    Raises `KafkaLoginRefused` when the brokers refuse the stream user's login, `StreamAlreadyRunning`
+    when another job holds this database's stages, and `StreamQueryFailed` when a query fails (its
+    error message included).
     """
     if trigger not in TRIGGERS:
         raise ValueError(f"trigger must be one of {TRIGGERS}, not {trigger!r}")
     settings = settings.as_role("stream")  # its own MariaDB user, with rights on its tables only
+    # A wrong Kafka password would fail the query only after Spark's ~7 s start, in Java's words:
+    # check the stream user's login first (an unreachable broker is left to Spark, which waits for it).
+    kafka_clients.check_login(settings, "stream")
     stop = stop or threading.Event()
     lock = StageLock(settings)
     lock.acquire()  # before Spark's ~7 s start: a second job fails fast

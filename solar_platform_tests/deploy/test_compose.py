@@ -332,13 +332,17 @@ def test_dagster_reads_the_stream_checkpoints(compose, monkeypatch):
 
 def test_dagster_in_compose_reports_instead_of_supervising(compose, monkeypatch):
     """No supervisord in the containers: Dagster's process control is compose's, and says so."""
+    import dagster as dg
+
     from solar_platform.orchestration.definitions import build_defs
-    from solar_platform.stack.process_control import EXTERNAL, ComposeProcessControl
+    from solar_platform.runtime.process_control import EXTERNAL, ComposeProcessControl
 
     for name in ("dagster-webserver", "dagster-daemon"):
         settings = _container_settings(compose, name, monkeypatch)
         assert settings.process_manager == "compose"
-        control = build_defs().resources["processes"]
+        # As a run or sensor gets it: the resource is made on use.
+        with dg.build_resources({"processes": build_defs().resources["processes"]}) as resources:
+            control = resources.processes
         assert isinstance(control, ComposeProcessControl)
     for program in ("fleet", "stream"):
         assert compose["services"][program]["restart"] == "unless-stopped"  # compose brings them back
@@ -354,7 +358,7 @@ def test_fleet_and_stream_runs_succeed_and_say_compose_owns_them(asset_name, pro
 
     from solar_platform.orchestration.ingestion import assets as ingestion
     from solar_platform.orchestration.resources import SolarSettingsResource
-    from solar_platform.stack.process_control import ComposeProcessControl
+    from solar_platform.runtime.process_control import ComposeProcessControl
 
     asset = getattr(ingestion, asset_name)
     result = dg.materialize(

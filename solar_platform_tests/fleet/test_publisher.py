@@ -97,6 +97,8 @@ def producer(monkeypatch: pytest.MonkeyPatch) -> type[FakeProducer]:
     monkeypatch.setattr(kafka_clients, "KafkaProducer", FakeProducer)
     monkeypatch.setattr(kafka_clients, "KafkaAdminClient", FakeAdmin)
     monkeypatch.setenv("SOLAR_KAFKA_FLEET_PASSWORD", "fleet-secret")  # no stack secrets needed
+    # No broker either: the clients' login check finds nothing listening and leaves it to the fakes.
+    monkeypatch.setenv("SOLAR_KAFKA_BOOTSTRAP", "127.0.0.1:1")
     return FakeProducer
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from solar_platform.stack.process_control import RUNNING, STOPPED, ProcessStatus
+from solar_platform.runtime.process_control import RUNNING, STOPPED, ProcessStatus
 
 
 class OfflineProcessControl:

@@ -60,3 +60,20 @@ def test_supervisord_control_reads_the_real_stream_program(stack_settings):
 
     status = SupervisordProcessControl(stack_settings).status("stream")
     assert status.state in ("RUNNING", "STOPPED", "STARTING", "EXITED", "FATAL", "BACKOFF")
+
+
+def test_kafka_topic_with_a_wrong_password_fails_naming_the_login(fresh_settings, offline_processes):
+    """Dagster's own Kafka user refused: the run fails with the user and its password variable, not a timeout."""
+    wrong = fresh_settings.model_copy(update={"kafka_dagster_password": "not-the-password"})
+    defs = defs_for(wrong, processes=offline_processes)
+    result = dg.materialize([ingestion.kafka_topic], resources=defs.resources, raise_on_error=False)
+    assert not result.success
+    [failure] = result.get_step_failure_events()
+    chain, error = [], failure.step_failure_data.error
+    while error is not None:  # Dagster wraps the asset's exception in its own
+        chain.append(error)
+        error = error.cause
+    [refused] = [error for error in chain if error.cls_name == "KafkaLoginRefused"]
+    assert f"login refused for user '{fresh_settings.kafka_dagster_user}'" in refused.message
+    assert "SOLAR_KAFKA_DAGSTER_PASSWORD" in refused.message
+    assert not any(error.cls_name == "KafkaTimeoutError" for error in chain)

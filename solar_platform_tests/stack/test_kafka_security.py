@@ -6,6 +6,7 @@ nothing else (`kafka_clients.topic_acls`); only the admin may do everything.
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -127,8 +128,9 @@ def test_a_wrong_password_is_refused(topic: Settings) -> None:
         error = _refused_in_bounded_time(
             lambda options=wrong: KafkaAdminClient(**options, bootstrap_timeout_ms=3000).list_topics()
         )
-        # kafka-python gives up bootstrapping (the brokers close the connection after the failed
-        # SCRAM/PLAIN proof; whether it logs SaslAuthenticationFailedError first varies by timing)...
+        # A bare kafka-python client gives up bootstrapping as if the brokers were down (it logs the
+        # broker's SaslAuthenticationFailedError at most, and drops it when the broker's close
+        # arrives in the same read): why kafka_clients checks the login itself (next tests)...
         assert isinstance(error, KafkaTimeoutError)
         # ...and the same client with the right password gets in: the password was the difference.
         client = KafkaAdminClient(**right, bootstrap_timeout_ms=10000)
@@ -136,6 +138,67 @@ def test_a_wrong_password_is_refused(topic: Settings) -> None:
             assert topic.topic in client.list_topics()
         finally:
             client.close()
+
+
+def _wrong_password(settings: Settings, role: KafkaRole) -> Settings:
+    return settings.model_copy(update={f"kafka_{role}_password": "not-the-password"})
+
+
+def _list_topics(settings: Settings, role: KafkaRole, **config: object) -> list[str]:
+    with kafka_clients.admin(settings, role, **config) as client:
+        return client.list_topics()
+
+
+def _assert_names_the_login(error: KafkaError, settings: Settings, role: KafkaRole) -> None:
+    user, _password = settings.kafka_credentials(role)
+    assert isinstance(error, kafka_clients.KafkaLoginRefused), repr(error)
+    assert error.user == user and error.role == role
+    assert f"login refused for user '{user}'" in str(error)
+    assert f"SOLAR_KAFKA_{role.upper()}_PASSWORD" in str(error)
+    assert "cannot reach" not in str(error)
+
+
+def test_every_client_reports_a_wrong_password_as_a_refused_login(topic: Settings) -> None:
+    """Admin, producer, consumer, or the check the stream runs before Spark starts: each says who was
+    refused, and which variable holds the password (each check takes the refusal grace, ~1.5 s)."""
+    wrong = _wrong_password(topic, "fleet")
+    clients: list[Callable[[], object]] = [
+        lambda: _list_topics(wrong, "fleet"),
+        lambda: kafka_clients.producer(wrong, "fleet"),
+        lambda: kafka_clients.consumer(wrong, topic.topic, role="fleet"),
+        lambda: kafka_clients.check_login(wrong, "fleet"),
+    ]
+    for make in clients:
+        _assert_names_the_login(_refused_in_bounded_time(make), topic, "fleet")
+    kafka_clients.check_login(topic, "fleet")  # the right password passes the same check
+
+
+@pytest.mark.parametrize("role", ["stream", "dagster", "admin"])
+def test_each_users_refused_login_names_its_own_variable(topic: Settings, role: KafkaRole) -> None:
+    _assert_names_the_login(_refused_in_bounded_time(lambda: _list_topics(_wrong_password(topic, role), role)),
+                            topic, role)
+    assert topic.topic in _list_topics(topic, role)  # the right password gets in
+
+
+def test_an_unknown_user_is_a_refused_login_too(topic: Settings) -> None:
+    nobody = topic.model_copy(update={"kafka_fleet_user": "t-sec-nobody"})
+    error = _refused_in_bounded_time(lambda: kafka_clients.check_login(nobody, "fleet"))
+    assert isinstance(error, kafka_clients.KafkaLoginRefused)
+    assert "login refused for user 't-sec-nobody'" in str(error) and "SOLAR_KAFKA_FLEET_USER" in str(error)
+
+
+def test_an_unreachable_bootstrap_is_not_a_refused_login(topic: Settings) -> None:
+    with socket.socket() as closed:  # a loopback port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    nowhere = _wrong_password(topic, "fleet").model_copy(update={"kafka_bootstrap_override": f"127.0.0.1:{port}"})
+    kafka_clients.check_login(nowhere, "fleet")  # nothing answers: no verdict on the login
+    assert kafka_clients.login_refusal(kafka_clients.client_options(nowhere, "fleet")) is None
+    error = _refused_in_bounded_time(lambda: _list_topics(nowhere, "fleet", bootstrap_timeout_ms=1000))
+    assert isinstance(error, KafkaTimeoutError) and not isinstance(error, kafka_clients.KafkaLoginRefused)
+    # A dead server listed first does not hide the next one's refusal.
+    both = nowhere.model_copy(update={"kafka_bootstrap_override": f"127.0.0.1:{port},{topic.kafka_bootstrap}"})
+    _assert_names_the_login(_refused_in_bounded_time(lambda: kafka_clients.check_login(both, "fleet")), topic, "fleet")
 
 
 def test_the_application_users_cannot_log_in_as_plain(topic: Settings) -> None:

@@ -14,7 +14,7 @@ from pydantic import Field
 from solar_platform.orchestration import keys
 from solar_platform.orchestration.resources import KafkaResource, SolarSettingsResource
 from solar_platform.runtime.kafka_provisioning import ensure_topic
-from solar_platform.stack.process_control import EXTERNAL, RUNNING, STARTING, ProcessControl, ProcessStatus
+from solar_platform.runtime.process_control import EXTERNAL, RUNNING, STARTING, ProcessControl, ProcessStatus
 
 GROUP = "ingestion"
 

@@ -9,7 +9,7 @@ from solar_platform.orchestration import keys
 from solar_platform.orchestration.ingestion.jobs import restart_stream
 from solar_platform.orchestration.ingestion.stream_lag import stream_lag_figures
 from solar_platform.orchestration.resources import KafkaResource, SolarSettingsResource
-from solar_platform.stack.process_control import (
+from solar_platform.runtime.process_control import (
     DEAD_STATES,
     EXTERNAL,
     NO_SUPERVISOR,
