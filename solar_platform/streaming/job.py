@@ -39,6 +39,7 @@ from solar_platform.streaming.stage_lock import StageLock
 log = logging.getLogger(__name__)
 
 Trigger = Literal["continuous", "available-now"]
+KAFKA_MAX_POLL_RECORDS = 20_000
 TRIGGERS: tuple[Trigger, ...] = ("continuous", "available-now")
 
 
@@ -55,6 +56,8 @@ def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
         .option("failOnDataLoss", "false")
         # A bounded batch: a restart after a backlog replays bounded work, never one huge batch.
         .option("maxOffsetsPerTrigger", str(settings.stream_max_offsets_per_trigger))
+        # The consumer's default (500 records a poll) made reading a 500k batch a third slower.
+        .option("kafka.max.poll.records", str(KAFKA_MAX_POLL_RECORDS))
         .load()
     )
 

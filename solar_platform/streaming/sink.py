@@ -2,9 +2,8 @@
 
 Each micro-batch reads its Kafka records once and:
 
-1. parses them with the contract and applies the clock rules on the executors
-   (`parse.ingest_records`), and collects the result to the driver as Arrow: readings and their
-   positions, and the raw records of the rejects only;
+1. collects them to the driver as one Arrow table, and judges them with the contract's parser and
+   the clock rules (`parse`): valid readings, and the rejects with their raw records;
 2. in one MariaDB transaction (`storage.stream`): checks the stage lock, skips the batch if its
    progress row exists (a replay of a batch that committed), writes the readings (appends in bulk,
    corrections exactly), inserts the rejects into `dead_letters` and records the progress row
@@ -25,7 +24,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from sqlalchemy import Engine
 
@@ -51,15 +49,15 @@ def _utc_naive(epoch_micros: int | None) -> datetime | None:
     return _EPOCH + timedelta(microseconds=int(epoch_micros))
 
 
-def dead_letter_rows(rejected: pa.Table) -> Iterator[dict[str, object]]:
-    """The rejects of a collected batch as `dead_letters` rows (the key cut to its column)."""
-    for row in rejected.select(["topic", "partition", "offset", "key", "value", parse.REJECT_REASON,
-                                "timestamp_us"]).to_pylist():
+def dead_letter_rows(rejected: pa.Table, topic: str) -> Iterator[dict[str, object]]:
+    """The rejects of a batch (of the one topic the query reads) as `dead_letters` rows, the key cut
+    to its column."""
+    for row in rejected.to_pylist():
         key = row["key"]
-        yield {"topic": row["topic"], "partition": row["partition"], "offset": row["offset"],
+        yield {"topic": topic, "partition": row["partition"], "offset": row["offset"],
                "key": None if key is None else bytes(key[: progress.DEAD_LETTER_KEY_BYTES]),
                "payload": row["value"], "reason": row[parse.REJECT_REASON],
-               "timestamp": _utc_naive(row["timestamp_us"])}
+               "timestamp": _utc_naive(row[parse.TIMESTAMP_MICROS])}
 
 
 class _StepTimer:
@@ -162,14 +160,13 @@ class ReadingsSink:
         started = time.monotonic()
         steps = _StepTimer()
         settings = self.settings
-        with steps("read_parse"):
-            collected = parse.ingest_records(records, settings.source_timezone, ingested_at,
-                                             settings.max_clock_skew_seconds, settings.min_reading_time).toArrow()
-        with steps("prepare"):
-            rejected_mask = pc.is_valid(collected.column(parse.REJECT_REASON))
-            rejected = collected.filter(rejected_mask)
-            readings = from_arrow(collected.filter(pc.invert(rejected_mask)).select(list(READING_COLUMNS)))
-        rows_in = collected.num_rows
+        with steps("kafka_read"):
+            collected = parse.collect_records(records)
+        with steps("parse"):
+            judged = parse.judge(collected, settings.source_timezone, ingested_at, settings.max_clock_skew_seconds,
+                                 settings.min_reading_time)
+            readings = from_arrow(judged.readings.select(list(READING_COLUMNS)))
+        rejected, rows_in = judged.rejected, judged.records
         timings: dict[str, float] = {}
         try:
             outcome = self._commit(batch_id, readings, rejected, rows_in, started, steps, timings, all_exact=False)
@@ -195,7 +192,7 @@ class ReadingsSink:
                 return None
             committed = commit_batch(connection, readings, self.latest,
                                      self.settings.energy_max_gap_seconds, all_exact=all_exact, timings=timings)
-            progress.insert_dead_letters(connection, dead_letter_rows(rejected))
+            progress.insert_dead_letters(connection, dead_letter_rows(rejected, self.settings.topic))
             times = readings.time_us
             profile = {f"{name}_ms": round(seconds * 1000) for name, seconds in steps.seconds.items()}
             profile.update({f"sql_{name}_ms": round(seconds * 1000) for name, seconds in timings.items()})

@@ -18,11 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from solar_platform.storage.stream import appends, corrections
 from solar_platform.storage.stream.latest import NONE, LatestReadings, current_generation
 from solar_platform.storage.stream.readings import Readings
+
+SCRATCH_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ def split(readings: Readings, latest: LatestReadings) -> tuple[np.ndarray, np.nd
 def commit_batch(conn: Connection, readings: Readings, latest: LatestReadings, max_gap_s: float, *,
                  all_exact: bool = False, timings: dict[str, float] | None = None) -> Committed:
     """Write `readings` in the caller's transaction (see the module docstring)."""
+    # A batch's scratch tables (MEMORY, sized when created) and its GROUP BYs stay in memory; the
+    # defaults (16 MB) hold a few thousand windows, a catch-up batch makes hundreds of thousands.
+    conn.execute(text(f"SET SESSION tmp_table_size = {SCRATCH_BYTES}, max_heap_table_size = {SCRATCH_BYTES}"))
     generation = current_generation(conn)
     if latest.generation != generation:
         latest = LatestReadings()

@@ -259,8 +259,6 @@ def apply_corrections(conn: Connection, readings: Readings, max_gap_s: float,
     if not len(readings):
         return 0
     step("prepare", [
-        # GROUP BY and window functions over a batch stay in memory (defaults are 16 MB).
-        "SET SESSION tmp_table_size = 536870912, max_heap_table_size = 536870912",
         _RECEIVED, *_TEMP_TABLES,
         *(f"DELETE FROM {scratch}" for scratch in ("tmp_received", "tmp_changes", "tmp_neighbours", "tmp_segments",
                                                     "tmp_touched_windows", "tmp_bucket_delta"))])
