@@ -115,3 +115,15 @@ def test_the_comparison_sees_a_renamed_operation_and_a_removed_property() -> Non
     schemas["Panel"]["properties"]["site"] = {"type": "string"}
     broken, added = schema_differences(spec["schemas"], schemas)
     assert "Health.stream removed or changed" in broken and added == {"Panel.site"}
+
+
+def test_a_token_app_leaves_the_next_app_without_one_untouched() -> None:
+    """The blueprints are module-level, shared by every app in the process: the token's security and
+    401 belong to the document of the app that has a token only."""
+    never_connected = create_engine("mysql+pymysql://nobody@127.0.0.1:1/none")
+    secured = create_app(Settings(api_token="a-token"), engine=never_connected, rate_per_second=None).api_doc
+    open_doc = create_app(Settings(), engine=never_connected, rate_per_second=None).api_doc
+    secured_ops = contract(secured)["operations"]
+    assert secured_ops["GET /api/v1/panels"]["security"] and "401" in secured_ops["GET /api/v1/panels"]["responses"]
+    for name, op in contract(open_doc)["operations"].items():
+        assert op["security"] is None and "401" not in op["responses"], name
