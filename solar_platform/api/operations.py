@@ -16,9 +16,10 @@ from solar_platform.api.shaping import (
     health_down_json,
     health_json,
     keyset_page,
+    notifications_json,
 )
 from solar_platform.api.v1 import tag_blueprint
-from solar_platform.storage import pipeline_status, queries
+from solar_platform.storage import notifications, pipeline_status, queries
 from solar_platform.storage.faults import ALERT_KINDS
 
 TAG = Tag(name="operations", description="Alerts and platform health.")
@@ -56,7 +57,8 @@ def health() -> Response:
     200 when the database answers (status ok, or degraded when the stream heartbeat is missing
     or older than `SOLAR_STREAM_STALE_AFTER_TRIGGERS` triggers, default 12, and at least
     `SOLAR_STREAM_STALE_MIN_SECONDS`, default 60 s: the limit Dagster's heartbeat sensor uses);
-    503 with status down when it does not.
+    503 with status down when it does not. `notifications` counts alert notifications pending,
+    failing and abandoned, with the newest error.
     """
     ctx = api_context()
     now = ctx.now()
@@ -64,10 +66,12 @@ def health() -> Response:
     try:
         with read_connection() as conn:
             stream = queries.stream_health(conn, now)
+            delivery = notifications.delivery_status(conn, now)
     except SQLAlchemyError as exc:
         response = jsonify(health_down_json(type(exc).__name__))
         response.status_code = 503
         return response
     age = pipeline_status.heartbeat_age_seconds(stream.last_heartbeat, now)
     stale = pipeline_status.heartbeat_is_stale(age, stale_after)
-    return jsonify(health_json(stream, age_seconds=age, stale=stale, stale_after_seconds=stale_after))
+    return jsonify(health_json(stream, age_seconds=age, stale=stale, stale_after_seconds=stale_after,
+                               notifications=notifications_json(delivery, ctx.settings.notify_channels)))

@@ -20,6 +20,7 @@ from flask import Response, stream_with_context
 from solar_platform.api.errors import ApiError
 from solar_platform.contracts import Reading, format_timestamp
 from solar_platform.storage import queries
+from solar_platform.storage.notifications import DeliveryStatus
 from solar_platform.storage.periods import local_iso
 
 Row = TypeVar("Row")
@@ -241,8 +242,20 @@ def alert_json(alert: queries.AlertRow) -> dict[str, object]:
     }
 
 
+def notifications_json(status: DeliveryStatus, channels: Sequence[str]) -> dict[str, object]:
+    return {
+        "channels": list(channels),
+        "pending": status.pending,
+        "failing": status.failing,
+        "abandoned_last_24h": status.abandoned_recently,
+        "events_waiting": status.events_waiting,
+        "oldest_pending": iso(status.oldest_pending),
+        "last_error": status.last_error,
+    }
+
+
 def health_json(stream: queries.StreamHealth, *, age_seconds: float | None, stale: bool,
-                stale_after_seconds: float) -> dict[str, object]:
+                stale_after_seconds: float, notifications: dict[str, object]) -> dict[str, object]:
     return {
         "status": "degraded" if stale else "ok",
         "database_reachable": True,
@@ -255,6 +268,7 @@ def health_json(stream: queries.StreamHealth, *, age_seconds: float | None, stal
         },
         "dead_letters_total": stream.dead_letters_total,
         "dead_letters_last_24h": stream.dead_letters_last_24h,
+        "notifications": notifications,
     }
 
 
@@ -266,5 +280,6 @@ def health_down_json(reason: str) -> dict[str, object]:
         "stream": None,
         "dead_letters_total": None,
         "dead_letters_last_24h": None,
+        "notifications": None,
         "detail": reason,
     }
