@@ -142,9 +142,9 @@ def pending_evaluations(conn: Connection, limit: int) -> list[str]:
 def lock_pending_events(conn: Connection, evaluation_id: str) -> int:
     """Lock an evaluation's pending events for this transaction; returns how many are still pending
     (0 when another delivery step planned them meanwhile)."""
-    return len(conn.execute(text(
-        f"SELECT id FROM {ALERT_EVENTS} WHERE planned_at IS NULL AND evaluation_id = :evaluation FOR UPDATE"),
-        {"evaluation": evaluation_id}).all())
+    return int(conn.execute(text(
+        f"SELECT COUNT(*) FROM {ALERT_EVENTS} WHERE planned_at IS NULL AND evaluation_id = :evaluation FOR UPDATE"),
+        {"evaluation": evaluation_id}).scalar_one())
 
 
 def _event(row: Sequence[object]) -> AlertEvent:
