@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -84,6 +86,14 @@ def test_a_digest_counts_by_group_and_samples_panels() -> None:
     assert "By event and kind:" in lines and "  opened  silent  199990" in lines
     assert "Panels (2 of 200000, most severe first):" in lines
     assert "  panel-000004  silent opened  critical" in lines
+
+
+@pytest.fixture(autouse=True)
+def _no_notification_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Settings from this test's environment only: no developer `.env`, no SOLAR_NOTIFY_* of theirs."""
+    monkeypatch.chdir(tmp_path)
+    for name in [name for name in os.environ if name.startswith("SOLAR_NOTIFY_")]:
+        monkeypatch.delenv(name)
 
 
 def test_channels_are_on_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
