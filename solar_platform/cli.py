@@ -13,6 +13,7 @@ import typer
 from solar_platform.api.commands import app as api_app
 from solar_platform.cli_errors import user_error_message
 from solar_platform.fleet.commands import app as fleet_app
+from solar_platform.notifications.commands import app as notify_app
 from solar_platform.settings import Settings, SettingsError, load_settings
 from solar_platform.stack.commands import app as stack_app
 from solar_platform.stack.commands import db_app, platform_down, platform_up
@@ -33,6 +34,7 @@ app.add_typer(stream_app, name="stream", help="The Spark Structured Streaming jo
 app.add_typer(api_app, name="api", help="The REST API.")
 app.add_typer(panels_app, name="panels", help="The panel registry: register and retire panels.")
 app.add_typer(health_app, name="health", help="Fault detection (panel_alerts).")
+app.add_typer(notify_app, name="notify", help="Alert notifications: webhook and e-mail.")
 app.command("up")(platform_up)
 app.command("down")(platform_down)
 app.command("rebuild")(rebuild_command)

@@ -33,6 +33,8 @@ def _env_name(key: str) -> str:
 
 MysqlRole = Literal["migrator", "stream", "dagster", "reader"]
 KafkaRole = Literal["admin", "fleet", "stream", "dagster"]
+# Where alert notifications go (notifications/): a JSON webhook and SMTP e-mail.
+NotifyChannel = Literal["webhook", "email"]
 
 
 class _StackSecrets(PydanticBaseSettingsSource):
@@ -256,6 +258,31 @@ class Settings(BaseSettings):
     current_power_min_horizon_seconds: float = Field(
         60.0, ge=0, validation_alias=_alias("current_power_min_horizon_seconds"))
 
+    # --- alert notifications (notifications/; README "Notifications") ---
+    # A channel is on when configured: the webhook with its URL, e-mail with an SMTP host and recipients.
+    notify_webhook_url: str | None = Field(None, pattern=r"^https?://", validation_alias=_alias("notify_webhook_url"))
+    notify_smtp_host: str | None = Field(None, validation_alias=_alias("notify_smtp_host"))
+    notify_smtp_port: int = Field(587, ge=1, le=65535, validation_alias=_alias("notify_smtp_port"))
+    # starttls (submission port 587), ssl (implicit TLS, port 465) or none (a relay on a trusted network).
+    notify_smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", validation_alias=_alias("notify_smtp_security"))
+    notify_smtp_user: str | None = Field(None, validation_alias=_alias("notify_smtp_user"))
+    notify_smtp_password: str | None = Field(None, repr=False, validation_alias=_alias("notify_smtp_password"))
+    notify_mail_from: str = Field("solar-platform@localhost", validation_alias=_alias("notify_mail_from"))
+    # "ops@example.com,oncall@example.com" in env (NoDecode: not JSON).
+    notify_mail_to: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias=_alias("notify_mail_to"))
+    # One connection attempt (HTTP request or SMTP session) gives up after this long.
+    notify_timeout_seconds: float = Field(10.0, gt=0, le=300, validation_alias=_alias("notify_timeout_seconds"))
+    # More alert changes than this in one evaluation go out as one digest message.
+    notify_digest_threshold: int = Field(20, ge=1, validation_alias=_alias("notify_digest_threshold"))
+    # A failed delivery is retried after base x 2^(attempts - 1) seconds, at most the max.
+    notify_retry_base_seconds: float = Field(30.0, gt=0, validation_alias=_alias("notify_retry_base_seconds"))
+    notify_retry_max_seconds: float = Field(3600.0, gt=0, validation_alias=_alias("notify_retry_max_seconds"))
+    # A message still failing this long after it was planned is abandoned (shown in health and Dagster).
+    notify_give_up_hours: float = Field(24.0, gt=0, validation_alias=_alias("notify_give_up_hours"))
+    # Delivered and abandoned notifications, and their events, are kept this many days.
+    notify_retention_days: int = Field(30, ge=1, le=3650, validation_alias=_alias("notify_retention_days"))
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -271,6 +298,13 @@ class Settings(BaseSettings):
         # Settings(home=...) by field name must work (and not be ignored silently), without
         # letting the environment be read by field name.
         super().__init__(**{_env_name(key): value for key, value in values.items()})
+
+    @field_validator("notify_mail_to", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("kafka_broker_ports", "kafka_controller_ports", mode="before")
     @classmethod
@@ -316,6 +350,10 @@ class Settings(BaseSettings):
         ports = [self.mysql_port, *self.kafka_broker_ports, *self.kafka_controller_ports]
         if len(set(ports)) != len(ports):
             raise ValueError(f"MySQL and Kafka ports must all differ, got {ports}")
+        if self.notify_smtp_host and not self.notify_mail_to:
+            raise ValueError("SOLAR_NOTIFY_SMTP_HOST is set but SOLAR_NOTIFY_MAIL_TO is empty: set the recipients")
+        if self.notify_smtp_password and not self.notify_smtp_user:
+            raise ValueError("SOLAR_NOTIFY_SMTP_PASSWORD needs SOLAR_NOTIFY_SMTP_USER")
         if self.spark_workers:
             spark_ports = [self.spark_master_port, self.spark_master_ui_port, *self.spark_worker_ui_ports]
             if len(set(spark_ports + ports)) != len(spark_ports + ports):
@@ -380,6 +418,16 @@ class Settings(BaseSettings):
     @property
     def energy_max_gap_seconds(self) -> float:
         return self.energy_max_gap_seconds_override or 3.0 * self.interval_seconds
+
+    @property
+    def notify_channels(self) -> tuple[NotifyChannel, ...]:
+        """The notification channels that are configured, in delivery order."""
+        channels: list[NotifyChannel] = []
+        if self.notify_webhook_url:
+            channels.append("webhook")
+        if self.notify_smtp_host and self.notify_mail_to:
+            channels.append("email")
+        return tuple(channels)
 
     @property
     def stream_stale_after_seconds(self) -> float:

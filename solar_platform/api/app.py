@@ -14,6 +14,7 @@ import logging
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Final, Literal
 
 from flask import Response, request
@@ -22,18 +23,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from solar_platform.api import fleet, legacy_routes, operations, panels
 from solar_platform.api.context import EXTENSION, ApiContext
-from solar_platform.api.errors import (
-    RATE_LIMITED,
-    UNAUTHORIZED,
-    ApiError,
-    ErrorResponse,
-    error_response,
-    validation_error_response,
-)
-from solar_platform.api.legacy_routes import legacy_blueprint
+from solar_platform.api.errors import ApiError, ErrorResponse, error_response, validation_error_response
 from solar_platform.api.ratelimit import TokenBucketLimiter
-from solar_platform.api.v1 import v1_blueprint
 from solar_platform.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +37,9 @@ SECURITY_SCHEMES = {
     "bearerToken": {"type": "http", "scheme": "bearer"},
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
 }
+TOKEN_SECURITY = [{"bearerToken": []}, {"apiKey": []}]
+# One blueprint module per OpenAPI tag, registered in this order (the order of the document's tags).
+BLUEPRINTS = (legacy_routes.bp, panels.bp, fleet.bp, operations.bp)
 
 
 def _presented_token() -> str | None:
@@ -90,11 +86,11 @@ def create_app(
         clock=clock or (lambda: datetime.now(UTC)),
     )
 
+    for blueprint in BLUEPRINTS:
+        app.register_api(blueprint)
     protected = bool(settings.api_token)
-    security = [{"bearerToken": []}, {"apiKey": []}] if protected else []
-    common = {**RATE_LIMITED, **(UNAUTHORIZED if protected else {})}
-    app.register_api(legacy_blueprint(security, common))
-    app.register_api(v1_blueprint(security, common))
+    if protected:
+        document_token_auth(app.api_doc)
 
     if rate_per_second == FROM_SETTINGS:
         rate_per_second = settings.api_rate_per_second
@@ -157,6 +153,24 @@ def create_app(
     return app
 
 
+def document_token_auth(spec: dict) -> None:
+    """Tell clients of an API with a token how to send it: security on every operation but the open
+    ones, and the 401 every route may answer.
+
+    Done on this app's own generated document: the blueprints are module-level and shared by every
+    app built in a process, with a token or without.
+    """
+    unauthorized = {
+        "description": HTTPStatus.UNAUTHORIZED.phrase,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ErrorResponse.__name__}"}}},
+    }
+    for path, methods in spec["paths"].items():
+        for operation in methods.values():
+            operation["responses"][str(HTTPStatus.UNAUTHORIZED.value)] = unauthorized
+            if path not in OPEN_PATHS:
+                operation["security"] = TOKEN_SECURITY
+
+
 def render_docs(spec: dict) -> str:
     """A dependency-free HTML page rendered from the OpenAPI document (works offline)."""
     parts = [
@@ -169,8 +183,8 @@ def render_docs(spec: dict) -> str:
         f"<p>{html.escape(spec['info'].get('description', ''))}</p>",
         "<p>Machine-readable: <a href='/openapi.json'>/openapi.json</a></p>",
     ]
-    for path, operations in spec.get("paths", {}).items():
-        for method, op in operations.items():
+    for path, methods in spec.get("paths", {}).items():
+        for method, op in methods.items():
             parts.append(f"<h2><code>{method.upper()} {html.escape(path)}</code></h2>")
             parts.append(f"<p><b>{html.escape(op.get('summary', ''))}</b></p>")
             parts.append(f"<pre>{html.escape(op.get('description', ''))}</pre>")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,8 +11,8 @@ from flask import current_app
 from sqlalchemy import Connection, Engine
 
 from solar_platform.api.errors import ApiError
-from solar_platform.contracts import format_timestamp
 from solar_platform.settings import Settings
+from solar_platform.storage import queries
 
 EXTENSION = "solar_platform"
 
@@ -40,36 +38,7 @@ def read_connection() -> Iterator[Connection]:
         yield conn
 
 
-def iso(moment: datetime | None) -> str | None:
-    """Naive-UTC column value -> `2024-05-01T12:00:05.000Z` (the contract's timestamp format)."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return format_timestamp(moment)
-
-
-def encode_cursor(value: str) -> str:
-    """Opaque keyset cursor: base64url of the last key on the page."""
-    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        value = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise ApiError(400, "bad_request", "cursor is not one this API issued") from exc
-    if not value:
-        raise ApiError(400, "bad_request", "cursor is not one this API issued")
-    return value
-
-
-def decode_time_cursor(cursor: str) -> datetime:
-    try:
-        return datetime.fromisoformat(decode_cursor(cursor))
-    except ValueError as exc:
-        raise ApiError(400, "bad_request", "cursor is not one this API issued") from exc
-
-
-def encode_time_cursor(moment: datetime) -> str:
-    return encode_cursor(moment.isoformat(timespec="microseconds"))
+def require_panel(conn: Connection, panel_id: str) -> None:
+    """404 for a panel neither registered nor ever seen."""
+    if not queries.panel_exists(conn, panel_id):
+        raise ApiError(404, "not_found", f"unknown panel {panel_id!r}")

@@ -283,6 +283,20 @@ class StreamStatus(BaseModel):
     newest_event_time: str | None
 
 
+class NotificationStatus(BaseModel):
+    """Alert notifications (webhook, e-mail): are they getting through? Counts stop at 10 000."""
+
+    channels: list[str] = Field(description="The configured channels: `webhook`, `email`; empty when none is.")
+    pending: int = Field(description="Messages not yet delivered on a channel, retries included.")
+    failing: int = Field(description="Of those, the ones whose last attempt failed (retried with backoff).")
+    abandoned_last_24h: int = Field(description="Messages given up on in the last 24 h (`SOLAR_NOTIFY_GIVE_UP_HOURS` "
+                                                "of failures, or their channel was removed).")
+    events_waiting: int = Field(description="Alert changes not yet made into messages (the next delivery run's).")
+    oldest_pending: str | None = Field(description="When the oldest undelivered message was planned.")
+    last_error: str | None = Field(description="`<channel>: <error>` of the newest failure still failing or "
+                                               "abandoned in the last 24 h.")
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded", "down"] = Field(
         description="ok; degraded = database up but the stream is stale; down = database unreachable (503)."
@@ -291,3 +305,5 @@ class Health(BaseModel):
     stream: StreamStatus | None
     dead_letters_total: int | None = Field(description="Counted up to 10 000: 10000 means at least that many.")
     dead_letters_last_24h: int | None = Field(description="Counted up to 10 000.")
+    notifications: NotificationStatus | None = Field(
+        None, description="Alert notifications' delivery; null when the database is down.")

@@ -11,6 +11,7 @@ import dagster as dg
 from solar_platform.orchestration.health.definitions import defs as health_defs
 from solar_platform.orchestration.ingestion.definitions import defs as ingestion_defs
 from solar_platform.orchestration.live.definitions import defs as live_defs
+from solar_platform.orchestration.notifications.definitions import defs as notifications_defs
 from solar_platform.orchestration.platform.definitions import defs as platform_defs
 from solar_platform.orchestration.resources import KafkaResource, SolarSettingsResource, SolarSparkResource
 from solar_platform.orchestration.rollups.definitions import build_defs as build_rollups_defs
@@ -43,6 +44,7 @@ def build_defs(solar: SolarSettingsResource | None = None, **resource_overrides:
         ingestion_defs,
         live_defs,
         health_defs,
+        notifications_defs,
         build_rollups_defs(settings.site_timezone),
         dg.Definitions(resources={**resources, **resource_overrides}),
     )

@@ -16,6 +16,7 @@ SPARK_STREAM = dg.AssetKey("spark_stream")
 PANEL_DATA = dg.AssetKey("panelData")
 PANEL_DATA_AGG = dg.AssetKey("panelDataAgg")
 PANEL_ALERTS = dg.AssetKey("panel_alerts")
+ALERT_NOTIFICATIONS = dg.AssetKey("alert_notifications")
 
 # rollups
 PANEL_DAILY_ENERGY = dg.AssetKey("panel_daily_energy")

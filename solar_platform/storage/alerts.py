@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, text
 
 from solar_platform.settings import Settings
 from solar_platform.storage import faults as fault_rules
-from solar_platform.storage import pipeline_status
+from solar_platform.storage import notifications, pipeline_status
 from solar_platform.storage.db import PANEL_ALERTS, PANELS
 from solar_platform.storage.registry import has_table
 
@@ -137,6 +137,9 @@ def apply_decisions(conn: Connection, decisions: list[fault_rules.Decision], now
         conn.execute(text(
             f"UPDATE {PANEL_ALERTS} SET state = 'resolved', resolved_at = :now, last_checked = :now "
             "WHERE panel_id = :p AND kind = :k AND state = 'open'"), by_action["resolve"])
+    # The outbox of notifications: the events commit (or roll back) with the changes themselves.
+    notifications.record_alert_events(conn, now=moment, opened=[(r["p"], r["k"]) for r in by_action["open"]],
+                                      resolved=[(r["p"], r["k"]) for r in by_action["resolve"]])
     return len(by_action["open"]), len(by_action["keep"]), len(by_action["resolve"])
 
 

@@ -37,6 +37,9 @@ FLEET_DAILY_ENERGY = "fleet_daily_energy"
 STAGE_PANEL_DAILY_ENERGY = "stage_panel_daily_energy"
 STAGE_FLEET_DAILY_ENERGY = "stage_fleet_daily_energy"
 RUN_FAILURES = "orchestration_run_failures"
+# Alert notifications (storage/notifications.py): the outbox of alert events and each message's delivery.
+ALERT_EVENTS = "alert_events"
+NOTIFICATION_DELIVERIES = "notification_deliveries"
 
 # DATETIME columns hold UTC; every session keeps NOW() and friends in UTC too.
 UTC_SESSION = "SET time_zone = '+00:00'"

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, bindparam, text
 
 from solar_platform.contracts import PANEL_ID_RULE, is_valid_panel_id
+from solar_platform.storage import notifications
 from solar_platform.storage.db import PANEL_ALERTS, PANELS
 
 FLEET, OPERATOR, SEEN = "fleet", "operator", "seen"
@@ -112,4 +113,5 @@ def _retire(conn: Connection, panel_ids: list[str], now: datetime, reason: str) 
             "detail = LEFT(CONCAT(COALESCE(detail, ''), ' [panel ', :reason, ']'), 255) "
             "WHERE state = 'open' AND panel_id IN :ids").bindparams(bindparam("ids", expanding=True)),
             {"now": now, "ids": chunk, "reason": reason})
+    notifications.record_retired_panels(conn, panel_ids, now)  # the resolved alerts' events, in this transaction
     return retired

@@ -4,9 +4,10 @@
 |----------|-------------------------------------------------------------------------|--------------------|
 | migrator | everything on the platform's database (DDL), and grant the others       | `db migrate`       |
 | stream   | read everything; write only the tables the stream keeps; temp tables    | the stream         |
-| dagster  | read everything; write the registry, alerts, rollups and the derived    | Dagster, operator  |
-|          | tables a rebuild recomputes; add and drop raw day partitions; its own   | CLI commands       |
-|          | `dagster` database (compose keeps Dagster's storage there)              |                    |
+| dagster  | read everything; write the registry, alerts and their notifications,    | Dagster, operator  |
+|          | rollups and the derived tables a rebuild recomputes; add and drop raw   | CLI commands       |
+|          | day partitions; its own `dagster` database (compose keeps Dagster's     |                    |
+|          | storage there)                                                          |                    |
 | reader   | SELECT only                                                             | API, Grafana       |
 
 The local stack provisions them as root over its private socket (`stack up`); compose runs
@@ -35,6 +36,8 @@ STREAM_WRITES = (db.READINGS, db.WINDOWS, db.DEAD_LETTERS, db.STREAM_PROGRESS, d
                  db.PANEL_BUCKETS, db.FLEET_BUCKETS, db.PANEL_LATEST)
 DAGSTER_WRITES = (db.PANELS, db.PANEL_ALERTS, db.PANEL_DAILY_ENERGY, db.FLEET_DAILY_ENERGY, db.STAGE_PANEL_DAILY_ENERGY,
                   db.STAGE_FLEET_DAILY_ENERGY, db.RUN_FAILURES, db.STREAM_PROGRESS,
+                  # Alert events are recorded with the alert changes; Dagster and `notify deliver` deliver them.
+                  db.ALERT_EVENTS, db.NOTIFICATION_DELIVERIES,
                   # `solar-platform rebuild` recomputes the derived tables from raw.
                   db.WINDOWS, db.PANEL_BUCKETS, db.FLEET_BUCKETS, db.PANEL_LATEST, db.DERIVED_GENERATION)
 # Retention adds and drops the raw tables' day partitions: ALTER and DROP on those two only.

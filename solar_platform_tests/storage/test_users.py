@@ -20,6 +20,8 @@ READING = ("INSERT INTO panelData (Panel_id, power_panel, current_status, time_d
 PANEL = "INSERT INTO panels (panel_id, pmax_w) VALUES ('p-9', 400)"
 ALERT = ("INSERT INTO panel_alerts (panel_id, kind, state, opened_at, last_checked, detail) "
          "VALUES ('p-1', 'offline', 'open', UTC_TIMESTAMP(), UTC_TIMESTAMP(), 'x')")
+NOTIFICATION_EVENT = ("INSERT INTO alert_events (evaluation_id, alert_id, panel_id, kind, event, severity, "
+                      "occurred_at) VALUES ('e', 1, 'p-1', 'offline', 'opened', 'critical', UTC_TIMESTAMP())")
 DEAD_LETTER = ("INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, payload, reason) "
                "VALUES ('t', 0, 1, 'x', 'not_json')")
 DDL = ("CREATE TABLE sneaky (id INT)", "DROP TABLE panels", "ALTER TABLE panels ADD COLUMN sneaky INT",
@@ -45,7 +47,8 @@ def _allowed(settings: Settings, role: str, statement: str) -> bool:
 
 def test_the_reader_only_reads(fresh_settings: Settings) -> None:
     assert _allowed(fresh_settings, "reader", "SELECT COUNT(*) FROM panelData")
-    for statement in (READING, PANEL, ALERT, DEAD_LETTER, "DELETE FROM panelData", "UPDATE panels SET pmax_w = 1",
+    for statement in (READING, PANEL, ALERT, DEAD_LETTER, NOTIFICATION_EVENT, "DELETE FROM panelData",
+                      "UPDATE panels SET pmax_w = 1",
                       "CREATE TEMPORARY TABLE t (id INT)", *DDL, *OUTSIDE):
         assert not _allowed(fresh_settings, "reader", statement), statement
 
@@ -56,14 +59,16 @@ def test_the_stream_writes_only_its_own_tables(fresh_settings: Settings) -> None
                       "SELECT COUNT(*) FROM panels"):
         assert _allowed(fresh_settings, "stream", statement), statement
     # Not the registry, the alerts or the rollups, which Dagster keeps; no DDL; nothing outside.
-    for statement in (PANEL, ALERT, "DELETE FROM panel_daily_energy", "UPDATE fleet_daily_energy SET energy_wh = 0",
+    for statement in (PANEL, ALERT, NOTIFICATION_EVENT, "DELETE FROM panel_daily_energy",
+                      "UPDATE fleet_daily_energy SET energy_wh = 0",
                       "ALTER TABLE panelData DROP PARTITION p_future", *DDL, *OUTSIDE):
         assert not _allowed(fresh_settings, "stream", statement), statement
 
 
 def test_dagster_keeps_registry_alerts_rollups_and_partitions_but_never_writes_raw(fresh_settings: Settings) -> None:
     for statement in (PANEL, ALERT, "DELETE FROM panel_daily_energy", "DELETE FROM stream_progress",
-                      "UPDATE panelDataAgg SET total_power = 0", "SELECT COUNT(*) FROM panelData"):
+                      "UPDATE panelDataAgg SET total_power = 0", "SELECT COUNT(*) FROM panelData",
+                      NOTIFICATION_EVENT, "UPDATE notification_deliveries SET attempts = 0"):
         assert _allowed(fresh_settings, "dagster", statement), statement
     # Raw readings and dead letters are the stream's alone; no DDL beyond partitions; nothing outside.
     # (DROP on the raw tables, which dropping day partitions needs, also allows TRUNCATE of them:

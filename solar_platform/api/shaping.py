@@ -1,0 +1,285 @@
+"""How the API shapes what it returns: JSON bodies, keyset paging and cursors, CSV downloads.
+
+Every route module (one per OpenAPI tag) builds its bodies here, so one row type has one JSON
+form wherever it appears, and every list pages the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from flask import Response, stream_with_context
+
+from solar_platform.api.errors import ApiError
+from solar_platform.contracts import Reading, format_timestamp
+from solar_platform.storage import queries
+from solar_platform.storage.notifications import DeliveryStatus
+from solar_platform.storage.periods import local_iso
+
+Row = TypeVar("Row")
+Key = TypeVar("Key")
+
+# A CSV export reads this many rows per keyset page, each page on its own short connection, so a
+# slow client never holds a database connection for the whole download.
+CSV_PAGE_ROWS = 5000
+_CSV_CHUNK_BYTES = 64 * 1024
+
+
+# ---------------------------------------------------------------- times
+def iso(moment: datetime | None) -> str | None:
+    """Naive-UTC column value -> `2024-05-01T12:00:05.000Z` (the contract's timestamp format)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return format_timestamp(moment)
+
+
+# ---------------------------------------------------------------- keyset paging and cursors
+_FOREIGN_CURSOR = "cursor is not one this API issued"
+
+
+def encode_cursor(value: str) -> str:
+    """Opaque keyset cursor: base64url of the last key on the page."""
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        value = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(400, "bad_request", _FOREIGN_CURSOR) from exc
+    if not value:
+        raise ApiError(400, "bad_request", _FOREIGN_CURSOR)
+    return value
+
+
+def encode_time_cursor(moment: datetime) -> str:
+    return encode_cursor(moment.isoformat(timespec="microseconds"))
+
+
+def decode_time_cursor(cursor: str) -> datetime:
+    try:
+        return datetime.fromisoformat(decode_cursor(cursor))
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", _FOREIGN_CURSOR) from exc
+
+
+def decode_id_cursor(cursor: str) -> int:
+    try:
+        return int(decode_cursor(cursor))
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", _FOREIGN_CURSOR) from exc
+
+
+def keyset_page(rows: Sequence[Row], limit: int, next_key: Callable[[Row], str]) -> tuple[Sequence[Row], str | None]:
+    """(the page, its `next_cursor`) from `limit + 1` fetched rows: the extra row says there is more,
+    so paging needs no COUNT and no OFFSET."""
+    page = rows[:limit]
+    return page, next_key(page[-1]) if len(rows) > limit else None
+
+
+def keyset_pages(fetch: Callable[[Key | None, int], Sequence[Row]], key: Callable[[Row], Key],
+                 after: Key | None = None, page_rows: int = CSV_PAGE_ROWS) -> Iterator[Row]:
+    """Every row `fetch(after, page_rows)` returns, page after page on the key, until a short page."""
+    while True:
+        page = fetch(after, page_rows)
+        yield from page
+        if len(page) < page_rows:
+            return
+        after = key(page[-1])
+
+
+# ---------------------------------------------------------------- CSV
+def csv_response(header: Sequence[str], rows: Iterable[Sequence[object]], filename: str) -> Response:
+    """text/csv, streamed: rows are written as `rows` yields them (a generator may page lazily)."""
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(row)
+            if buffer.tell() >= _CSV_CHUNK_BYTES:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(
+        stream_with_context(lines()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _csv_number(value: float | None) -> float | str:
+    return "" if value is None else round(value, 6)
+
+
+# ---------------------------------------------------------------- the seed's route (legacy_routes.py)
+def seed_reading_json(row: queries.ReadingRow) -> dict[str, object]:
+    """A reading as the fleet sent it: the message contract's own keys and timestamp format."""
+    return Reading(row.panel_id, row.power_w, row.status, row.time_utc.replace(tzinfo=UTC)).to_message()
+
+
+# ---------------------------------------------------------------- panels, readings, windows
+def panel_json(summary: queries.PanelSummary) -> dict[str, object]:
+    return {
+        "panel_id": summary.panel_id,
+        "pmax_w": summary.pmax_w,
+        "first_seen": iso(summary.first_seen),
+        "last_seen": iso(summary.last_seen),
+        "current_status": summary.current_status,
+        "health": summary.health,
+    }
+
+
+def panel_detail_json(summary: queries.PanelSummary, lifetime_energy_wh: float) -> dict[str, object]:
+    return {
+        **panel_json(summary),
+        "latest_reading": reading_json(summary.latest) if summary.latest else None,
+        "lifetime_energy_wh": lifetime_energy_wh,
+    }
+
+
+def reading_json(row: queries.ReadingRow) -> dict[str, object]:
+    return {"time": iso(row.time_utc), "power_w": row.power_w, "status": row.status}
+
+
+READINGS_CSV_HEADER = ("panel_id", "time", "power_w", "status")
+
+
+def reading_csv_row(row: queries.ReadingRow) -> tuple[object, ...]:
+    return row.panel_id, iso(row.time_utc), row.power_w, row.status
+
+
+def window_json(row: queries.WindowRow) -> dict[str, object]:
+    return {
+        "window_start": iso(row.window_start),
+        "window_end": iso(row.window_end),
+        "mean_power_w": row.mean_power_w,
+        "reading_count": row.reading_count,
+    }
+
+
+def time_series_json(panel_id: str, start: datetime, end: datetime, items: list[dict[str, object]],
+                     next_cursor: str | None) -> dict[str, object]:
+    """One page of a panel's readings or windows, with the range it was resolved to."""
+    return {"panel_id": panel_id, "from": iso(start), "to": iso(end), "items": items, "next_cursor": next_cursor}
+
+
+# ---------------------------------------------------------------- energy
+ENERGY_CSV_HEADER = ("date", "value_wh", "coverage")
+
+
+def energy_coverage(figures: Sequence[queries.EnergyFigure]) -> float | None:
+    """Covered seconds over expected seconds across the whole range (None when nothing is expected)."""
+    expected = sum(f.expected_seconds for f in figures)
+    return sum(f.covered_seconds for f in figures) / expected if expected > 0 else None
+
+
+def energy_json(panel_id: str | None, unit: str, tz_name: str, start: datetime, end: datetime,
+                figures: Sequence[queries.EnergyFigure]) -> dict[str, object]:
+    return {
+        "panel_id": panel_id,
+        "time_unit": unit,
+        "unit": "Wh",
+        "time_zone": tz_name,
+        "from": iso(start),
+        "to": iso(end),
+        "total_wh": sum(f.energy_wh or 0.0 for f in figures),
+        "coverage": energy_coverage(figures),
+        "values": [{"date": local_iso(f.period.label), "value": f.energy_wh, "coverage": f.coverage} for f in figures],
+    }
+
+
+def energy_csv_rows(figures: Iterable[queries.EnergyFigure]) -> Iterator[tuple[object, ...]]:
+    for f in figures:
+        yield local_iso(f.period.label), _csv_number(f.energy_wh), _csv_number(f.coverage)
+
+
+# ---------------------------------------------------------------- fleet
+def overview_json(*, now: datetime, current: queries.FleetNow, horizon_seconds: float, time_zone: str,
+                  today: queries.EnergyFigure, lifetime_energy_wh: float) -> dict[str, object]:
+    return {
+        "as_of": iso(now),
+        "current_power_w": current.current_power_w,
+        "horizon_seconds": horizon_seconds,
+        "panels_reporting": current.panels_reporting,
+        "panels_online": current.panels_online,
+        "panels_expected": current.panels_expected,
+        "newest_reading": iso(current.newest_reading),
+        "time_zone": time_zone,
+        "today_energy_wh": today.energy_wh or 0.0,
+        "today_coverage": today.coverage,
+        "lifetime_energy_wh": lifetime_energy_wh,
+    }
+
+
+# ---------------------------------------------------------------- operations: alerts and health
+def alert_json(alert: queries.AlertRow) -> dict[str, object]:
+    return {
+        "id": alert.id,
+        "panel_id": alert.panel_id,
+        "kind": alert.kind,
+        "state": alert.state,
+        "opened_at": iso(alert.opened_at),
+        "resolved_at": iso(alert.resolved_at),
+        "last_checked": iso(alert.last_checked),
+        "detail": alert.detail,
+        "severity": alert.severity,
+        "metric": alert.metric,
+        "evidence": json.loads(alert.evidence) if alert.evidence else None,
+        "fault_since": iso(alert.fault_since),
+    }
+
+
+def notifications_json(status: DeliveryStatus, channels: Sequence[str]) -> dict[str, object]:
+    return {
+        "channels": list(channels),
+        "pending": status.pending,
+        "failing": status.failing,
+        "abandoned_last_24h": status.abandoned_recently,
+        "events_waiting": status.events_waiting,
+        "oldest_pending": iso(status.oldest_pending),
+        "last_error": status.last_error,
+    }
+
+
+def health_json(stream: queries.StreamHealth, *, age_seconds: float | None, stale: bool,
+                stale_after_seconds: float, notifications: dict[str, object]) -> dict[str, object]:
+    return {
+        "status": "degraded" if stale else "ok",
+        "database_reachable": True,
+        "stream": {
+            "last_heartbeat": iso(stream.last_heartbeat),
+            "heartbeat_age_seconds": age_seconds,
+            "stale": stale,
+            "stale_after_seconds": stale_after_seconds,
+            "newest_event_time": iso(stream.newest_event_time),
+        },
+        "dead_letters_total": stream.dead_letters_total,
+        "dead_letters_last_24h": stream.dead_letters_last_24h,
+        "notifications": notifications,
+    }
+
+
+def health_down_json(reason: str) -> dict[str, object]:
+    """The body of a 503: the database did not answer, so nothing else is known."""
+    return {
+        "status": "down",
+        "database_reachable": False,
+        "stream": None,
+        "dead_letters_total": None,
+        "dead_letters_last_24h": None,
+        "notifications": None,
+        "detail": reason,
+    }
