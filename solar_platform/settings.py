@@ -225,6 +225,9 @@ class Settings(BaseSettings):
     # many trigger intervals without a stream_progress row, and never before the minimum.
     stream_stale_after_triggers: float = Field(12.0, gt=0, validation_alias=_alias("stream_stale_after_triggers"))
     stream_stale_min_seconds: float = Field(60.0, ge=0, validation_alias=_alias("stream_stale_min_seconds"))
+    # A batch whose pulse is fresh is running, however old the heartbeat: never restarted, unless it
+    # runs longer than this (a hung batch).
+    stream_max_batch_seconds: float = Field(900.0, gt=0, validation_alias=_alias("stream_max_batch_seconds"))
     # After the heartbeat sensor requests a restart, it waits this long before requesting another.
     stream_restart_grace_seconds: float = Field(180.0, ge=0, validation_alias=_alias("stream_restart_grace_seconds"))
     # Dagster's checks on the live tables (orchestration/live/checks.py).

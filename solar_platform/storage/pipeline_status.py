@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
-from solar_platform.storage.db import RUN_FAILURES, STREAM_PROGRESS, WINDOWS
+from solar_platform.storage.db import RUN_FAILURES, STREAM_PROGRESS, STREAM_PULSE, WINDOWS
 from solar_platform.storage.retention import PARTITIONED, estimated_rows
 from solar_platform.storage.stream.progress import READINGS_QUERY
 from solar_platform.storage.windows import WINDOW_SECONDS
@@ -46,20 +46,50 @@ def heartbeat_is_stale(age_seconds: float | None, limit_seconds: float) -> bool:
 
 
 @dataclass(frozen=True)
+class Pulse:
+    """The stream's batch in flight (or its last one), from `stream_pulse`; times UTC, aware."""
+
+    batch_id: int
+    batch_started_at: datetime
+    pulse_at: datetime
+    in_flight: bool
+
+    def running_seconds(self, now: datetime) -> float:
+        return max(0.0, (_as_utc(now) - self.batch_started_at).total_seconds())
+
+    def age_seconds(self, now: datetime) -> float:
+        return max(0.0, (_as_utc(now) - self.pulse_at).total_seconds())
+
+
+def batch_in_flight(pulse: Pulse | None, now: datetime, limit_seconds: float, max_batch_seconds: float) -> bool:
+    """A batch is running: its pulse is fresher than the staleness limit and it has not run past the
+    longest a batch may take. Such a stream is slow, not stuck: it is never restarted, and its
+    stale heartbeat raises no alarm."""
+    return (pulse is not None and pulse.in_flight and pulse.age_seconds(now) <= limit_seconds
+            and pulse.running_seconds(now) <= max_batch_seconds)
+
+
+@dataclass(frozen=True)
 class Heartbeat:
     last: datetime | None  # newest stream_progress row (UTC, aware)
     batches_last_hour: int
     rows_written_last_hour: int
+    pulse: Pulse | None = None
 
 
 def heartbeat(conn: Connection, now: datetime | None = None) -> Heartbeat:
-    """The stream's newest micro-batch and the batches of the last hour: an index seek and a bounded range."""
+    """The stream's newest micro-batch, the batches of the last hour and the batch in flight: an
+    index seek, a bounded range and one row."""
     now = _as_utc(now or datetime.now(UTC)).replace(tzinfo=None)
     newest = last_heartbeat(conn)
     batches, written = conn.execute(text(
         f"SELECT COUNT(*), COALESCE(SUM(rows_written), 0) FROM {STREAM_PROGRESS} WHERE recorded_at >= :since"),
         {"since": now - timedelta(hours=1)}).one()
-    return Heartbeat(None if newest is None else newest.replace(tzinfo=UTC), int(batches), int(written))
+    row = conn.execute(text(f"SELECT batch_id, batch_started_at, pulse_at, in_flight FROM {STREAM_PULSE} "
+                            "WHERE query_name = :q"), {"q": READINGS_QUERY}).first()
+    pulse = None if row is None else Pulse(int(row[0]), row[1].replace(tzinfo=UTC), row[2].replace(tzinfo=UTC),
+                                           bool(row[3]))
+    return Heartbeat(None if newest is None else newest.replace(tzinfo=UTC), int(batches), int(written), pulse)
 
 
 @dataclass(frozen=True)

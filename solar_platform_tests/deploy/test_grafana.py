@@ -179,7 +179,8 @@ def _seed(settings, now: datetime) -> None:
         conn.execute(text("INSERT INTO panels (panel_id, pmax_w, first_seen, last_seen) VALUES (:p, :w, :f, :l)"),
                      [{"p": p, "w": w, "f": ts(timedelta(days=2)), "l": ts(timedelta(0))} for p, w in panels.items()])
         conn.execute(text("INSERT INTO panelData VALUES (:p, :w, :s, :t)"), readings)
-        conn.execute(text("INSERT INTO panelDataAgg VALUES (:p, :w, :s, :e, :n)"), windows)
+        conn.execute(text("INSERT INTO panelDataAgg (Panel_id, total_power, window_start, window_end, reading_count) "
+                          "VALUES (:p, :w, :s, :e, :n)"), windows)
         conn.execute(text(
             "INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, kafka_key, payload, reason,"
             " kafka_timestamp, recorded_at) VALUES (:topic, 0, :o, 'panel-1', :payload, :reason, :t, :t)"),

@@ -67,8 +67,9 @@ def test_both_live_tables_report_the_streams_last_merge(fresh_settings):
     with db.engine(fresh_settings, role="stream").begin() as conn:
         for batch_id, written, at in batches:
             progress.record_progress(conn, query_id="q", query_name=progress.READINGS_QUERY, batch_id=batch_id,
-                                   rows_in=written, rows_written=written, dead_letters=0, max_event_time=None,
-                                   duration_ms=5, profile={})
+                                     rows_in=written, rows_written=written, dead_letters=0, appended=written,
+                                     corrected=0, max_event_time=None, event_time_median=None, duration_ms=5,
+                                     profile={})
             conn.execute(text("UPDATE stream_progress SET recorded_at = :at WHERE batch_id = :b"),
                          {"at": at, "b": batch_id})
     for key in (keys.PANEL_DATA, keys.PANEL_DATA_AGG):
@@ -168,3 +169,36 @@ def test_stale_heartbeat_requests_a_restart_only_when_input_waits(fresh_settings
     with db.engine(fresh_settings, role="migrator").begin() as conn:
         conn.execute(text("UPDATE stream_progress SET recorded_at = UTC_TIMESTAMP(3) - INTERVAL 1 HOUR"))
     assert isinstance(_evaluate(stream_heartbeat, defs)[0], dg.SkipReason)
+
+
+def _pulse(settings, started_at: datetime, pulse_at: datetime, in_flight: bool = True) -> None:
+    with db.engine(settings, role="migrator").begin() as conn:
+        conn.execute(text("REPLACE INTO stream_pulse (query_name, batch_id, batch_started_at, pulse_at, in_flight) "
+                          "VALUES ('readings', 7, :s, :p, :f)"), {"s": started_at, "p": pulse_at, "f": in_flight})
+
+
+def test_a_batch_in_flight_is_never_restarted_however_old_the_heartbeat(fresh_settings, offline_processes):
+    defs = defs_for(fresh_settings, processes=offline_processes)
+    offline_processes.set_state("stream", "RUNNING")
+    _progress(fresh_settings, _now() - timedelta(minutes=10))
+    producer = kafka_clients.producer(fresh_settings, "fleet", acks="all")
+    producer.send(fresh_settings.topic, key=b"panel-1", value=b"{}").get(timeout=30)
+    producer.close()
+    with dg.instance_for_test() as instance:
+        # A catch-up batch running for 4 minutes, past the 60 s staleness limit, its pulse fresh.
+        _pulse(fresh_settings, _now() - timedelta(minutes=4), _now() - timedelta(seconds=3))
+        busy, _ = _evaluate(stream_heartbeat, defs, instance=instance)
+        assert isinstance(busy, dg.SensorResult) and not busy.run_requests
+        assert "busy" in busy.skip_reason.skip_message
+        assert busy.asset_events[0].metadata["batch_in_flight"].value == 7
+        # The pulse stopped (the driver hangs or died without exiting): stuck, restarted.
+        _pulse(fresh_settings, _now() - timedelta(minutes=4), _now() - timedelta(minutes=3))
+        stuck, cursor = _evaluate(stream_heartbeat, defs, instance=instance)
+        assert len(stuck.run_requests) == 1
+    with dg.instance_for_test() as instance:
+        # A pulse that keeps beating on a batch running past the longest a batch may take: hung.
+        _pulse(fresh_settings, _now() - timedelta(seconds=fresh_settings.stream_max_batch_seconds + 60),
+               _now() - timedelta(seconds=2))
+        hung, _ = _evaluate(stream_heartbeat, defs, instance=instance)
+        assert len(hung.run_requests) == 1
+        assert "past the longest a batch may take" in hung.run_requests[0].tags["solar/reason"]

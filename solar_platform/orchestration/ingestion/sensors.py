@@ -17,13 +17,20 @@ from solar_platform.runtime.process_control import (
     STOPPED,
     ProcessControl,
 )
+from solar_platform.settings import Settings
 from solar_platform.storage import db, pipeline_status
 
 
+def pulse_alive(pulse: pipeline_status.Pulse | None, now: datetime, settings: Settings) -> bool:
+    return pipeline_status.batch_in_flight(pulse, now, settings.stream_stale_after_seconds,
+                                           settings.stream_max_batch_seconds)
+
+
 @dg.sensor(job=restart_stream, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Reads the stream's heartbeat (stream_progress). When no micro-batch was recorded "
-                       "within N x the trigger interval while 'stream' should run, or the process died, it "
-                       "records an observation on spark_stream and requests a restart from the checkpoint.")
+           description="Reads the stream's heartbeat (stream_progress) and its batch in flight (stream_pulse). "
+                       "When no micro-batch was recorded within N x the trigger interval, no batch is running, "
+                       "and messages wait on the topic, or the process died, it records an observation on "
+                       "spark_stream and requests a restart from the checkpoint. A slow batch is never restarted.")
 def stream_heartbeat(context: dg.SensorEvaluationContext, solar: SolarSettingsResource,
                      processes: dg.ResourceParam[ProcessControl],
                      kafka: KafkaResource) -> dg.SensorResult | dg.SkipReason:
@@ -48,6 +55,18 @@ def stream_heartbeat(context: dg.SensorEvaluationContext, solar: SolarSettingsRe
     dead = state in DEAD_STATES
     if not dead and not stale:
         return dg.SkipReason(f"stream healthy: last batch {age:.0f} s ago (limit {limit:.0f} s), state {state}")
+    pulse = beat.pulse
+    if not dead and pulse_alive(pulse, now, settings):
+        assert pulse is not None
+        # A catch-up batch can take longer than the staleness limit: restarting it would replay it
+        # from the checkpoint and lose the work, again and again.
+        return dg.SensorResult(asset_events=[dg.AssetObservation(asset_key=keys.SPARK_STREAM, metadata={
+            "busy": True, "batch_in_flight": pulse.batch_id, "process_state": state,
+            "batch_running_seconds": round(pulse.running_seconds(now), 1),
+            "heartbeat_age_seconds": round(age, 1) if age is not None else -1.0})],
+            skip_reason=dg.SkipReason(
+                f"stream busy: batch {pulse.batch_id} in flight for {pulse.running_seconds(now):.0f} s "
+                f"(pulse {pulse.age_seconds(now):.0f} s ago); a slow batch is not a stuck stream"))
 
     # No batch runs without new input: a stale heartbeat with nothing left to read is an idle
     # stream (fleet stopped, night), never restarted. Only input waiting behind it means stuck.
@@ -76,7 +95,10 @@ def stream_heartbeat(context: dg.SensorEvaluationContext, solar: SolarSettingsRe
         return dg.SensorResult(asset_events=[observation], skip_reason=dg.SkipReason(
             "stream still unhealthy; a restart was requested less than the grace period ago"))
     context.update_cursor(json.dumps({"last_restart_request": now.timestamp()}))
+    overrun = pulse is not None and pulse.in_flight and pulse.running_seconds(now) > settings.stream_max_batch_seconds
     reason = (f"process {state}" if dead else
+              f"batch {pulse.batch_id} in flight for {pulse.running_seconds(now):.0f} s, past the longest a batch "
+              f"may take ({settings.stream_max_batch_seconds:.0f} s)" if overrun and pulse is not None else
               f"no heartbeat for {age if age is not None else float('inf'):.0f} s with {behind} messages waiting")
     context.log.warning(f"stream unhealthy ({reason}); requesting a restart from its checkpoint")
     return dg.SensorResult(
