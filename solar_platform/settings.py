@@ -133,7 +133,8 @@ class Settings(BaseSettings):
     backfill_production_hours: float = Field(12.0, gt=0, le=24, validation_alias=_alias("backfill_production_hours"))
 
     # --- fault detection (storage/faults.py; README "Fault detection") ---
-    health_step_seconds: float = Field(60.0, gt=0, validation_alias=_alias("health_step_seconds"))
+    # A whole number of 30-s windows: fault detection reads the window summaries (storage/windows.py).
+    health_step_seconds: float = Field(60.0, gt=0, multiple_of=30.0, validation_alias=_alias("health_step_seconds"))
     health_lookback_minutes: float = Field(20.0, gt=0, validation_alias=_alias("health_lookback_minutes"))
     health_settle_seconds: float = Field(15.0, ge=0, validation_alias=_alias("health_settle_seconds"))
     health_offline_minutes: float = Field(2.0, gt=0, validation_alias=_alias("health_offline_minutes"))
@@ -154,6 +155,9 @@ class Settings(BaseSettings):
     health_recovery_minutes: float = Field(5.0, gt=0, validation_alias=_alias("health_recovery_minutes"))
     health_min_expected_level: float = Field(0.1, gt=0, le=1, validation_alias=_alias("health_min_expected_level"))
     health_min_peers: int = Field(1, ge=1, validation_alias=_alias("health_min_peers"))
+    # The pipeline alarm: the stream's frontier (median event time of its newest batches) this far
+    # behind the platform's clock. One alarm, instead of a silent alert per panel.
+    health_pipeline_lag_seconds: float = Field(120.0, gt=0, validation_alias=_alias("health_pipeline_lag_seconds"))
 
     # --- message contract ---
     # Naive timestamps (the seed's "YYYY-MM-DD HH:MM:SS.ffffff") are read in this zone.
@@ -431,6 +435,11 @@ class Settings(BaseSettings):
         if self.notify_smtp_host and self.notify_mail_to:
             channels.append("email")
         return tuple(channels)
+
+    @property
+    def current_power_horizon_seconds(self) -> float:
+        """A panel's newest reading counts towards the fleet's power "now" for this long."""
+        return max(self.current_power_min_horizon_seconds, self.current_power_horizon_intervals * self.interval_seconds)
 
     @property
     def stream_stale_after_seconds(self) -> float:

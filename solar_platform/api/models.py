@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
 from solar_platform.contracts import PANEL_ID_MAX_LENGTH, PANEL_ID_PATTERN
-from solar_platform.storage.faults import ALERT_KINDS
+from solar_platform.storage.health.faults import ALERT_KINDS
 from solar_platform.storage.periods import EnergyUnit, zone
 
 EARLIEST = datetime(1970, 1, 2)
@@ -233,7 +233,7 @@ class AlertState(StrEnum):
     ALL = "all"
 
 
-# The fault kinds are defined once, with their rules (storage/faults.py).
+# The fault kinds are defined once, with their rules (storage/health/faults.py).
 AlertKind = StrEnum("AlertKind", {kind.upper(): kind for kind in ALERT_KINDS})
 
 

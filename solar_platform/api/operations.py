@@ -20,7 +20,7 @@ from solar_platform.api.shaping import (
 )
 from solar_platform.api.v1 import tag_blueprint
 from solar_platform.storage import notifications, pipeline_status, queries
-from solar_platform.storage.faults import ALERT_KINDS
+from solar_platform.storage.health.faults import ALERT_KINDS
 
 TAG = Tag(name="operations", description="Alerts and platform health.")
 bp = tag_blueprint(TAG, __name__)

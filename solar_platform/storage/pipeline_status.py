@@ -28,6 +28,21 @@ def last_heartbeat(conn: Connection) -> datetime | None:
     return conn.execute(text(f"SELECT MAX(recorded_at) FROM {STREAM_PROGRESS}")).scalar()
 
 
+def frontier(conn: Connection, now: datetime, horizon: timedelta) -> datetime | None:
+    """The pipeline's frontier: the newest median event time among the batches the stream committed
+    in the `horizon` before `now` (naive UTC), never after `now`; None when it committed none.
+
+    A batch's median reading time moves with the fleet, not with one device's clock: silence and
+    the health window are judged against it (`storage.health`). A bounded range of the
+    `recorded_at` index.
+    """
+    moment = _as_utc(now).replace(tzinfo=None)
+    newest = conn.execute(text(
+        f"SELECT MAX(event_time_median) FROM {STREAM_PROGRESS} WHERE recorded_at >= :since AND recorded_at <= :now"),
+        {"since": moment - horizon, "now": moment}).scalar()
+    return None if newest is None else min(newest, moment)
+
+
 def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 

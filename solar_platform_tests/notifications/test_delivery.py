@@ -18,8 +18,9 @@ from sqlalchemy import text
 from solar_platform.api.app import create_app
 from solar_platform.notifications.delivery import DeliveryReport, run_once
 from solar_platform.settings import Settings
-from solar_platform.storage import alerts, db, registry
-from solar_platform.storage.faults import Decision
+from solar_platform.storage import db
+from solar_platform.storage.health import alerts, registry
+from solar_platform.storage.health.faults import Decision
 from solar_platform_tests.notifications.receivers import HOST, MailReceiver, WebhookReceiver
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,8 @@ from solar_platform.api.app import create_app
 from solar_platform.fleet.simulation import from_epoch_ms
 from solar_platform.orchestration.health.sensors import panel_health
 from solar_platform.settings import Settings
-from solar_platform.storage import alerts, db, registry
+from solar_platform.storage import db
+from solar_platform.storage.health import alerts, registry
 from solar_platform_tests.orchestration.conftest import defs_for, insert_readings, register_panels
 from solar_platform_tests.orchestration.fault_replay import at, fleet_settings, one_fault_each, simulate
 

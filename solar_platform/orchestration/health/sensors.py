@@ -6,12 +6,13 @@ import dagster as dg
 
 from solar_platform.orchestration import keys
 from solar_platform.orchestration.resources import SolarSettingsResource
-from solar_platform.storage import alerts, db
+from solar_platform.storage import db
+from solar_platform.storage.health import alerts
 
 
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Fault detection every minute: judges every active panel for offline, silent, "
-                       "zero_production, stuck, underperforming and over_range (storage/faults.py) and keeps "
+                       "zero_production, stuck, underperforming and over_range (storage/health/faults.py) and keeps "
                        "panel_alerts in step: opens after the delay, resolves after a sustained recovery, "
                        "never for lack of data. Open alerts by kind are recorded on panel_alerts.")
 def panel_health(context: dg.SensorEvaluationContext, solar: SolarSettingsResource) -> dg.SensorResult | dg.SkipReason:

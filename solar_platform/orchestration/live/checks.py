@@ -16,8 +16,8 @@ from solar_platform.orchestration import keys
 from solar_platform.orchestration.ingestion.stream_lag import stream_lag_figures
 from solar_platform.orchestration.resources import KafkaResource, SolarSettingsResource
 from solar_platform.settings import Settings
-from solar_platform.storage import data_quality as quality
 from solar_platform.storage import db
+from solar_platform.storage.health import quality
 from solar_platform.storage.pipeline_status import live_table_status
 from solar_platform.storage.windows import WINDOW_SECONDS
 

@@ -10,7 +10,8 @@ from rich.markup import escape
 
 from solar_platform.contracts import PANEL_ID_RULE, is_valid_panel_id
 from solar_platform.settings import load_settings
-from solar_platform.storage import alerts, db, registry
+from solar_platform.storage import db
+from solar_platform.storage.health import alerts, registry
 
 panels_app = typer.Typer(no_args_is_help=True, add_completion=False)
 health_app = typer.Typer(no_args_is_help=True, add_completion=False)

@@ -1,8 +1,8 @@
 """Quality figures of the live tables, for Dagster's asset checks.
 
 The checks pass the window to read (`since`, `window`), so cost follows that window. Fault
-detection per panel is elsewhere: `storage.faults` (the rules), `storage.alerts` (judging the live
-tables, keeping `panel_alerts`) and `storage.registry` (the panel registry).
+detection per panel is elsewhere: `storage.health.faults` (the rules), `storage.health.alerts` (judging the live
+tables, keeping `panel_alerts`) and `storage.health.registry` (the panel registry).
 """
 
 from __future__ import annotations
