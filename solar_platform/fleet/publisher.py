@@ -4,12 +4,16 @@ Live mode (`fleet.live.run_live`) and fast-forward run the same `FleetSimulator`
 publish the same readings for the same instants; `simulation.simulate_readings` recomputes
 fast-forward's output without Kafka.
 
-CPU: kafka-python's Python work per `send` dominates the fleet's cost (encoding a 200k-panel cycle
-takes ~45 ms). The producer settings below are the cheapest in CPU per message measured on the local
-two-broker stack (docs/benchmarks.md, "Fleet publisher", bench/fleet_publish.py); two things
-matter most there:
+CPU: kafka-python's Python work per `send` (~20 us) dominates the fleet's cost; encoding a
+200k-panel cycle takes ~45 ms. The settings below were chosen on CPU seconds per 10k msg/s,
+measured on the local two-broker stack with bench/fleet_publish.py (docs/benchmarks.md, "Fleet
+publisher"):
+- zstd in 1 MiB batches: batches 15x smaller for the brokers to replicate, store and serve, for
+  ~1.5 ms of CPU per MiB (gzip, kafka-python's level 9, costs ~20 ms). Larger batches mean fewer
+  batches, requests and per-batch work in the producer's I/O thread;
 - kafka-python computes each batch's CRC-32C in pure Python (~7 MB/s) unless the `crc32c`
-  extension is installed (pinned in pyproject.toml); with it the CRC is free;
+  extension is installed (pinned in pyproject.toml); with it the CRC costs nothing;
+- no callback per record (see Delivery);
 - explicit partitions (the default partitioner's murmur2, computed once per panel) skip the
   per-message partitioner call.
 
@@ -54,9 +58,9 @@ log = logging.getLogger(__name__)
 PRODUCER_CONFIG: dict[str, object] = {
     "acks": "all",
     "enable_idempotence": True,
-    "compression_type": "gzip",
+    "compression_type": "zstd",
     "linger_ms": 20,
-    "batch_size": 256 * 1024,
+    "batch_size": 1024 * 1024,
     # The stack creates the topic; a typo must not create a second one.
     "allow_auto_create_topics": False,
     # Back within a second of the brokers' return, not after kafka-python's 30 s backoff ceiling.

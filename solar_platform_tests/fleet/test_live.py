@@ -128,15 +128,15 @@ def test_an_outage_keeps_the_cadence_and_every_reading_reaches_the_topic_once(br
     broker.up = False
     wait_for(lambda: seen[-1].kafka_outages == 1)  # the stall was noticed
     cycles_at_stall = len(seen)
-    wait_for(lambda: len(seen) >= cycles_at_stall + 20)  # 20 more cycles while away
+    wait_for(lambda: len(seen) >= cycles_at_stall + 40)  # 40 more cycles (2 s) while away
     in_spool = seen[-1].spool_records
-    assert in_spool >= 20 * PANELS
+    assert in_spool >= 40 * PANELS
     # While away, nothing new goes to the producer but one probe frame at a time.
     assert broker.sends_while_down <= (cycles_at_stall + 1) * PANELS
     broker.expire_waiting()  # delivery_timeout_ms: the copies in the spool are all that is left
     time.sleep(5 * INTERVAL)
     broker.come_back()
-    wait_for(lambda: seen[-1].spool_records == 0 and seen[-1].kafka_outages == 1 and len(seen) > cycles_at_stall + 30)
+    wait_for(lambda: seen[-1].spool_records == 0 and seen[-1].kafka_outages == 1 and len(seen) > cycles_at_stall + 50)
     stop.set()
     thread.join(timeout=10)
     summary = result["summary"]
@@ -149,7 +149,8 @@ def test_an_outage_keeps_the_cadence_and_every_reading_reaches_the_topic_once(br
     assert all(stamp == to_epoch_ms(r.time_utc) and key == r.panel_id.encode() for r, key, stamp in readings)
     times = sorted(by_time)
     assert len(times) == summary.cycles
-    assert max(b - a for a, b in zip(times, times[1:], strict=False)) < 4 * INTERVAL * 1000  # the cadence held
+    # The cadence held: no cycle missing (a loaded machine may delay one, never 2 s of them).
+    assert max(b - a for a, b in zip(times, times[1:], strict=False)) < 10 * INTERVAL * 1000
     assert summary.messages_spooled >= in_spool and summary.messages_drained > 0
     assert summary.messages_lost == 0 and summary.spool_records == 0
     assert summary.kafka_outages == 1 and summary.kafka_unavailable_s > 0
