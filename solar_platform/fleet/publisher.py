@@ -8,9 +8,10 @@ CPU: kafka-python's Python work per `send` (~20 us) dominates the fleet's cost; 
 200k-panel cycle takes ~45 ms. The settings below were chosen on CPU seconds per 10k msg/s,
 measured on the local two-broker stack with bench/fleet_publish.py (docs/benchmarks.md, "Fleet
 publisher"):
-- zstd in 1 MiB batches: batches 15x smaller for the brokers to replicate, store and serve, for
-  ~1.5 ms of CPU per MiB (gzip, kafka-python's level 9, costs ~20 ms). Larger batches mean fewer
-  batches, requests and per-batch work in the producer's I/O thread;
+- zstd in batches of up to 1 MiB, lingering 100 ms: batches 15x smaller for the brokers to
+  replicate, store and serve, for ~1.5 ms of CPU per MiB (gzip, at kafka-python's level 9, costs
+  ~20 ms); fewer, fuller batches and requests mean less per-batch work in the producer's I/O thread
+  and in the brokers;
 - kafka-python computes each batch's CRC-32C in pure Python (~7 MB/s) unless the `crc32c`
   extension is installed (pinned in pyproject.toml); with it the CRC costs nothing;
 - no callback per record (see Delivery);
@@ -59,7 +60,9 @@ PRODUCER_CONFIG: dict[str, object] = {
     "acks": "all",
     "enable_idempotence": True,
     "compression_type": "zstd",
-    "linger_ms": 20,
+    # A cycle is a burst of sends: a longer linger makes fewer, fuller batches and produce requests
+    # (less work in the producer's I/O thread and in the brokers); 100 ms is nothing at a 5 s cadence.
+    "linger_ms": 100,
     "batch_size": 1024 * 1024,
     # The stack creates the topic; a typo must not create a second one.
     "allow_auto_create_topics": False,
