@@ -99,6 +99,9 @@ class LiveFleet:
             began = time.monotonic()
             if began - next_due > LATE_TOLERANCE_FRACTION * self.interval:
                 self.summary.cycles_late += 1
+                log.warning("cycle %d starts %.1f s late: publishing cannot keep up with the %.1f s interval",
+                            slots + 1, began - next_due, self.interval)
+                next_due = began  # no burst of cycles to catch up: the cadence restarts from here
             busy_from = time.perf_counter()
             self.settle(began)
             # The first cycle is stamped at the fleet start: in demo mode, the window's first instant.
@@ -116,10 +119,6 @@ class LiveFleet:
             if cycles is not None and slots >= cycles:
                 break
             next_due += self.interval
-            if next_due < time.monotonic():
-                log.warning("cycle %d ran %.1f s past its %.1f s interval; publishing cannot keep up",
-                            slots, time.monotonic() - next_due, self.interval)
-                next_due = time.monotonic()
             self.drain_until(next_due)
         self.summary.stopped_early = self.stop.is_set()
         self.shutdown()

@@ -182,7 +182,7 @@ class PublishSummary:
     messages_dropped: int = 0  # dropped from a full spool (drop-oldest), unacknowledged: lost
     spool_records: int = 0  # left in the spool at the end, sent by the next run
     spool_bytes: int = 0
-    cycles_late: int = 0  # started more than LATE_TOLERANCE after they were due
+    cycles_late: int = 0  # started later than they were due (by more than a tenth of the interval)
     cycles_skipped: int = 0  # not generated: the spool was full under the block policy
     cycles_acked_late: int = 0  # live cycles not wholly acknowledged before the next one was due
     slowest_cycle_ack_s: float = 0.0  # longest time from a cycle's start to its last acknowledgement
