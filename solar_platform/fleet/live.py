@@ -44,6 +44,7 @@ from solar_platform.fleet.publisher import (
     PublishSummary,
     SentChunk,
     Settled,
+    fewer_collections,
     summary_for,
 )
 from solar_platform.fleet.simulation import FleetSimulator, to_epoch_ms
@@ -340,7 +341,7 @@ def run_live(
     stop = stop or threading.Event()
     simulator = FleetSimulator(settings, fleet_start=datetime.now(UTC), panels=panels, seed=seed, faults=faults)
     summary = summary_for("live", settings, simulator)
-    with open_spool(settings) as spool:
+    with fewer_collections(), open_spool(settings) as spool:
         try:
             publisher = FleetPublisher(settings, simulator.panel_ids, producer_config=producer_config)
         except KafkaError as exc:

@@ -15,6 +15,8 @@ publisher"):
 - kafka-python computes each batch's CRC-32C in pure Python (~7 MB/s) unless the `crc32c`
   extension is installed (pinned in pyproject.toml); with it the CRC costs nothing;
 - no callback per record (see Delivery);
+- fewer garbage collections while publishing (PUBLISHING_GC_THRESHOLDS): with Python's defaults,
+  the collector rescans the records in flight many times a cycle, for nothing;
 - explicit partitions (the default partitioner's murmur2, computed once per panel) skip the
   per-message partitioner call.
 
@@ -27,11 +29,13 @@ what Kafka cannot take (`fleet.live`, `fleet.spool`).
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -71,6 +75,11 @@ PRODUCER_CONFIG: dict[str, object] = {
     # `send` blocks only to fetch the topic's metadata; live mode must not stop for a minute on it.
     "max_block_ms": 5000,
 }
+# kafka-python keeps ~4 objects the cyclic GC tracks per record in flight (its future, the future's
+# callback lists, its args): a 200k-panel cycle puts ~800k of them in the young generation, and with
+# Python's default thresholds (700, 10, 10) the collector scans them again and again and frees
+# nothing: half of the fleet's CPU (docs/benchmarks.md). Publishing runs with fewer, larger collections.
+PUBLISHING_GC_THRESHOLDS = (100_000, 50, 50)
 SEND_CHUNK = 10_000  # records per chunk: the unit of accounting, of stop checks and of spool frames
 FLUSH_EVERY = 500_000  # fast-forward: bound what waits in the producer's buffers
 CLOSE_TIMEOUT_S = 30.0
@@ -410,6 +419,17 @@ class FleetPublisher:
         self.close()
 
 
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Publishing's GC thresholds (PUBLISHING_GC_THRESHOLDS) inside, the previous ones back after."""
+    previous = gc.get_threshold()
+    gc.set_threshold(*PUBLISHING_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+
+
 def summary_for(mode: Mode, settings: Settings, simulator: FleetSimulator) -> PublishSummary:
     return PublishSummary(mode=mode, topic=settings.topic, panels=simulator.state.size, seed=simulator.seed)
 
@@ -441,7 +461,8 @@ def fast_forward(
     simulator = FleetSimulator(settings, fleet_start=start, panels=panels, seed=seed, history=True, faults=faults)
     summary = summary_for("fast-forward", settings, simulator)
     started = time.perf_counter()
-    with FleetPublisher(settings, simulator.panel_ids, producer_config=producer_config) as publisher:
+    with fewer_collections(), FleetPublisher(settings, simulator.panel_ids,
+                                             producer_config=producer_config) as publisher:
         unflushed = 0
         for time_ms in times_ms.tolist():
             if stop is not None and stop.is_set():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -363,3 +364,12 @@ def test_sigterm_during_live_mode_flushes_and_ends_cleanly(producer: type[FakePr
     assert summary.all_delivered
     assert only_producer().closed
     assert np.all(np.array([p for *_, p in only_producer().sent]) >= 0)
+
+
+def test_publishing_collects_garbage_less_often_and_restores_the_thresholds(producer: type[FakeProducer]) -> None:
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    fast_forward(fleet_settings(), start=START, end=END, panels=2, seed=1,
+                 on_progress=lambda _sent: seen.append(gc.get_threshold()))
+    assert seen and set(seen) == {publisher.PUBLISHING_GC_THRESHOLDS}
+    assert gc.get_threshold() == before
