@@ -131,6 +131,17 @@ class Settings(BaseSettings):
     # Live mode keeps the seed's demo; an explicit SOLAR_PRODUCTION_START wins in both modes.
     backfill_production_start: time = Field(time(6, 0), validation_alias=_alias("backfill_production_start"))
     backfill_production_hours: float = Field(12.0, gt=0, le=24, validation_alias=_alias("backfill_production_hours"))
+    # The live fleet's spool (fleet/spool.py): readings Kafka cannot take wait on disk, one directory
+    # per topic under this one (unset = <SOLAR_HOME>/fleet-spool), at most this many bytes; when
+    # full, `drop-oldest` drops the oldest readings (counted and logged) and `block` stops generating
+    # new cycles until the spool drains.
+    fleet_spool_dir: Path | None = Field(None, validation_alias=_alias("fleet_spool_dir"))
+    fleet_spool_max_bytes: int = Field(1 << 30, ge=1 << 20, validation_alias=_alias("fleet_spool_max_bytes"))
+    fleet_spool_full_policy: Literal["block", "drop-oldest"] = Field(
+        "drop-oldest", validation_alias=_alias("fleet_spool_full_policy"))
+    # Kafka counts as away once a record sent has waited this long for its acknowledgement: new
+    # cycles then go to the spool instead of the producer.
+    fleet_stall_seconds: float = Field(10.0, gt=0, validation_alias=_alias("fleet_stall_seconds"))
 
     # --- fault detection (storage/faults.py; README "Fault detection") ---
     # A whole number of 30-s windows: fault detection reads the window summaries (storage/windows.py).
@@ -460,6 +471,12 @@ class Settings(BaseSettings):
             host = "127.0.0.1" if self.spark_host == "auto" else self.spark_host
             return f"spark://{host}:{self.spark_master_port}"
         return "local[*]"
+
+    @property
+    def fleet_spool_path(self) -> Path:
+        """The live fleet's spool for this topic (readings of one topic never drain into another)."""
+        base = self.fleet_spool_dir.expanduser().resolve() if self.fleet_spool_dir else self.home_dir / "fleet-spool"
+        return base / self.topic
 
     @property
     def checkpoint_dir(self) -> Path:
