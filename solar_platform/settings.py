@@ -248,11 +248,12 @@ class Settings(BaseSettings):
     # Dagster's checks on the live tables (orchestration/live/checks.py).
     check_freshness_max_lag_seconds: float = Field(
         120.0, gt=0, validation_alias=_alias("check_freshness_max_lag_seconds"))
+    # Read as the newest complete 15-min energy buckets covering at least this long.
     check_completeness_window_minutes: float = Field(
-        10.0, gt=0, validation_alias=_alias("check_completeness_window_minutes"))
+        15.0, gt=0, validation_alias=_alias("check_completeness_window_minutes"))
     check_completeness_min_share: float = Field(
         0.9, ge=0, le=1, validation_alias=_alias("check_completeness_min_share"))
-    # The power-bounds and duplicate checks look this far back.
+    # The power-bounds check looks this far back (whole 15-min buckets).
     check_recent_window_minutes: float = Field(60.0, gt=0, validation_alias=_alias("check_recent_window_minutes"))
     check_dead_letter_window_minutes: float = Field(
         60.0, gt=0, validation_alias=_alias("check_dead_letter_window_minutes"))

@@ -8,7 +8,7 @@ recorded at the batch's own time so that tests can pin the platform's clock anyw
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import text
@@ -23,19 +23,24 @@ Row = tuple[str, float, int, datetime]  # panel, power W, status, naive UTC time
 
 
 def write_as_stream(settings: Settings, rows: Iterable[Row], *, batch_seconds: float = 60.0,
-                    commit_delay_seconds: float = 5.0) -> int:
-    """Commit `rows` (any order) in batches of `batch_seconds` of event time; returns the readings
-    new or changed. Each batch's progress row is recorded `commit_delay_seconds` after its newest
-    reading."""
-    ordered = sorted(rows, key=lambda row: row[3])
+                    commit_delay_seconds: float = 5.0, arrivals: Sequence[datetime] | None = None) -> int:
+    """Commit `rows` (any order) in batches of `batch_seconds` of arrival time; returns the readings
+    new or changed. A reading arrives at its own time unless `arrivals` (one per row) says otherwise
+    (a wrong clock, a late logger). Each batch's progress row is recorded `commit_delay_seconds`
+    after its newest arrival."""
+    rows = list(rows)
+    arrived = list(arrivals) if arrivals is not None else [row[3] for row in rows]
+    order = sorted(range(len(rows)), key=lambda i: arrived[i])
+    ordered = [rows[i] for i in order]
+    arrival = [arrived[i] for i in order]
     engine = db.engine(settings.as_role("stream"), bulk_load=True)
     latest = LatestReadings()
     written = 0
     start = 0
     while start < len(ordered):
-        edge = ordered[start][3] + timedelta(seconds=batch_seconds)
+        edge = arrival[start] + timedelta(seconds=batch_seconds)
         stop = start
-        while stop < len(ordered) and ordered[stop][3] < edge:
+        while stop < len(ordered) and arrival[stop] < edge:
             stop += 1
         batch = ordered[start:stop]
         readings = readings_of(batch)
@@ -48,9 +53,9 @@ def write_as_stream(settings: Settings, rows: Iterable[Row], *, batch_seconds: f
                 "duration_ms, recorded_at) VALUES ('test', 'readings', :b, :n, :w, 0, :a, :c, :newest, :median, 1, "
                 ":at)"),
                 {"b": median, "n": len(batch), "w": committed.appended + committed.corrected,
-                 "a": committed.appended, "c": committed.corrected, "newest": batch[-1][3],
+                 "a": committed.appended, "c": committed.corrected, "newest": max(row[3] for row in batch),
                  "median": EPOCH + timedelta(microseconds=median),
-                 "at": batch[-1][3] + timedelta(seconds=commit_delay_seconds)})
+                 "at": arrival[stop - 1] + timedelta(seconds=commit_delay_seconds)})
         latest = committed.latest
         written += committed.appended + committed.corrected
         start = stop

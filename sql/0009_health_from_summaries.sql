@@ -34,3 +34,7 @@ CREATE TABLE IF NOT EXISTS fleet_now (
     newest_reading    DATETIME(3) NULL,
     PRIMARY KEY (id)
 ) ENGINE=InnoDB;
+
+-- The lowest reading of each 15-min bucket beside its peak: the live power-bounds check reads the
+-- buckets (negative or above-Pmax readings) instead of raw readings. Rebuilt rows get it from raw.
+ALTER TABLE panel_energy_15min ADD COLUMN IF NOT EXISTS min_w DOUBLE NULL AFTER peak_w;

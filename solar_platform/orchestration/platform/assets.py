@@ -53,7 +53,7 @@ def panel_registry(solar: SolarSettingsResource) -> dg.MaterializeResult:
     """
     settings = solar.get()
     configured = configured_fleet(settings)
-    figures = sync_panel_registry(db.engine(settings), configured)
+    figures = sync_panel_registry(db.engine(settings, bulk_load=True), configured)
     return dg.MaterializeResult(metadata={
         "configured_panels": len(configured),
         "fleet_seed": settings.seed,

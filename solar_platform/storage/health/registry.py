@@ -55,7 +55,8 @@ def sync_panel_registry(engine: Engine, configured_pmax: Mapping[str, float], no
     Pmax are upserted (an operator's word stands), fleet panels no longer configured are retired,
     and panels the stream has seen (`panel_latest`) but the registry lacks are added as 'seen'.
     READ COMMITTED: reading `panel_latest` takes no lock the stream's batches would wait on.
-    Each panel's first and last seen live in `panel_latest`, kept by the stream.
+    Each panel's first and last seen live in `panel_latest`, kept by the stream. `engine` must allow
+    `LOAD DATA LOCAL` (`db.engine(..., bulk_load=True)`).
     """
     moment = _now(now)
     with engine.begin() as conn:

@@ -47,6 +47,7 @@ class BucketRows:
     readings: npt.NDArray[np.int64]
     readings_on: npt.NDArray[np.int64]
     peak_w: npt.NDArray[np.float64]  # NaN: no reading stamped in the bucket
+    min_w: npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -102,13 +103,15 @@ def _bucket_rows(appends: Readings, prev_us: npt.NDArray[np.int64], prev_power: 
     is_reading = np.arange(key.size) >= n_pieces
     peak = np.full(count, -np.inf)
     np.maximum.at(peak, inverse[n_pieces:], power)
+    low = np.full(count, np.inf)
+    np.minimum.at(low, inverse[n_pieces:], power)
     return BucketRows(
         panel=unique >> 32, bucket_start_s=(unique & ((1 << 32) - 1)) * BUCKET_SECONDS,
         energy_wh=np.bincount(inverse[:n_pieces], weights=pieces.energy_wh, minlength=count),
         covered_s=np.bincount(inverse[:n_pieces], weights=pieces.covered_s, minlength=count),
         readings=np.bincount(inverse, weights=is_reading, minlength=count).astype(np.int64),
         readings_on=np.bincount(inverse[n_pieces:], weights=appends.status == 1, minlength=count).astype(np.int64),
-        peak_w=np.where(np.isfinite(peak), peak, np.nan),
+        peak_w=np.where(np.isfinite(peak), peak, np.nan), min_w=np.where(np.isfinite(low), low, np.nan),
     )
 
 
@@ -144,19 +147,23 @@ _TEMP_TABLES = (
     """CREATE TEMPORARY TABLE IF NOT EXISTS tmp_append_buckets (
         panel_id VARCHAR(64) CHARACTER SET ascii NOT NULL, bucket_start DATETIME NOT NULL,
         energy_wh DOUBLE NOT NULL, covered_seconds DOUBLE NOT NULL, readings INT NOT NULL, readings_on INT NOT NULL,
-        peak_w DOUBLE NULL) ENGINE=MEMORY""",
+        peak_w DOUBLE NULL, min_w DOUBLE NULL) ENGINE=MEMORY""",
 )
 
 _MERGE_BUCKETS = f"""
-    INSERT INTO {PANEL_BUCKETS} (panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w)
-    SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w FROM tmp_append_buckets
+    INSERT INTO {PANEL_BUCKETS} (panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w,
+                                 min_w)
+    SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w, min_w
+    FROM tmp_append_buckets
     ON DUPLICATE KEY UPDATE
         {PANEL_BUCKETS}.energy_wh = {PANEL_BUCKETS}.energy_wh + VALUES(energy_wh),
         {PANEL_BUCKETS}.covered_seconds = {PANEL_BUCKETS}.covered_seconds + VALUES(covered_seconds),
         {PANEL_BUCKETS}.readings = {PANEL_BUCKETS}.readings + VALUES(readings),
         {PANEL_BUCKETS}.readings_on = {PANEL_BUCKETS}.readings_on + VALUES(readings_on),
         {PANEL_BUCKETS}.peak_w = COALESCE(GREATEST({PANEL_BUCKETS}.peak_w, VALUES(peak_w)),
-                                          {PANEL_BUCKETS}.peak_w, VALUES(peak_w))"""
+                                          {PANEL_BUCKETS}.peak_w, VALUES(peak_w)),
+        {PANEL_BUCKETS}.min_w = COALESCE(LEAST({PANEL_BUCKETS}.min_w, VALUES(min_w)),
+                                         {PANEL_BUCKETS}.min_w, VALUES(min_w))"""
 
 _MERGE_FLEET = f"""
     INSERT INTO {FLEET_BUCKETS} (bucket_start, energy_wh, covered_seconds, readings, readings_on)
@@ -219,7 +226,7 @@ def write_appends(conn: Connection, plan: AppendPlan, timings: dict[str, float] 
         bulk.Column("panel_id", ids[b.panel]), bulk.Column("bucket_start", b.bucket_start_s * 1_000_000, "time_us"),
         bulk.Column("energy_wh", b.energy_wh), bulk.Column("covered_seconds", b.covered_s),
         bulk.Column("readings", b.readings), bulk.Column("readings_on", b.readings_on),
-        bulk.Column("peak_w", b.peak_w, "nullable")])
+        bulk.Column("peak_w", b.peak_w, "nullable"), bulk.Column("min_w", b.min_w, "nullable")])
     conn.execute(text(_MERGE_BUCKETS))
     conn.execute(text(_MERGE_FLEET))
     timed("append_energy", started)
