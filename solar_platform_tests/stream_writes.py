@@ -46,10 +46,10 @@ def write_as_stream(settings: Settings, rows: Iterable[Row], *, batch_seconds: f
         readings = readings_of(batch)
         with engine.begin() as conn:
             committed = commit_batch(conn, readings, latest, settings.energy_max_gap_seconds)
-            median = readings.median_time_us()
+            median = readings.frontier_us()
             conn.execute(text(
                 f"INSERT INTO {db.STREAM_PROGRESS} (query_id, query_name, batch_id, rows_in, rows_written, "
-                "dead_letters, readings_appended, readings_corrected, max_event_time, event_time_median, "
+                "dead_letters, readings_appended, readings_corrected, max_event_time, frontier_time, "
                 "duration_ms, recorded_at) VALUES ('test', 'readings', :b, :n, :w, 0, :a, :c, :newest, :median, 1, "
                 ":at)"),
                 {"b": median, "n": len(batch), "w": committed.appended + committed.corrected,

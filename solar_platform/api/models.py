@@ -281,6 +281,21 @@ class StreamStatus(BaseModel):
     stale: bool = Field(description="True when there is no heartbeat or it is older than `stale_after_seconds`.")
     stale_after_seconds: float
     newest_event_time: str | None
+    batch_in_flight: int | None = Field(None, description="The micro-batch running now (its pulse is fresh): a stale "
+                                                          "heartbeat with a batch in flight is a slow stream, not a "
+                                                          "stuck one.")
+    batch_running_seconds: float | None = Field(None, description="How long the batch in flight has been running.")
+
+
+class PlatformAlert(BaseModel):
+    """An open alarm about the platform itself (`pipeline_lag`: the stream's frontier is behind the clock)."""
+
+    kind: str
+    severity: str
+    opened_at: str
+    last_checked: str
+    detail: str | None
+    metric: float | None = Field(description="The headline figure: for `pipeline_lag`, seconds behind.")
 
 
 class NotificationStatus(BaseModel):
@@ -307,3 +322,5 @@ class Health(BaseModel):
     dead_letters_last_24h: int | None = Field(description="Counted up to 10 000.")
     notifications: NotificationStatus | None = Field(
         None, description="Alert notifications' delivery; null when the database is down.")
+    platform_alerts: list[PlatformAlert] | None = Field(
+        None, description="Open alarms about the platform itself (one per kind); null when the database is down.")

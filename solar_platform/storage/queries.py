@@ -37,6 +37,7 @@ from solar_platform.storage.db import (
     PANEL_DAILY_ENERGY,
     PANEL_LATEST,
     PANELS,
+    PLATFORM_ALERTS,
     READINGS,
     STREAM_PROGRESS,
     WINDOWS,
@@ -122,6 +123,16 @@ class FleetNow:
     panels_online: int
     panels_expected: int
     newest_reading: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformAlertRow:
+    kind: str
+    severity: str
+    opened_at: datetime
+    last_checked: datetime
+    detail: str | None
+    metric: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,6 +512,14 @@ def open_alert_counts(conn: Connection) -> dict[str, int]:
     rows = conn.execute(text(f"SELECT kind, COUNT(*) FROM {PANEL_ALERTS} WHERE state = 'open' GROUP BY kind")).all()
     counts = dict(rows)  # type: ignore[arg-type]
     return {kind: int(counts.get(kind, 0)) for kind in ALERT_KINDS}
+
+
+def open_platform_alerts(conn: Connection) -> list[PlatformAlertRow]:
+    """The platform's open alarms (one per kind at most: its unique open key)."""
+    rows = conn.execute(text(
+        f"SELECT kind, severity, opened_at, last_checked, detail, metric FROM {PLATFORM_ALERTS} "
+        "WHERE open_key IS NOT NULL ORDER BY opened_at")).all()
+    return [PlatformAlertRow(*row) for row in rows]
 
 
 def stream_health(conn: Connection, now: datetime) -> StreamHealth:

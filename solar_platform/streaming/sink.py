@@ -195,7 +195,7 @@ class ReadingsSink:
             progress.insert_dead_letters(connection, dead_letter_rows(rejected, self.settings.topic))
             if len(readings):
                 record_fleet_now(connection, committed.latest, as_of=datetime.now(UTC),
-                                 reference_us=readings.median_time_us(),
+                                 reference_us=readings.frontier_us(),
                                  horizon_seconds=self.settings.current_power_horizon_seconds)
             times = readings.time_us
             profile = {f"{name}_ms": round(seconds * 1000) for name, seconds in steps.seconds.items()}
@@ -205,7 +205,7 @@ class ReadingsSink:
                 rows_in=rows_in, rows_written=committed.appended + committed.corrected,
                 dead_letters=rejected.num_rows, appended=committed.appended, corrected=committed.corrected,
                 max_event_time=_utc_naive(int(times.max())) if times.size else None,
-                event_time_median=_utc_naive(readings.median_time_us()),
+                frontier_time=_utc_naive(readings.frontier_us()),
                 duration_ms=int((time.monotonic() - started) * 1000), profile=profile,
             )
         self.latest = committed.latest

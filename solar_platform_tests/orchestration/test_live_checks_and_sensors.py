@@ -70,7 +70,7 @@ def test_both_live_tables_report_the_streams_last_merge(fresh_settings):
         for batch_id, written, at in batches:
             progress.record_progress(conn, query_id="q", query_name=progress.READINGS_QUERY, batch_id=batch_id,
                                      rows_in=written, rows_written=written, dead_letters=0, appended=written,
-                                     corrected=0, max_event_time=None, event_time_median=None, duration_ms=5,
+                                     corrected=0, max_event_time=None, frontier_time=None, duration_ms=5,
                                      profile={})
             conn.execute(text("UPDATE stream_progress SET recorded_at = :at WHERE batch_id = :b"),
                          {"at": at, "b": batch_id})

@@ -3,8 +3,8 @@ raise one pipeline alarm (`platform_alerts`) when the stream itself falls behind
 
 One evaluation (the Dagster `panel_health` sensor, or `solar-platform health check`):
 
-1. The pipeline's frontier: the newest median event time of the batches the stream committed
-   lately (`pipeline_status.frontier`). One wrong clock cannot move a median.
+1. The pipeline's frontier: how far the stream has committed the fleet's readings (the newest
+   batch frontier, `pipeline_status.frontier`). One wrong clock cannot move it.
 2. The minutes judged end at the frontier's minute (or `settle` seconds before `now`, whichever is
    earlier), and their features come from the window summaries, each minute read once
    (`features`): about one row per panel per evaluation.

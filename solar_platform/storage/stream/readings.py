@@ -42,9 +42,14 @@ class Readings:
         """The panel id of every reading, as an Arrow string array."""
         return pa.array(self.panel_ids, pa.string()).take(pa.array(self.panel))
 
-    def median_time_us(self) -> int | None:
-        """The batch's median event time: the fleet's frontier, which one wrong clock cannot move."""
-        return int(np.median(self.time_us)) if self.panel.size else None
+    def frontier_us(self) -> int | None:
+        """The batch's frontier: the median, over the batch's panels, of each one's newest reading.
+        Where the fleet has got to as far as this batch knows: one wrong clock cannot move a median,
+        and a catch-up batch of hours gives its panels' newest, not its middle."""
+        if not self.panel.size:
+            return None
+        newest = np.append(self.panel[1:] != self.panel[:-1], True)  # sorted by (panel, time)
+        return int(np.median(self.time_us[newest]))
 
     @classmethod
     def empty(cls) -> Readings:
