@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -67,9 +68,10 @@ def prepare_environment(spark_host: str = "127.0.0.1") -> None:
 
 
 def build_session(settings: Settings, *, app_name: str = "solar-platform-stream",
-                  master: str | None = None) -> SparkSession:
+                  master: str | None = None, conf: Mapping[str, str] | None = None) -> SparkSession:
     """A SparkSession configured for the streaming job; reuses the process' active one if any.
 
+    `conf` adds or overrides Spark settings (e.g. `spark.cores.max` to take part of a cluster).
     JVM options only take effect when this call starts the JVM, so a second call in the same
     process returns the first session unchanged (Spark's own `getOrCreate` rule).
     """
@@ -91,7 +93,8 @@ def build_session(settings: Settings, *, app_name: str = "solar-platform-stream"
         .config("spark.driver.memory", settings.spark_driver_memory)
         .config("spark.driver.extraJavaOptions", jvm_options)
         .config("spark.executor.extraJavaOptions", jvm_options)
-        # Executors' Python workers (the contract parser runs there) in UTC with the driver's interpreter.
+        # Executors in UTC with the driver's interpreter, for any Python they run (the stream's parse
+        # runs in the driver; Dagster's Spark may ship Python functions).
         .config("spark.executorEnv.TZ", "UTC")
         .config("spark.executorEnv.PYSPARK_PYTHON", os.environ["PYSPARK_PYTHON"])
         .config("spark.sql.session.timeZone", "UTC")
@@ -109,6 +112,8 @@ def build_session(settings: Settings, *, app_name: str = "solar-platform-stream"
     if master.startswith("spark://"):
         # A standalone worker only offers the memory it was started with (SOLAR_SPARK_WORKER_MEMORY).
         builder = builder.config("spark.executor.memory", settings.spark_executor_memory)
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session
