@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Connection, text
 
 from solar_platform.settings import Settings
-from solar_platform.storage.db import READINGS, WINDOWS, engine
+from solar_platform.storage.db import READINGS, RETENTION_HORIZONS, WINDOWS, engine
 
 # partitioned raw table -> the column its partitions are by (also its indexed time column)
 PARTITIONED = {READINGS: "time_data", WINDOWS: "window_start"}
@@ -159,8 +159,18 @@ def drop_expired_partitions(settings: Settings, *, today: date | None = None) ->
             report.rows_estimate[table] = sum(p.rows_estimate for p in expired)
             if expired:
                 conn.execute(text(f"ALTER TABLE `{table}` DROP PARTITION {', '.join(p.name for p in expired)}"))
+                # Readings before the newest dropped day's end are gone: a rebuild reads the archive there.
+                record_dropped_before(conn, table, max(p.upper for p in expired if p.upper is not None))
         conn.commit()
     return report
+
+
+def record_dropped_before(conn: Connection, table: str, day: date) -> None:
+    """Note that `table` holds nothing before `day` (UTC midnight) any more; the horizon only moves on."""
+    conn.execute(text(
+        f"INSERT INTO {RETENTION_HORIZONS} (table_name, dropped_before, changed_at) VALUES (:t, :d, UTC_TIMESTAMP(3)) "
+        f"ON DUPLICATE KEY UPDATE dropped_before = GREATEST(dropped_before, VALUES(dropped_before)), "
+        "changed_at = VALUES(changed_at)"), {"t": table, "d": datetime.combine(day, datetime.min.time())})
 
 
 def prune_stream_progress(settings: Settings, *, now: datetime | None = None, chunk: int = 10_000) -> int:

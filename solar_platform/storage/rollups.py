@@ -41,6 +41,8 @@ from solar_platform.storage.db import (
     STAGE_PANEL_DAILY_ENERGY,
 )
 from solar_platform.storage.energy import BUCKET_SECONDS, trapezoid_buckets
+from solar_platform.storage.history import changes, folding
+from solar_platform.storage.periods import local_day_span
 
 DAY_SECONDS = 86_400
 
@@ -57,12 +59,7 @@ def expected_readings_per_day(interval_seconds: float) -> int:
 
 def local_day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
     """`[local midnight of day, next local midnight)` as naive UTC datetimes (what the tables hold)."""
-    zone = ZoneInfo(tz)
-
-    def utc(d: date) -> datetime:
-        return datetime.combine(d, time(), tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
-
-    return utc(day), utc(day + timedelta(days=1))
+    return local_day_span(day, tz)
 
 
 def days_between(first: date, last: date) -> list[date]:
@@ -129,13 +126,16 @@ _FLEET_COLUMNS = ("day, energy_wh, covered_seconds, peak_panel_w, panels_reporti
                   "readings_expected, mean_uptime_share, day_seconds, time_zone, computed_at")
 
 
-def swap_in(engine: Engine, run_key: str, days: Sequence[date]) -> tuple[int, int]:
-    """Replace `days` in both served tables with the staged rows, in one transaction; clears the stage.
+def swap_in(engine: Engine, run_key: str, days: Sequence[date],
+            seen: Sequence[changes.Mark] = ()) -> tuple[int, int]:
+    """Replace `days` in both served tables with the staged rows, in one transaction; clears the stage
+    and consumes the change marks `seen` (read before staging) that did not move since.
 
     Returns (panel rows, fleet rows) served. A day the stage has no rows for is emptied (its
     buckets are gone, so are its rollups). Re-running gives the same rows (idempotent per day).
     """
     with engine.begin() as conn:
+        changes.consume(conn, seen)
         params = {"k": run_key, "days": list(days)}
         for served in (PANEL_DAILY_ENERGY, FLEET_DAILY_ENERGY):
             conn.execute(text(f"DELETE FROM {served} WHERE day IN :days").bindparams(
@@ -364,6 +364,29 @@ COMPLETENESS_CHECK = "readings_complete"
 BLOCKING = (RECOMPUTE_CHECK, FLEET_CHECK, PEAK_CHECK)
 
 
+class FoldedDaysNeedTheArchive(RuntimeError):
+    """Folded days whose raw readings retention dropped: their buckets come back from the archive."""
+
+    def __init__(self, days: Sequence[date]) -> None:
+        self.days = list(days)
+        super().__init__(f"the buckets of {', '.join(d.isoformat() for d in self.days)} were folded and their raw "
+                         "readings have expired: rebuild them from the archive first (solar-platform rebuild)")
+
+
+def _marks_of(engine: Engine, tz: str, days: Sequence[date]) -> list[changes.Mark]:
+    """The change marks of buckets inside `days` (local days of `tz`)."""
+    if not days:
+        return []
+    with engine.connect() as conn:
+        a, b = local_day_bounds(min(days), tz)[0], local_day_bounds(max(days), tz)[1]
+        wanted = set(days)
+        return [m for m in changes.marks(conn, a, b) if m.bucket_start < b and _day_of(m, tz) in wanted]
+
+
+def _day_of(mark: changes.Mark, tz: str) -> date:
+    return mark.bucket_start.replace(tzinfo=UTC).astimezone(ZoneInfo(tz)).date()
+
+
 def roll_up_days(engine: Engine, settings: Settings, run_key: str, days: Sequence[date]) -> RollupRun:
     """Stage `days`, run the checks on the stage, and swap in only if every blocking check passed.
 
@@ -372,6 +395,11 @@ def roll_up_days(engine: Engine, settings: Settings, run_key: str, days: Sequenc
     rule's `health_over_range_factor` for the peaks.
     """
     days = list(days)
+    # Folded days get their buckets back first (from panelData; the archive is the caller's).
+    expired = folding.restore_folded(engine, settings, days)
+    if expired:
+        raise FoldedDaysNeedTheArchive(expired)
+    seen = _marks_of(engine, settings.site_timezone, days)  # before staging: see `changes`
     try:
         staged = stage_days(engine, settings, run_key, days)
         checks = {
@@ -383,7 +411,7 @@ def roll_up_days(engine: Engine, settings: Settings, run_key: str, days: Sequenc
         }
         run = RollupRun(days, staged, checks, BLOCKING)
         if run.passed:
-            run.served = swap_in(engine, run_key, days)
+            run.served = swap_in(engine, run_key, days, seen)
         return run
     finally:
         clear_stage(engine, run_key)

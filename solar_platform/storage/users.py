@@ -33,13 +33,15 @@ Statements = Sequence[tuple[str, tuple[str, ...]]]
 DAGSTER_DATABASE = "dagster"
 
 STREAM_WRITES = (db.READINGS, db.WINDOWS, db.DEAD_LETTERS, db.STREAM_PROGRESS, db.STREAM_PULSE,
-                 db.PANEL_BUCKETS, db.FLEET_BUCKETS, db.PANEL_LATEST)
+                 db.PANEL_BUCKETS, db.FLEET_BUCKETS, db.PANEL_LATEST, db.ENERGY_CHANGES)
 DAGSTER_WRITES = (db.PANELS, db.PANEL_ALERTS, db.PANEL_DAILY_ENERGY, db.FLEET_DAILY_ENERGY, db.STAGE_PANEL_DAILY_ENERGY,
                   db.STAGE_FLEET_DAILY_ENERGY, db.RUN_FAILURES, db.STREAM_PROGRESS,
                   # Alert events are recorded with the alert changes; Dagster and `notify deliver` deliver them.
                   db.ALERT_EVENTS, db.NOTIFICATION_DELIVERIES,
                   # `solar-platform rebuild` recomputes the derived tables from raw.
-                  db.WINDOWS, db.PANEL_BUCKETS, db.FLEET_BUCKETS, db.PANEL_LATEST, db.DERIVED_GENERATION)
+                  db.WINDOWS, db.PANEL_BUCKETS, db.FLEET_BUCKETS, db.PANEL_LATEST, db.DERIVED_GENERATION,
+                  # History: rollups consume the change marks; retention prunes the dead letters.
+                  db.ENERGY_CHANGES, db.DEAD_LETTERS, db.RETENTION_HORIZONS)
 # Retention adds and drops the raw tables' day partitions: ALTER and DROP on those two only.
 DAGSTER_PARTITIONS = (db.READINGS, db.WINDOWS)
 
