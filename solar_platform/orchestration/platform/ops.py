@@ -10,14 +10,20 @@ from solar_platform.storage import retention
 from solar_platform.storage.rebuild import RebuildError, rebuild
 
 
-@dg.op(description="Make the raw tables' day partitions ahead, drop the days older than the raw retention, "
-                   "and prune stream_progress. Figures as metadata.")
+@dg.op(description="Retention of every growing table: make the raw tables' day partitions ahead, drop the days "
+                   "older than the raw retention, prune stream_progress and dead_letters, fold energy buckets "
+                   "older than SOLAR_BUCKET_RETENTION_DAYS into their daily rollups, and drop the archive's days "
+                   "past SOLAR_ARCHIVE_RETENTION_DAYS (none by default). Figures as metadata.")
 def apply_retention(context: dg.OpExecutionContext, solar: SolarSettingsResource) -> dg.Output[int]:
     settings = solar.get()
     report = retention.run_retention(settings)
-    metadata = {k: dg.MetadataValue.json(v) if isinstance(v, dict) else v for k, v in report.metadata().items()}
+    metadata = {k: dg.MetadataValue.json(v) if isinstance(v, dict | list) else v
+                for k, v in report.metadata().items()}
     metadata["raw_retention_days"] = settings.raw_retention_days
     metadata["stream_progress_retention_hours"] = settings.stream_progress_retention_hours
+    metadata["bucket_retention_days"] = settings.bucket_retention_days
+    metadata["dead_letter_retention_days"] = settings.dead_letter_retention_days
+    metadata["archive_retention_days"] = settings.archive_retention_days
     context.log.info(f"retention: {report.metadata()}")
     return dg.Output(int(metadata["partitions_dropped"]), metadata=metadata)
 
