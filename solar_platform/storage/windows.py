@@ -25,6 +25,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, text
 
 from solar_platform.storage.db import WINDOWS
+from solar_platform.storage.stream import bulk
 
 WINDOW_SECONDS = 30
 WINDOW_MICROS = WINDOW_SECONDS * 1_000_000
@@ -128,6 +129,20 @@ def aggregate_windows(panel: npt.NDArray[np.int64], time_us: npt.NDArray[np.int6
         last_on_time_us=extreme(np.maximum, np.where(on, time_us, -1)),
         last_off_time_us=extreme(np.maximum, np.where(status == 0, time_us, -1)),
     )
+
+
+def window_load_columns(panel_ids: npt.NDArray[np.object_], w: WindowRows) -> list[bulk.Column]:
+    """Window rows (`panel_ids`: each row's panel) as the columns `bulk.load` writes into a
+    `panelDataAgg`-shaped table, in `COLUMNS` order."""
+    values = dict(zip(COLUMNS, (
+        panel_ids, w.power_sum / w.reading_count, w.window_start_us, w.window_start_us + WINDOW_MICROS,
+        w.reading_count, w.power_sum, w.power_min, w.power_max, w.readings_on, w.power_on_sum, w.power_on_min,
+        w.power_on_max, w.first_time_us, w.first_power, w.last_time_us, w.last_power, w.last_on_time_us,
+        w.last_off_time_us), strict=True))
+    kinds: dict[str, bulk.Kind] = {
+        "window_start": "time_us", "window_end": "time_us", "first_time": "time_us", "last_time": "time_us",
+        "last_on_time": "time_us", "last_off_time": "time_us", "power_on_min": "nullable", "power_on_max": "nullable"}
+    return [bulk.Column(name, values[name], kinds.get(name, "plain")) for name in COLUMNS]
 
 
 # Appended readings are later than everything stored for their panel: sums add, extremes widen,

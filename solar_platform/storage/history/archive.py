@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -115,9 +114,10 @@ class Archive:
     def day_dir(self, day: date) -> str:
         return f"{self.root}/{DAY_PREFIX}{day.isoformat()}"
 
-    def spark_day_dir(self, day: date) -> str:
-        """A day's directory as Spark names it."""
-        return f"{spark_uri(self.location).rstrip('/')}/{DAY_PREFIX}{day.isoformat()}"
+    def spark_path(self, path: str) -> str:
+        """A pyarrow path under the root as Spark names it."""
+        relative = path[len(self.root):].lstrip("/")
+        return f"{spark_uri(self.location).rstrip('/')}/{relative}"
 
     def days(self) -> list[date]:
         """The UTC days that have a directory, oldest first."""
@@ -205,10 +205,3 @@ def drop_expired_days(settings: Settings, *, today: date | None = None) -> list[
     for day in expired:
         archive.fs.delete_dir(archive.day_dir(day))
     return expired
-
-
-def day_bounds_us(days: Sequence[date]) -> tuple[int, int]:
-    """[first day's UTC midnight, the day after the last) in epoch µs."""
-    first = (min(days) - date(1970, 1, 1)).days * 86_400_000_000
-    last = ((max(days) - date(1970, 1, 1)).days + 1) * 86_400_000_000
-    return first, last
