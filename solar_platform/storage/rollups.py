@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -41,7 +41,7 @@ from solar_platform.storage.db import (
     STAGE_PANEL_DAILY_ENERGY,
 )
 from solar_platform.storage.energy import BUCKET_SECONDS, trapezoid_buckets
-from solar_platform.storage.history import changes, folding
+from solar_platform.storage.history import changes, folding, sources
 from solar_platform.storage.periods import local_day_span
 
 DAY_SECONDS = 86_400
@@ -230,25 +230,21 @@ def sample_panels(ids: Sequence[str], size: int, seed: int) -> list[str]:
     return sorted(np.random.default_rng(seed).choice(ids, size=size, replace=False).tolist())
 
 
-def raw_kept_from(settings: Settings, now: datetime | None = None) -> datetime:
-    """The oldest instant raw readings are surely kept from (UTC, naive): older days are expired."""
-    today = (now or datetime.now(UTC)).astimezone(UTC).date()
-    return datetime.combine(today - timedelta(days=settings.raw_retention_days), time())
-
-
 def check_against_raw(engine: Engine, settings: Settings, run_key: str, days: Sequence[date], sample_size: int,
                       rel_tol: float) -> CheckOutcome:
     """Staged panel rows vs the numpy recompute from panelData on a sample of panels per day.
 
-    Days whose raw readings have expired (retention) cannot be recomputed and are listed apart.
+    Days whose raw readings retention dropped (`storage.history.sources`) cannot be recomputed and
+    are listed apart.
     """
     checked = mismatched = 0
     worst = 0.0
     examples: list[str] = []
     expired: list[str] = []
-    kept_from = raw_kept_from(settings)
+    with engine.connect() as conn:
+        dropped_before = sources.raw_dropped_before(conn)
     for day in days:
-        if local_day_bounds(day, settings.site_timezone)[0] < kept_from:
+        if dropped_before is not None and local_day_bounds(day, settings.site_timezone)[0] < dropped_before:
             expired.append(day.isoformat())
             continue
         staged_ids = list(staged_panel_days(engine, run_key, day))

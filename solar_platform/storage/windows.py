@@ -25,6 +25,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, text
 
 from solar_platform.storage.db import WINDOWS
+from solar_platform.storage.energy import panel_range_sql
 from solar_platform.storage.stream import bulk
 
 WINDOW_SECONDS = 30
@@ -169,10 +170,14 @@ MERGE_APPENDED_WINDOWS = f"""
         {WINDOWS}.last_off_time = COALESCE(VALUES(last_off_time), {WINDOWS}.last_off_time)"""
 
 
-def recompute_windows(conn: Connection, start: datetime, end: datetime) -> int:
-    """Rewrite panelDataAgg for windows starting in `[start, end)` (30-s aligned) from panelData."""
-    params = {"a": start, "b": end}
-    conn.execute(text(f"DELETE FROM {WINDOWS} WHERE window_start >= :a AND window_start < :b"), params)
+def recompute_windows(conn: Connection, start: datetime, end: datetime,
+                      panels: tuple[str | None, str | None] = (None, None)) -> int:
+    """Rewrite panelDataAgg for windows starting in `[start, end)` (30-s aligned) from panelData, for
+    all panels or a range `[first, past)` of panel ids."""
+    params = {"a": start, "b": end, "lo": panels[0], "hi": panels[1]}
+    conn.execute(text(f"DELETE FROM {WINDOWS} WHERE window_start >= :a AND window_start < :b "
+                      f"AND {panel_range_sql('Panel_id', panels)}"), params)
     return int(conn.execute(text(
-        f"INSERT INTO {WINDOWS} ({', '.join(COLUMNS)}) "
-        + recompute_windows_select("panelData d", "d.time_data >= :a AND d.time_data < :b")), params).rowcount)
+        f"INSERT INTO {WINDOWS} ({', '.join(COLUMNS)}) " + recompute_windows_select(
+            "panelData d", f"d.time_data >= :a AND d.time_data < :b AND {panel_range_sql('d.Panel_id', panels)}")),
+        params).rowcount)
