@@ -217,12 +217,13 @@ def finish(eng: Engine, settings: Settings, report: RebuildReport, raw_chunks: S
         run = daily_rollups.roll_up_days(eng, settings, f"rebuild-{uuid.uuid4().hex[:20]}", days)
         report.rollup = run
         notify("daily rollups", 1, 1)
-        if run.served is None:
+        if run.served is None and not run.changed_meanwhile:
             report.seconds = time.perf_counter() - began
             raise RebuildError(f"daily rollups of {days[0]}..{days[-1]} not served: blocking check(s) "
                                f"{', '.join(run.failures())} failed: "
                                f"{[run.checks[n].metadata for n in run.failures()]}")
-        report.panel_days = run.served[0]
+        # Days the stream changed while they were rolled up keep their marks: the sensor rolls them up again.
+        report.panel_days = run.served[0] if run.served else 0
     report.seconds = time.perf_counter() - began
     return report
 

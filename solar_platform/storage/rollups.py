@@ -344,6 +344,9 @@ class RollupRun:
     checks: dict[str, CheckOutcome]
     blocking: tuple[str, ...]
     served: tuple[int, int] | None = None  # (panel rows, fleet rows), None when not swapped
+    # A blocking check failed while the stream changed these days (a late reading between the stage
+    # and the check): nothing is served, and their marks make the sensor roll them up again.
+    changed_meanwhile: list[date] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -386,7 +389,9 @@ def _day_of(mark: changes.Mark, tz: str) -> date:
 def roll_up_days(engine: Engine, settings: Settings, run_key: str, days: Sequence[date]) -> RollupRun:
     """Stage `days`, run the checks on the stage, and swap in only if every blocking check passed.
 
-    When one fails the stage is cleared and the served tables are left untouched. The checks' limits
+    When one fails the stage is cleared and the served tables are left untouched; when the stream
+    changed some of the days meanwhile (`changed_meanwhile`), that is no fault of the rollup: their
+    change marks remain and the sensor rolls them up again. The checks' limits
     are settings: `rollup_check_sample_panels`, `rollup_check_relative_tolerance`, and the over_range
     rule's `health_over_range_factor` for the peaks.
     """
@@ -408,6 +413,10 @@ def roll_up_days(engine: Engine, settings: Settings, run_key: str, days: Sequenc
         run = RollupRun(days, staged, checks, BLOCKING)
         if run.passed:
             run.served = swap_in(engine, run_key, days, seen)
+        else:
+            tz, before = settings.site_timezone, {(m.bucket_start, m.version) for m in seen}
+            run.changed_meanwhile = sorted({_day_of(m, tz) for m in _marks_of(engine, tz, days)
+                                            if (m.bucket_start, m.version) not in before})
         return run
     finally:
         clear_stage(engine, run_key)

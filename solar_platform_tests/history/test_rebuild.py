@@ -125,3 +125,30 @@ def test_a_range_without_a_source_stops_with_one_line(fresh_settings: Settings, 
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "no source for 2025-06-10 00:00" in done.stderr and "Traceback" not in done.stderr
     assert snapshot(settings) == before
+
+
+def test_a_chunk_the_stream_changes_while_spark_computes_it_is_redone_exactly(fresh_settings: Settings,
+                                                                             spark: SparkSession) -> None:
+    """The race a rebuild beside the stream must not lose: Spark read a chunk, then a batch changed it,
+    then the rebuild writes. The write sees the chunk's change marks moved and recomputes it in
+    MariaDB, in the transaction that holds the stream off."""
+    from solar_platform.history import rebuild as spark_rebuild
+    from solar_platform.storage import rebuild as shared
+    from solar_platform.storage.history import changes
+    from solar_platform.storage.history.archive import Archive
+    from solar_platform.storage.rebuild import PANDATA, Chunk, RebuildReport
+    from solar_platform_tests.storage.derived import assert_derived_equal_recompute
+
+    settings = fresh_settings
+    stream = Stream(settings)
+    stream.commit([(f"p-{i}", 100.0 + i, 1, _utc(12) + timedelta(seconds=5 * k)) for i in range(3) for k in range(720)])
+    chunk = Chunk(_utc(12), _utc(13), PANDATA)
+    with db.engine(settings).connect() as conn:
+        seen = changes.marks(conn, chunk.start, chunk.end)
+        ranges = shared.panel_ranges(conn, 2)
+    rows = spark_rebuild._compute(spark, settings, Archive.of(settings), chunk, 2)
+    stream.commit([("p-1", 999.0, 0, _utc(12.5)), ("p-2", 5.0, 1, _utc(12.5) + timedelta(seconds=2))])
+    report = RebuildReport(chunk.start, chunk.end)
+    assert spark_rebuild._write(settings, chunk, ranges, rows, seen, report)
+    assert report.chunks_recomputed_in_sql == 1 and report.readings == 3 * 720 + 1
+    assert_derived_equal_recompute(settings)
