@@ -23,6 +23,7 @@ from solar_platform.storage.history import archive as raw_archive
 from solar_platform.storage.history.archive import Archive
 from solar_platform.streaming.job import run_job
 from solar_platform_tests.history.late_data import day_readings, publish
+from solar_platform_tests.orchestration.conftest import defs_for
 
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date()
 
@@ -44,7 +45,8 @@ def _resolved(archive: Archive, day: date) -> dict[tuple[str, int], tuple[float,
 
 
 @pytest.mark.integration
-def test_the_archive_resolves_to_what_panel_data_keeps(fresh_settings: Settings, spark: SparkSession) -> None:
+def test_the_archive_resolves_to_what_panel_data_keeps(fresh_settings: Settings, spark: SparkSession,
+                                                       offline_processes) -> None:
     settings = fresh_settings.model_copy(update={"archive_compacted_files_per_day": 2})
     archive = Archive.of(settings)
     readings = day_readings(YESTERDAY, 11, 11.5, 5)
@@ -77,7 +79,13 @@ def test_the_archive_resolves_to_what_panel_data_keeps(fresh_settings: Settings,
     check = check_day(spark, archive, db.engine(settings), settings, YESTERDAY)
     assert check.passed and check.checked and check.archive_rows == len(kept) and check.panels_sampled == 3
     assert check.rows_compared == len(kept)
-    assert compact_day(spark, archive, YESTERDAY, 2).rows_kept == len(kept)  # again: the same rows
+    # Dagster's asset does the same for its partition (again: the same rows), and runs the check.
+    defs = defs_for(settings, processes=offline_processes)
+    result = defs.resolve_job_def("compact_raw_archive").execute_in_process(partition_key=YESTERDAY.isoformat())
+    (materialization,) = result.get_asset_materialization_events()
+    assert materialization.materialization.metadata["rows_kept"].value == len(kept)
+    assert [(e.asset_check_key.name, e.passed) for e in result.get_asset_check_evaluations()] == [
+        ("matches_panel_data", True)]
 
     with db.engine(settings, role="migrator").begin() as conn:  # panelData and the archive now disagree
         conn.execute(text("UPDATE panelData SET power_panel = 7 WHERE Panel_id = :p AND time_data = :t"),
