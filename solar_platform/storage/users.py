@@ -40,8 +40,10 @@ DAGSTER_WRITES = (db.PANELS, db.PANEL_ALERTS, db.PANEL_DAILY_ENERGY, db.FLEET_DA
                   db.ALERT_EVENTS, db.NOTIFICATION_DELIVERIES,
                   # `solar-platform rebuild` recomputes the derived tables from raw.
                   db.WINDOWS, db.PANEL_BUCKETS, db.FLEET_BUCKETS, db.PANEL_LATEST, db.DERIVED_GENERATION,
-                  # History: rollups consume the change marks; retention prunes the dead letters.
-                  db.ENERGY_CHANGES, db.DEAD_LETTERS, db.RETENTION_HORIZONS)
+                  # History: rollups consume the change marks; retention notes what it dropped.
+                  db.ENERGY_CHANGES, db.RETENTION_HORIZONS)
+# Retention prunes the dead letters: it may delete them, never write one.
+DAGSTER_PRUNES = (db.DEAD_LETTERS,)
 # Retention adds and drops the raw tables' day partitions: ALTER and DROP on those two only.
 DAGSTER_PARTITIONS = (db.READINGS, db.WINDOWS)
 
@@ -92,6 +94,7 @@ def grant_table_rights(conn: Connection, settings: Settings) -> None:
     host = conn.exec_driver_sql("SELECT CURRENT_USER()").scalar().rpartition("@")[2]
     rights = [(settings.mysql_stream_user, "SELECT, INSERT, UPDATE, DELETE", STREAM_WRITES),
               (settings.mysql_dagster_user, "SELECT, INSERT, UPDATE, DELETE", DAGSTER_WRITES),
+              (settings.mysql_dagster_user, "SELECT, DELETE", DAGSTER_PRUNES),
               (settings.mysql_dagster_user, "ALTER, DROP", DAGSTER_PARTITIONS)]
     for user, privileges, tables in rights:
         for name in tables:

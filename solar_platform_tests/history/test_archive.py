@@ -52,10 +52,13 @@ def test_the_archive_resolves_to_what_panel_data_keeps(fresh_settings: Settings,
     readings = day_readings(YESTERDAY, 11, 11.5, 5)
     changed = readings[10]
     producer = kafka_clients.producer(settings, "fleet", acks="all")
-    try:  # within one batch, the later of two messages for the same (panel, time) wins; junk is rejected
+    try:  # within one batch, the later of two messages for the same (panel, time) wins; junk and a wrong
+        # clock are rejected (dead letters), never archived
         for message in (*(r.to_message() for r in readings), {**changed.to_message(), "power_panel": 1.5}):
             producer.send(settings.topic, key=b"k", value=json.dumps(message).encode())
         producer.send(settings.topic, key=b"k", value=b"{not json")
+        five_years_ahead = Reading("panel-a", 1.0, 1, datetime.now(UTC) + timedelta(days=5 * 365))  # a wrong clock
+        producer.send(settings.topic, key=b"k", value=json.dumps(five_years_ahead.to_message()).encode())
         producer.flush()
     finally:
         producer.close()
@@ -64,6 +67,7 @@ def test_the_archive_resolves_to_what_panel_data_keeps(fresh_settings: Settings,
     publish(settings, [Reading(changed.panel_id, 99.25, 0, changed.time_utc), *later])
     run_job(settings, "available-now", spark=spark)
 
+    assert archive.days() == [YESTERDAY]  # nothing five years ahead
     files = [Path(f).name for f in archive.files(YESTERDAY)]
     assert len(files) == 2 and all(f.startswith("batch-") for f in files)
     assert archive.read_day(YESTERDAY).num_rows == len(readings) + 2 + len(later)  # every accepted reading
@@ -111,8 +115,8 @@ def test_a_replayed_batch_rewrites_its_own_files(tmp_path: Path) -> None:
     assert not [p for p in (tmp_path / "archive").rglob("*") if p.name.startswith(".")]  # no temporary left
 
 
-def test_the_archive_keeps_every_day_unless_told(tmp_path: Path, fresh_settings: Settings) -> None:
-    settings = fresh_settings.model_copy(update={"archive_uri": str(tmp_path / "archive")})
+def test_the_archive_keeps_every_day_unless_told(tmp_path: Path) -> None:
+    settings = Settings(archive_uri=str(tmp_path / "archive"), archive_retention_days=0)
     archive = Archive.of(settings)
     today = date(2026, 1, 10)
     for age in (0, 1, 30, 400):

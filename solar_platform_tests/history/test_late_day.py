@@ -84,3 +84,43 @@ def test_a_rolled_day_follows_its_late_afternoon(fresh_settings: Settings, spark
             {"d": day, "e": day + timedelta(days=1)}).one()
     assert rolled == pytest.approx(buckets, rel=1e-12)
     assert_derived_equal_recompute(settings)
+
+
+def test_a_folded_day_whose_readings_expired_follows_a_late_reading(fresh_settings: Settings, spark: SparkSession,
+                                                                    offline_processes) -> None:
+    """For ever: a day rolled up, folded (its buckets gone) and dropped from panelData by retention
+    gets a re-sent reading with a new value. The sensor's run rebuilds the day's buckets from the raw
+    archive on Spark, then rolls it up: DAY and lifetime figures equal a recompute of every reading."""
+    import dataclasses
+
+    from solar_platform.storage import retention
+    from solar_platform.storage.history import folding
+
+    settings = fresh_settings.model_copy(update={"interval_seconds": 30.0, "bucket_retention_days": 5})
+    now = datetime.now(UTC).replace(microsecond=0)
+    day = (now - timedelta(days=10)).date()
+    readings = day_readings(day, 6, 18, 30)
+    publish(settings, readings)
+    run_job(settings, "available-now", spark=spark)
+    defs = defs_for(settings, processes=offline_processes)
+    rollups = defs.resolve_job_def("daily_rollups")
+    assert rollups.execute_in_process(partition_key=day.isoformat()).success
+    assert folding.fold_buckets(settings).folded == [day.isoformat()]
+    start = datetime.combine(day, datetime.min.time())
+    with db.engine(settings, role="migrator").begin() as conn:  # what retention does to the day's raw readings
+        conn.execute(text("DELETE FROM panelData WHERE time_data < :b"), {"b": start + timedelta(days=1)})
+        retention.record_dropped_before(conn, "panelData", day + timedelta(days=1))
+
+    changed = dataclasses.replace(readings[400], power_w=readings[400].power_w + 50.0)
+    publish(settings, [changed])
+    run_job(settings, "available-now", spark=spark)
+    result = _sensor(defs)
+    assert isinstance(result, dg.SensorResult) and [r.partition_key for r in result.run_requests] == [day.isoformat()]
+    assert rollups.execute_in_process(partition_key=day.isoformat()).success
+
+    every = numpy_buckets([*readings, changed], settings.energy_max_gap_seconds)
+    client = api_client(settings, now)
+    assert api_day(client, day) == pytest.approx(sum(day_energy(b, day) for b in every.values()), rel=1e-9)
+    assert api_lifetime(client) == pytest.approx(sum(sum(b.values()) for b in every.values()), rel=1e-9)
+    assert api_lifetime(client, changed.panel_id) == pytest.approx(sum(every[changed.panel_id].values()), rel=1e-9)
+    assert isinstance(_sensor(defs), dg.SkipReason)
