@@ -3,7 +3,7 @@
 **Compaction** (Dagster asset `raw_archive`, one partition per UTC day) reads the day's files (one
 per stream batch, and earlier compactions), keeps the rows panelData keeps (the archive's rule,
 with their ingest columns, so later files still resolve against them), and writes them sorted by
-(panel, time) as at most `SOLAR_ARCHIVE_COMPACTED_FILES_PER_DAY` files. Spark writes them under
+(hour, panel, time) as at most `SOLAR_ARCHIVE_COMPACTED_FILES_PER_DAY` files. Spark writes them under
 `_compaction/` (ignored by every reader); they are then moved into the day and only then are the
 files they replace deleted. A reader in between sees some rows twice, with equal ingest columns,
 so the rule resolves them alike; a crash leaves the inputs, and the next run compacts them again.
@@ -63,7 +63,11 @@ def compact_day(spark: SparkSession, archive: Archive, day: date, files_per_day:
     report.rows_in = rows.count()
     key = uuid.uuid4().hex[:12]
     scratch = f"{archive.root}/{SCRATCH}/{day.isoformat()}-{key}"
-    kept = resolved(rows).repartition(files_per_day, PANEL_ID).sortWithinPartitions(PANEL_ID, TIME)
+    # Sorted by hour, then panel and time: a Parquet row group then spans about an hour, so a reader
+    # of one hour (a rebuild's chunk) skips the others by their statistics, and each panel's readings
+    # of the hour sit together (they compress well).
+    kept = resolved(rows).repartition(files_per_day, PANEL_ID).sortWithinPartitions(
+        sf.date_trunc("hour", sf.col(TIME)), PANEL_ID, TIME)
     kept.write.mode("overwrite").option("compression", "zstd").parquet(archive.spark_path(scratch))
     parts = sorted(info.path for info in archive.fs.get_file_info(pafs.FileSelector(scratch))
                    if info.base_name.startswith("part-") and info.base_name.endswith(".parquet"))

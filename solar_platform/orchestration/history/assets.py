@@ -28,7 +28,7 @@ def raw_archive(context: dg.AssetExecutionContext, solar: SolarSettingsResource,
                 spark: SolarSparkResource):  # noqa: ANN201
     """Every reading the stream accepted, as Parquet by UTC day (SOLAR_ARCHIVE_URI; README "Raw archive"):
     the stream writes a file per batch; materializing a day compacts it into at most
-    SOLAR_ARCHIVE_COMPACTED_FILES_PER_DAY files, sorted by panel and time, keeping the rows panelData
+    SOLAR_ARCHIVE_COMPACTED_FILES_PER_DAY files, sorted by hour, panel and time, keeping the rows panelData
     keeps (the archive's one resolution rule). Rebuilds read it where panelData's retention dropped
     the readings. Kept for ever unless SOLAR_ARCHIVE_RETENTION_DAYS is set."""
     settings = solar.get()
