@@ -30,7 +30,7 @@ from solar_platform.fleet.faults import FaultPlan
 from solar_platform.fleet.simulation import simulate_readings
 from solar_platform.fleet.state import FleetState
 from solar_platform.settings import load_settings
-from solar_platform.storage import faults as fault_rules
+from solar_platform.storage.health import faults as fault_rules
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 START_RANGES_H = {  # hours of the day (UTC) a fault of the kind may start in

@@ -24,8 +24,9 @@ from sqlalchemy import text
 from solar_platform.notifications.delivery import run_once
 from solar_platform.settings import load_settings
 from solar_platform.stack.scratch import scratch_environment
-from solar_platform.storage import alerts, db, notifications
-from solar_platform.storage.faults import Decision
+from solar_platform.storage import db, notifications
+from solar_platform.storage.health import alerts
+from solar_platform.storage.health.faults import Decision
 from solar_platform_tests.notifications.receivers import WebhookReceiver
 
 

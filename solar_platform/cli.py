@@ -18,7 +18,7 @@ from solar_platform.notifications.commands import app as notify_app
 from solar_platform.settings import Settings, SettingsError, load_settings
 from solar_platform.stack.commands import app as stack_app
 from solar_platform.stack.commands import db_app, platform_down, platform_up
-from solar_platform.storage.health_commands import health_app, panels_app
+from solar_platform.storage.health.commands import health_app, panels_app
 from solar_platform.streaming.commands import app as stream_app
 
 app = typer.Typer(

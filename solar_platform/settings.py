@@ -131,9 +131,21 @@ class Settings(BaseSettings):
     # Live mode keeps the seed's demo; an explicit SOLAR_PRODUCTION_START wins in both modes.
     backfill_production_start: time = Field(time(6, 0), validation_alias=_alias("backfill_production_start"))
     backfill_production_hours: float = Field(12.0, gt=0, le=24, validation_alias=_alias("backfill_production_hours"))
+    # The live fleet's spool (fleet/spool.py): readings Kafka cannot take wait on disk, one directory
+    # per topic under this one (unset = <SOLAR_HOME>/fleet-spool), at most this many bytes; when
+    # full, `drop-oldest` drops the oldest readings (counted and logged) and `block` stops generating
+    # new cycles until the spool drains.
+    fleet_spool_dir: Path | None = Field(None, validation_alias=_alias("fleet_spool_dir"))
+    fleet_spool_max_bytes: int = Field(1 << 30, ge=1 << 20, validation_alias=_alias("fleet_spool_max_bytes"))
+    fleet_spool_full_policy: Literal["block", "drop-oldest"] = Field(
+        "drop-oldest", validation_alias=_alias("fleet_spool_full_policy"))
+    # Kafka counts as away once a record sent has waited this long for its acknowledgement: new
+    # cycles then go to the spool instead of the producer.
+    fleet_stall_seconds: float = Field(10.0, gt=0, validation_alias=_alias("fleet_stall_seconds"))
 
-    # --- fault detection (storage/faults.py; README "Fault detection") ---
-    health_step_seconds: float = Field(60.0, gt=0, validation_alias=_alias("health_step_seconds"))
+    # --- fault detection (storage/health/faults.py; README "Fault detection") ---
+    # A whole number of 30-s windows: fault detection reads the window summaries (storage/windows.py).
+    health_step_seconds: float = Field(60.0, gt=0, multiple_of=30.0, validation_alias=_alias("health_step_seconds"))
     health_lookback_minutes: float = Field(20.0, gt=0, validation_alias=_alias("health_lookback_minutes"))
     health_settle_seconds: float = Field(15.0, ge=0, validation_alias=_alias("health_settle_seconds"))
     health_offline_minutes: float = Field(2.0, gt=0, validation_alias=_alias("health_offline_minutes"))
@@ -154,6 +166,9 @@ class Settings(BaseSettings):
     health_recovery_minutes: float = Field(5.0, gt=0, validation_alias=_alias("health_recovery_minutes"))
     health_min_expected_level: float = Field(0.1, gt=0, le=1, validation_alias=_alias("health_min_expected_level"))
     health_min_peers: int = Field(1, ge=1, validation_alias=_alias("health_min_peers"))
+    # The pipeline alarm: the stream's frontier (median event time of its newest batches) this far
+    # behind the platform's clock. One alarm, instead of a silent alert per panel.
+    health_pipeline_lag_seconds: float = Field(120.0, gt=0, validation_alias=_alias("health_pipeline_lag_seconds"))
 
     # --- message contract ---
     # Naive timestamps (the seed's "YYYY-MM-DD HH:MM:SS.ffffff") are read in this zone.
@@ -249,11 +264,12 @@ class Settings(BaseSettings):
     # Dagster's checks on the live tables (orchestration/live/checks.py).
     check_freshness_max_lag_seconds: float = Field(
         120.0, gt=0, validation_alias=_alias("check_freshness_max_lag_seconds"))
+    # Read as the newest complete 15-min energy buckets covering at least this long.
     check_completeness_window_minutes: float = Field(
-        10.0, gt=0, validation_alias=_alias("check_completeness_window_minutes"))
+        15.0, gt=0, validation_alias=_alias("check_completeness_window_minutes"))
     check_completeness_min_share: float = Field(
         0.9, ge=0, le=1, validation_alias=_alias("check_completeness_min_share"))
-    # The power-bounds and duplicate checks look this far back.
+    # The power-bounds check looks this far back (whole 15-min buckets).
     check_recent_window_minutes: float = Field(60.0, gt=0, validation_alias=_alias("check_recent_window_minutes"))
     check_dead_letter_window_minutes: float = Field(
         60.0, gt=0, validation_alias=_alias("check_dead_letter_window_minutes"))
@@ -449,6 +465,11 @@ class Settings(BaseSettings):
         return tuple(channels)
 
     @property
+    def current_power_horizon_seconds(self) -> float:
+        """A panel's newest reading counts towards the fleet's power "now" for this long."""
+        return max(self.current_power_min_horizon_seconds, self.current_power_horizon_intervals * self.interval_seconds)
+
+    @property
     def stream_stale_after_seconds(self) -> float:
         """How old the newest stream_progress row may be before the stream counts as stale."""
         return max(self.stream_stale_after_triggers * self.stream_trigger_seconds, self.stream_stale_min_seconds)
@@ -472,6 +493,12 @@ class Settings(BaseSettings):
     def archive_location(self) -> str:
         """Where the raw archive lives: `SOLAR_ARCHIVE_URI`, or a local directory per database."""
         return self.archive_uri or str(self.home_dir / "archive" / self.mysql_database)
+
+    @property
+    def fleet_spool_path(self) -> Path:
+        """The live fleet's spool for this topic (readings of one topic never drain into another)."""
+        base = self.fleet_spool_dir.expanduser().resolve() if self.fleet_spool_dir else self.home_dir / "fleet-spool"
+        return base / self.topic
 
     @property
     def checkpoint_dir(self) -> Path:

@@ -152,7 +152,7 @@ def test_every_message_is_one_line(settings: Settings) -> None:
 
 # ---------------------------------------------------------------- cli.main, in process
 def test_main_prints_one_line_and_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    from solar_platform.storage import health_commands
+    from solar_platform.storage.health import commands as health_commands
 
     refused = mysql_error(2003, "Can't connect to MySQL server on '127.0.0.1' ([Errno 111] Connection refused)")
 
@@ -170,7 +170,7 @@ def test_main_prints_one_line_and_exits_2(monkeypatch: pytest.MonkeyPatch, capsy
 
 
 def test_main_keeps_the_traceback_of_a_bug(monkeypatch: pytest.MonkeyPatch) -> None:
-    from solar_platform.storage import health_commands
+    from solar_platform.storage.health import commands as health_commands
 
     def bug(*_args: object, **_kwargs: object) -> None:
         raise ZeroDivisionError("a bug")

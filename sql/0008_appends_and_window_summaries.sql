@@ -20,12 +20,12 @@ ALTER TABLE panelDataAgg
     ADD COLUMN IF NOT EXISTS last_on_time  DATETIME(3) NULL,
     ADD COLUMN IF NOT EXISTS last_off_time DATETIME(3) NULL;
 
--- Per batch: how its readings split between the append path and the exact path, and the median
--- event time of its readings (the fleet's frontier: one wrong clock cannot move a median).
+-- Per batch: how its readings split between the append path and the exact path, and its frontier:
+-- the median, over the batch's panels, of each one's newest reading (one wrong clock cannot move it).
 ALTER TABLE stream_progress
     ADD COLUMN IF NOT EXISTS readings_appended  BIGINT      NOT NULL DEFAULT 0,
     ADD COLUMN IF NOT EXISTS readings_corrected BIGINT      NOT NULL DEFAULT 0,
-    ADD COLUMN IF NOT EXISTS event_time_median  DATETIME(3) NULL;
+    ADD COLUMN IF NOT EXISTS frontier_time  DATETIME(3) NULL;
 
 -- The batch in flight, refreshed every few seconds while it runs: a slow batch is not a stuck one.
 CREATE TABLE IF NOT EXISTS stream_pulse (

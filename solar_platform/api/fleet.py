@@ -34,20 +34,20 @@ def fleet_energy(query: EnergyQuery) -> Response:
 def fleet_overview() -> Response:
     """Site overview: current power, panels reporting vs expected, today's and lifetime energy.
 
-    Current power is the sum of each panel's newest reading (`panel_latest`) within a horizon of
+    Current power is the sum of each panel's newest reading within a horizon of
     `SOLAR_CURRENT_POWER_HORIZON_INTERVALS` reporting intervals (default 6), at least
-    `SOLAR_CURRENT_POWER_MIN_HORIZON_SECONDS` (default 60 s); panels expected = panels in the
+    `SOLAR_CURRENT_POWER_MIN_HORIZON_SECONDS` (default 60 s), as the stream counted it after its
+    newest batch (none when that is older than the horizon); panels expected = panels in the
     registry. Today is the site's day (`SOLAR_SITE_TIMEZONE`); lifetime = daily rollups + the
     days after them.
     """
     ctx = api_context()
     now = ctx.now()
     settings = ctx.settings
-    horizon = max(settings.current_power_min_horizon_seconds,
-                  settings.current_power_horizon_intervals * settings.interval_seconds)
+    horizon = settings.current_power_horizon_seconds
     site_tz = zone(settings.site_timezone)
     with read_connection() as conn:
-        current = queries.fleet_now(conn, now - timedelta(seconds=horizon))
+        current = queries.fleet_now(conn, now)
         (today,) = queries.energy_series(
             conn, None, periods(now - timedelta(microseconds=1), now, EnergyUnit.DAY, site_tz), now=now, tz=site_tz
         )

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
 from solar_platform.contracts import PANEL_ID_MAX_LENGTH, PANEL_ID_PATTERN
-from solar_platform.storage.faults import ALERT_KINDS
+from solar_platform.storage.health.faults import ALERT_KINDS
 from solar_platform.storage.periods import EnergyUnit, zone
 
 EARLIEST = datetime(1970, 1, 2)
@@ -233,7 +233,7 @@ class AlertState(StrEnum):
     ALL = "all"
 
 
-# The fault kinds are defined once, with their rules (storage/faults.py).
+# The fault kinds are defined once, with their rules (storage/health/faults.py).
 AlertKind = StrEnum("AlertKind", {kind.upper(): kind for kind in ALERT_KINDS})
 
 
@@ -281,6 +281,21 @@ class StreamStatus(BaseModel):
     stale: bool = Field(description="True when there is no heartbeat or it is older than `stale_after_seconds`.")
     stale_after_seconds: float
     newest_event_time: str | None
+    batch_in_flight: int | None = Field(None, description="The micro-batch running now (its pulse is fresh): a stale "
+                                                          "heartbeat with a batch in flight is a slow stream, not a "
+                                                          "stuck one.")
+    batch_running_seconds: float | None = Field(None, description="How long the batch in flight has been running.")
+
+
+class PlatformAlert(BaseModel):
+    """An open alarm about the platform itself (`pipeline_lag`: the stream's frontier is behind the clock)."""
+
+    kind: str
+    severity: str
+    opened_at: str
+    last_checked: str
+    detail: str | None
+    metric: float | None = Field(description="The headline figure: for `pipeline_lag`, seconds behind.")
 
 
 class NotificationStatus(BaseModel):
@@ -307,3 +322,5 @@ class Health(BaseModel):
     dead_letters_last_24h: int | None = Field(description="Counted up to 10 000.")
     notifications: NotificationStatus | None = Field(
         None, description="Alert notifications' delivery; null when the database is down.")
+    platform_alerts: list[PlatformAlert] | None = Field(
+        None, description="Open alarms about the platform itself (one per kind); null when the database is down.")

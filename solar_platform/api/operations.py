@@ -20,7 +20,7 @@ from solar_platform.api.shaping import (
 )
 from solar_platform.api.v1 import tag_blueprint
 from solar_platform.storage import notifications, pipeline_status, queries
-from solar_platform.storage.faults import ALERT_KINDS
+from solar_platform.storage.health.faults import ALERT_KINDS
 
 TAG = Tag(name="operations", description="Alerts and platform health.")
 bp = tag_blueprint(TAG, __name__)
@@ -56,7 +56,8 @@ def health() -> Response:
 
     200 when the database answers (status ok, or degraded when the stream heartbeat is missing
     or older than `SOLAR_STREAM_STALE_AFTER_TRIGGERS` triggers, default 12, and at least
-    `SOLAR_STREAM_STALE_MIN_SECONDS`, default 60 s: the limit Dagster's heartbeat sensor uses);
+    `SOLAR_STREAM_STALE_MIN_SECONDS`, default 60 s: the limit Dagster's heartbeat sensor uses,
+    while no batch is in flight; or when a platform alarm such as `pipeline_lag` is open);
     503 with status down when it does not. `notifications` counts alert notifications pending,
     failing and abandoned, with the newest error.
     """
@@ -67,11 +68,15 @@ def health() -> Response:
         with read_connection() as conn:
             stream = queries.stream_health(conn, now)
             delivery = notifications.delivery_status(conn, now)
+            pulse = pipeline_status.pulse(conn)
+            platform_alerts = queries.open_platform_alerts(conn)
     except SQLAlchemyError as exc:
         response = jsonify(health_down_json(type(exc).__name__))
         response.status_code = 503
         return response
     age = pipeline_status.heartbeat_age_seconds(stream.last_heartbeat, now)
     stale = pipeline_status.heartbeat_is_stale(age, stale_after)
+    in_flight = pipeline_status.batch_in_flight(pulse, now, stale_after, ctx.settings.stream_max_batch_seconds)
     return jsonify(health_json(stream, age_seconds=age, stale=stale, stale_after_seconds=stale_after,
-                               notifications=notifications_json(delivery, ctx.settings.notify_channels)))
+                               notifications=notifications_json(delivery, ctx.settings.notify_channels),
+                               pulse=pulse, in_flight=in_flight, platform_alerts=platform_alerts, now=now))

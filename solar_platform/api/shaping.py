@@ -19,7 +19,7 @@ from flask import Response, stream_with_context
 
 from solar_platform.api.errors import ApiError
 from solar_platform.contracts import Reading, format_timestamp
-from solar_platform.storage import queries
+from solar_platform.storage import pipeline_status, queries
 from solar_platform.storage.notifications import DeliveryStatus
 from solar_platform.storage.periods import local_iso
 
@@ -255,9 +255,11 @@ def notifications_json(status: DeliveryStatus, channels: Sequence[str]) -> dict[
 
 
 def health_json(stream: queries.StreamHealth, *, age_seconds: float | None, stale: bool,
-                stale_after_seconds: float, notifications: dict[str, object]) -> dict[str, object]:
+                stale_after_seconds: float, notifications: dict[str, object], pulse: pipeline_status.Pulse | None,
+                in_flight: bool, platform_alerts: list[queries.PlatformAlertRow], now: datetime) -> dict[str, object]:
     return {
-        "status": "degraded" if stale else "ok",
+        # A stale heartbeat with a batch in flight is a slow stream, not a stuck one.
+        "status": "degraded" if (stale and not in_flight) or platform_alerts else "ok",
         "database_reachable": True,
         "stream": {
             "last_heartbeat": iso(stream.last_heartbeat),
@@ -265,10 +267,15 @@ def health_json(stream: queries.StreamHealth, *, age_seconds: float | None, stal
             "stale": stale,
             "stale_after_seconds": stale_after_seconds,
             "newest_event_time": iso(stream.newest_event_time),
+            "batch_in_flight": pulse.batch_id if in_flight and pulse is not None else None,
+            "batch_running_seconds": round(pulse.running_seconds(now), 1) if in_flight and pulse is not None else None,
         },
         "dead_letters_total": stream.dead_letters_total,
         "dead_letters_last_24h": stream.dead_letters_last_24h,
         "notifications": notifications,
+        "platform_alerts": [{"kind": a.kind, "severity": a.severity, "opened_at": iso(a.opened_at),
+                             "last_checked": iso(a.last_checked), "detail": a.detail, "metric": a.metric}
+                            for a in platform_alerts],
     }
 
 
@@ -281,5 +288,6 @@ def health_down_json(reason: str) -> dict[str, object]:
         "dead_letters_total": None,
         "dead_letters_last_24h": None,
         "notifications": None,
+        "platform_alerts": None,
         "detail": reason,
     }

@@ -2,13 +2,15 @@
 
 Entry points for other parts (streaming tests, Dagster):
 - `simulate_readings(settings, start=, end=, panels=, seed=)`: what fast-forward publishes, no Kafka;
-- `fast_forward(settings, start=, end=, ...)` and `run_live(settings, ...)`: publish to Kafka.
+- `fast_forward(settings, start=, end=, ...)` and `run_live(settings, ...)`: publish to Kafka (live mode
+  spools what Kafka cannot take: `fleet.live`, `fleet.spool`).
 """
 
 from __future__ import annotations
 
+from solar_platform.fleet.live import run_live
 from solar_platform.fleet.model import PowerModel, power_curve
-from solar_platform.fleet.publisher import FleetError, PublishSummary, expected_messages, fast_forward, run_live
+from solar_platform.fleet.publisher import FleetError, PublishSummary, expected_messages, fast_forward
 from solar_platform.fleet.simulation import FleetReadings, FleetSimulator, simulate_readings
 
 __all__ = [

@@ -20,13 +20,8 @@ from rich.progress import (
 )
 
 from solar_platform.fleet.faults import FaultSpecError
-from solar_platform.fleet.publisher import (
-    FleetError,
-    PublishSummary,
-    expected_messages,
-    fast_forward,
-    run_live,
-)
+from solar_platform.fleet.live import run_live
+from solar_platform.fleet.publisher import FleetError, PublishSummary, expected_messages, fast_forward
 from solar_platform.runtime.signals import stop_on_signals
 from solar_platform.settings import Settings, load_settings
 
@@ -62,16 +57,34 @@ def _print_summary(summary: PublishSummary) -> None:
         f"seed {summary.seed}"
     )
     if summary.mode == "live" and summary.cycles:
-        report.print(f"publishing took {summary.busy_seconds / summary.cycles:.2f} s per cycle on average")
+        report.print(
+            f"publishing took {summary.busy_seconds / summary.cycles:.2f} s per cycle on average; "
+            f"{summary.cycles_late:,} cycles started late, {summary.cycles_acked_late:,} not acknowledged within "
+            f"their interval (slowest {summary.slowest_cycle_ack_s:.1f} s)"
+        )
+    if summary.mode == "live" and (summary.messages_spooled or summary.messages_drained or summary.spool_records):
+        report.print(f"spool: {_spool_line(summary)}")
     if summary.stopped_early:
         report.print("[yellow]stopped before the end (signal)[/]")
+    if summary.cycles_skipped:
+        report.print(f"[red]{summary.cycles_skipped:,} cycles not generated: the spool was full (policy block)[/]")
     if not summary.all_delivered:
         report.print(
-            f"[red]{summary.messages_failed:,} failed and {summary.messages_unconfirmed:,} unconfirmed "
-            f"of {summary.messages_sent:,} messages[/]"
+            f"[red]{summary.messages_failed:,} failed, {summary.messages_dropped:,} dropped from the full spool "
+            f"and {summary.messages_unconfirmed:,} unconfirmed of {summary.messages_sent:,} messages[/]"
         )
         for error in summary.first_errors:
             report.print(f"[red]  {escape(error)}[/]")
+
+
+def _spool_line(summary: PublishSummary) -> str:
+    """The spool's figures, for the heartbeat and the summary (README: the fleet's spool)."""
+    return (
+        f"{summary.messages_spooled:,} readings spooled, {summary.messages_drained:,} drained, "
+        f"{summary.messages_dropped:,} dropped; {summary.spool_records:,} held "
+        f"({summary.spool_bytes / 2**20:,.1f} MiB); "
+        f"Kafka away {summary.kafka_outages:,} times, {summary.kafka_unavailable_s:,.0f} s"
+    )
 
 
 @app.command("run")
@@ -161,10 +174,12 @@ def _live(settings: Settings, cycles: int | None, stop: threading.Event, faults:
     )
 
     def heartbeat(summary: PublishSummary) -> None:
-        if summary.cycles == 1 or summary.cycles % every == 0:
+        slot = summary.cycles + summary.cycles_skipped
+        if slot == 1 or slot % every == 0:
             console.print(
                 f"cycle {summary.cycles:,}: {summary.messages_delivered:,}/{summary.messages_sent:,} delivered, "
-                f"{summary.messages_failed:,} failed, seed {summary.seed}"
+                f"{summary.messages_failed:,} failed, {summary.cycles_late:,} late, seed {summary.seed}; "
+                f"spool: {_spool_line(summary)}"
             )
 
     return run_live(settings, cycles=cycles, stop=stop, on_cycle=heartbeat, faults=faults)

@@ -1,36 +1,61 @@
-"""Publishing the fleet to Kafka: live (wall clock) and fast-forward (a simulated time range).
+"""Publishing the fleet to Kafka: the producer, its accounting, and fast-forward over a past range.
 
-Both modes run the same `FleetSimulator`, so with a seed they publish the same readings for the
-same instants; `simulation.simulate_readings` recomputes fast-forward's output without Kafka.
+Live mode (`fleet.live.run_live`) and fast-forward run the same `FleetSimulator`, so with a seed they
+publish the same readings for the same instants; `simulation.simulate_readings` recomputes
+fast-forward's output without Kafka.
 
-Throughput: kafka-python spends ~15-25 us of Python per `send`, which dominates everything else
-(encoding a 200k-panel cycle takes ~40 ms). The producer settings below are the fastest measured
-on the local two-broker stack (see bench/fleet_publish.py): gzip beats no compression there
-because the brokers share the CPU with the producer, and explicit partitions (the default
-partitioner's murmur2, computed once per panel) skip the per-message partitioner call.
+CPU: kafka-python's Python work per `send` (~20 us) dominates the fleet's cost; encoding a
+200k-panel cycle takes ~45 ms. The settings below were chosen on CPU seconds per 10k msg/s,
+measured on the local two-broker stack with bench/fleet_publish.py (docs/benchmarks.md, "Fleet
+publisher"):
+- zstd in batches of up to 1 MiB, lingering 100 ms: batches 15x smaller for the brokers to
+  replicate, store and serve, for ~1.5 ms of CPU per MiB (gzip, at kafka-python's level 9, costs
+  ~20 ms); fewer, fuller batches and requests mean less per-batch work in the producer's I/O thread
+  and in the brokers;
+- kafka-python computes each batch's CRC-32C in pure Python (~7 MB/s) unless the `crc32c`
+  extension is installed (pinned in pyproject.toml); with it the CRC costs nothing;
+- no callback per record (see Delivery);
+- fewer garbage collections while publishing (PUBLISHING_GC_THRESHOLDS): with Python's defaults,
+  the collector rescans the records in flight many times a cycle, for nothing;
+- explicit partitions (the default partitioner's murmur2, computed once per panel) skip the
+  per-message partitioner call.
 
-Delivery: `acks="all"` with the idempotent producer. Every record gets a callback and an errback,
-so the summary counts what the brokers confirmed, what failed (refused, timed out) and what was
-still unconfirmed at close; nothing is silently lost.
+Delivery: `acks="all"` with the idempotent producer. No callback is attached per record: each chunk
+of up to SEND_CHUNK records keeps the futures `send` returns, and once they are all done one pass
+counts what the brokers confirmed and what failed (`SentChunk.settle`). So every record is counted
+as confirmed, failed, or (at close) unconfirmed; nothing is silently lost. Live mode also spools
+what Kafka cannot take (`fleet.live`, `fleet.spool`).
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from itertools import islice
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
-from kafka.errors import KafkaTimeoutError
+from kafka.errors import (
+    AuthorizationError,
+    CorruptRecordError,
+    InvalidRecordError,
+    InvalidTimestampError,
+    InvalidTopicError,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
 from kafka.partitioner.default import murmur2
 
 from solar_platform import kafka_clients
 from solar_platform.fleet.encoding import MessageEncoder
-from solar_platform.fleet.simulation import Cycle, FleetSimulator, cycle_times_ms, to_epoch_ms
+from solar_platform.fleet.simulation import Cycle, FleetSimulator, cycle_times_ms
 from solar_platform.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,16 +63,30 @@ log = logging.getLogger(__name__)
 PRODUCER_CONFIG: dict[str, object] = {
     "acks": "all",
     "enable_idempotence": True,
-    "compression_type": "gzip",
-    "linger_ms": 20,
-    "batch_size": 256 * 1024,
+    "compression_type": "zstd",
+    # A cycle is a burst of sends: a longer linger makes fewer, fuller batches and produce requests
+    # (less work in the producer's I/O thread and in the brokers); 100 ms is nothing at a 5 s cadence.
+    "linger_ms": 100,
+    "batch_size": 1024 * 1024,
     # The stack creates the topic; a typo must not create a second one.
     "allow_auto_create_topics": False,
+    # Back within a second of the brokers' return, not after kafka-python's 30 s backoff ceiling.
+    "reconnect_backoff_max_ms": 1000,
+    # `send` blocks only to fetch the topic's metadata; live mode must not stop for a minute on it.
+    "max_block_ms": 5000,
 }
-SEND_CHUNK = 10_000  # messages between stop checks and progress reports
+# kafka-python keeps ~4 objects the cyclic GC tracks per record in flight (its future, the future's
+# callback lists, its args): a 200k-panel cycle puts ~800k of them in the young generation, and with
+# Python's default thresholds (700, 10, 10) the collector scans them again and again and frees
+# nothing: half of the fleet's CPU (docs/benchmarks.md). Publishing runs with fewer, larger collections.
+PUBLISHING_GC_THRESHOLDS = (100_000, 50, 50)
+SEND_CHUNK = 10_000  # records per chunk: the unit of accounting, of stop checks and of spool frames
 FLUSH_EVERY = 500_000  # fast-forward: bound what waits in the producer's buffers
 CLOSE_TIMEOUT_S = 30.0
 MAX_KEPT_ERRORS = 5
+# Sending again cannot help these: the records are counted as failed instead of being retried.
+PERMANENT_ERRORS = (AuthorizationError, MessageSizeTooLargeError, RecordListTooLargeError, InvalidTopicError,
+                    InvalidRecordError, CorruptRecordError, InvalidTimestampError)
 
 Mode = Literal["live", "fast-forward"]
 ProgressCallback = Callable[[int], None]
@@ -61,28 +100,75 @@ class FleetError(RuntimeError):
     """
 
 
-class DeliveryTracker:
-    """Counts confirmed and failed records.
-
-    kafka-python calls these from its I/O thread, or from ours when a record completed before its
-    callback was attached; hence the lock.
-    """
+class DeliveryLedger:
+    """What the brokers confirmed and what failed for good; only the thread that sends touches it."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self.delivered = 0
         self.failed = 0
         self.errors: list[str] = []
 
-    def record_delivered(self, _metadata: object) -> None:
-        with self._lock:
-            self.delivered += 1
-
-    def record_failure(self, error: BaseException) -> None:
-        with self._lock:
+    def record_failures(self, errors: Iterable[BaseException]) -> None:
+        for error in errors:
             self.failed += 1
             if len(self.errors) < MAX_KEPT_ERRORS:
                 self.errors.append(f"{type(error).__name__}: {error}")
+
+
+@dataclass(slots=True)
+class Settled:
+    """A chunk's outcome: positions delivered, to retry (Kafka may take them later), failed for good."""
+
+    delivered: list[int]
+    retry: list[int]
+    failed: list[tuple[int, BaseException]]
+
+
+class SentChunk:
+    """Up to SEND_CHUNK records of one cycle handed to the producer, with the futures `send` returned."""
+
+    __slots__ = ("time_ms", "keys", "values", "futures", "sent_at", "spool_seq", "frame_indices", "cycle",
+                 "send_error", "_checked")
+
+    def __init__(self, time_ms: int, keys: Sequence[bytes], values: Sequence[bytes], futures: list[Any], *,
+                 spool_seq: int | None = None, frame_indices: Sequence[int] | None = None,
+                 cycle: int | None = None) -> None:
+        self.time_ms = time_ms
+        self.keys = keys
+        self.values = values
+        self.futures = futures
+        self.sent_at = time.monotonic()
+        self.spool_seq = spool_seq  # its frame in the spool: drained from it, or copied there on a stall
+        self.frame_indices = frame_indices  # drained: each record's position in its frame
+        self.cycle = cycle  # live: the cycle it belongs to
+        self.send_error: KafkaError | None = None  # `send` raised: records from len(futures) on were not sent
+        self._checked = 0
+
+    def __len__(self) -> int:
+        return len(self.futures)
+
+    @property
+    def done(self) -> bool:
+        """Every record confirmed or failed (futures complete about in order: resume where we stopped)."""
+        futures, index = self.futures, self._checked
+        while index < len(futures) and futures[index].is_done:
+            index += 1
+        self._checked = index
+        return index == len(futures)
+
+    def settle(self) -> Settled:
+        """One pass over the completed futures (call once `done`)."""
+        delivered: list[int] = []
+        retry: list[int] = []
+        failed: list[tuple[int, BaseException]] = []
+        for index, future in enumerate(self.futures):
+            if not future.failed():
+                delivered.append(index)
+            elif isinstance(future.exception, PERMANENT_ERRORS):
+                failed.append((index, future.exception))
+            else:
+                retry.append(index)
+        return Settled(delivered, retry, failed)
 
 
 @dataclass
@@ -94,22 +180,36 @@ class PublishSummary:
     panels: int
     seed: int
     cycles: int = 0
-    messages_sent: int = 0  # handed to the producer
+    messages_sent: int = 0  # handed to the producer (live: drained spool frames included)
     messages_delivered: int = 0  # acknowledged by the brokers (acks=all)
-    messages_failed: int = 0  # refused or expired, reported by kafka-python
-    seconds: float = 0.0  # wall time of the run, live mode's sleeps included
-    busy_seconds: float = 0.0  # time spent encoding, sending and flushing
+    messages_failed: int = 0  # refused for good (see PERMANENT_ERRORS), or expired in fast-forward
+    messages_unconfirmed: int = 0  # sent, neither confirmed nor failed at close, and not spooled
+    seconds: float = 0.0  # wall time of the run, live mode's waits included
+    busy_seconds: float = 0.0  # time spent generating, encoding, sending and spooling
     stopped_early: bool = False
     first_errors: list[str] = field(default_factory=list)
+    # live mode only (fleet.live)
+    messages_generated: int = 0  # readings the live cycles made
+    messages_spooled: int = 0  # written to the spool (Kafka away, or a send that expired)
+    messages_drained: int = 0  # acknowledged out of the spool
+    messages_dropped: int = 0  # dropped from a full spool (drop-oldest), unacknowledged: lost
+    spool_records: int = 0  # left in the spool at the end, sent by the next run
+    spool_bytes: int = 0
+    cycles_late: int = 0  # started later than they were due (by more than a tenth of the interval)
+    cycles_skipped: int = 0  # not generated: the spool was full under the block policy
+    cycles_acked_late: int = 0  # live cycles not wholly acknowledged before the next one was due
+    slowest_cycle_ack_s: float = 0.0  # longest time from a cycle's start to its last acknowledgement
+    kafka_outages: int = 0  # times the fleet turned to the spool
+    kafka_unavailable_s: float = 0.0  # time spent in that state
 
     @property
-    def messages_unconfirmed(self) -> int:
-        """Sent but neither confirmed nor failed when the producer closed (brokers unreachable)."""
-        return self.messages_sent - self.messages_delivered - self.messages_failed
+    def messages_lost(self) -> int:
+        """Readings that will never reach the topic: failed, dropped from the spool, or unconfirmed."""
+        return self.messages_failed + self.messages_dropped + self.messages_unconfirmed
 
     @property
     def all_delivered(self) -> bool:
-        return self.messages_delivered == self.messages_sent
+        return self.messages_lost == 0
 
     @property
     def messages_per_second(self) -> float:
@@ -117,7 +217,7 @@ class PublishSummary:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self) | {
-            "messages_unconfirmed": self.messages_unconfirmed,
+            "messages_lost": self.messages_lost,
             "messages_per_second": round(self.messages_per_second, 1),
         }
 
@@ -145,9 +245,9 @@ def key_partitions(keys: Iterable[bytes], partitions: Iterable[int]) -> list[int
 
 
 class FleetPublisher:
-    """One producer for one fleet: fixed keys, partitions computed once, errors counted.
+    """One producer for one fleet: fixed keys, partitions computed once, every record accounted for.
 
-    Use as a context manager; leaving it flushes and closes the producer.
+    Use as a context manager; leaving it closes the producer (`close`).
     """
 
     def __init__(
@@ -159,8 +259,10 @@ class FleetPublisher:
     ) -> None:
         self.topic = settings.topic
         self.encoder = MessageEncoder(panel_ids)
-        self.tracker = DeliveryTracker()
+        self.ledger = DeliveryLedger()
         self.sent = 0
+        self.pending: deque[SentChunk] = deque()  # sent, not yet settled, oldest first
+        self._closed = False
         config = PRODUCER_CONFIG | dict(producer_config or {})
         require_topic(settings)
         try:
@@ -168,14 +270,15 @@ class FleetPublisher:
         except kafka_clients.UNREACHABLE_ERRORS as exc:
             raise FleetError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
         self._partitions: list[int] = []
-        self._partition_count = 0
+        self._partition_of: dict[bytes, int] = {}
+        self._partition_ids: list[int] = []
         try:
-            self._refresh_partitions()
+            self.refresh_partitions()
         except FleetError:
             self.producer.close(timeout=0)  # nothing was sent; don't leave its I/O thread behind
             raise
 
-    def _refresh_partitions(self) -> None:
+    def refresh_partitions(self) -> None:
         """Recompute key -> partition when the topic's partition count changes (checked per cycle)."""
         try:
             available = self.producer.partitions_for(self.topic)
@@ -184,9 +287,60 @@ class FleetPublisher:
                 f"topic {self.topic!r} not found on {self.producer.config['bootstrap_servers']} "
                 "(create it with `solar-platform stack up`)"
             ) from exc
-        if len(available) != self._partition_count:
-            self._partitions = key_partitions(self.encoder.keys, available)
-            self._partition_count = len(available)
+        if len(available) != len(self._partition_ids):
+            self._partition_ids = sorted(available)
+            self._partitions = key_partitions(self.encoder.keys, self._partition_ids)
+            self._partition_of = dict(zip(self.encoder.keys, self._partitions, strict=True))
+
+    def partitions_of(self, keys: Sequence[bytes]) -> list[int]:
+        """Each key's partition (the default partitioner's choice), for keys read back from the spool."""
+        known = self._partition_of
+        if all(key in known for key in keys):
+            return [known[key] for key in keys]
+        return key_partitions(keys, self._partition_ids)
+
+    def cycle_records(self, cycle: Cycle) -> tuple[list[bytes], list[bytes], list[int]]:
+        """Keys, JSON values and partitions of one cycle's readings, panels that send nothing left out."""
+        values = self.encoder.encode(cycle.power_w, cycle.status, cycle.time_ms)
+        keys, partitions = self.encoder.keys, self._partitions
+        if cycle.present is None:
+            return keys, values, partitions
+        sent_mask = cycle.present.tolist()  # an injected silent fault: those panels send nothing
+        return ([k for k, ok in zip(keys, sent_mask, strict=True) if ok],
+                [v for v, ok in zip(values, sent_mask, strict=True) if ok],
+                [p for p, ok in zip(partitions, sent_mask, strict=True) if ok])
+
+    def send_chunk(self, time_ms: int, keys: Sequence[bytes], values: Sequence[bytes], partitions: Sequence[int],
+                   *, stamp: bool = True, **chunk: Any) -> SentChunk:
+        """Hand records to the producer; `stamp`: the record's Kafka timestamp is the reading's time."""
+        send, topic = self.producer.send, self.topic
+        timestamp_ms = time_ms if stamp else None
+        futures: list[Any] = []
+        append = futures.append
+        error = None
+        try:
+            for key, value, partition in zip(keys, values, partitions, strict=True):
+                append(send(topic, value=value, key=key, partition=partition, timestamp_ms=timestamp_ms))
+        except KafkaError as exc:  # no topic metadata within max_block_ms: the caller decides
+            error = exc
+        self.sent += len(futures)
+        sent = SentChunk(time_ms, keys, values, futures, **chunk)
+        sent.send_error = error
+        self.pending.append(sent)
+        return sent
+
+    def settle_done(self) -> list[tuple[SentChunk, Settled]]:
+        """Settle every pending chunk whose records are all confirmed or failed; returns them."""
+        finished = [chunk for chunk in self.pending if chunk.done]
+        if not finished:
+            return []
+        self.pending = deque(chunk for chunk in self.pending if chunk not in finished)
+        results = []
+        for chunk in finished:
+            outcome = chunk.settle()
+            self.ledger.delivered += len(outcome.delivered)
+            results.append((chunk, outcome))
+        return results
 
     def publish_cycle(
         self,
@@ -195,48 +349,73 @@ class FleetPublisher:
         stop: threading.Event | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> int:
-        """Send one reading per panel; returns how many were handed to the producer.
+        """Fast-forward: send one reading per panel; returns how many were handed to the producer.
 
-        Stops between chunks once `stop` is set, so a SIGTERM does not wait for 200k sends.
+        Stops between chunks once `stop` is set, so a SIGTERM does not wait for 200k sends. Chunks
+        that completed are settled as it goes: a failure here is final (fast-forward has no spool).
         """
-        self._refresh_partitions()
-        values = self.encoder.encode(cycle.power_w, cycle.status, cycle.time_ms)
-        send, topic = self.producer.send, self.topic
-        on_delivered, on_error = self.tracker.record_delivered, self.tracker.record_failure
-        keys, partitions = self.encoder.keys, self._partitions
-        if cycle.present is not None:  # an injected silent fault: those panels send nothing
-            sent_mask = cycle.present.tolist()
-            keys = [k for k, ok in zip(keys, sent_mask, strict=True) if ok]
-            values = [v for v, ok in zip(values, sent_mask, strict=True) if ok]
-            partitions = [p for p, ok in zip(partitions, sent_mask, strict=True) if ok]
+        self.refresh_partitions()
+        keys, values, partitions = self.cycle_records(cycle)
         sent_before = self.sent
-        for chunk_start in range(0, len(values), SEND_CHUNK):
+        for start in range(0, len(values), SEND_CHUNK):
             if stop is not None and stop.is_set():
                 break
-            chunk_end = chunk_start + SEND_CHUNK
-            for key, value, partition in zip(
-                islice(keys, chunk_start, chunk_end),
-                islice(values, chunk_start, chunk_end),
-                islice(partitions, chunk_start, chunk_end),
-                strict=False,
-            ):
-                send(topic, value=value, key=key, partition=partition).add_callback(on_delivered).add_errback(on_error)
-            self.sent += min(chunk_end, len(values)) - chunk_start
+            end = start + SEND_CHUNK
+            # Kafka's timestamp stays the send time: a backfill of last month must not fall to retention.
+            sent = self.send_chunk(cycle.time_ms, keys[start:end], values[start:end], partitions[start:end],
+                                   stamp=False)
+            if sent.send_error is not None:
+                raise FleetError(f"Kafka stopped taking records: {sent.send_error}")
+            self._settle_final()
             if on_progress is not None:
                 on_progress(self.sent)
         return self.sent - sent_before
 
+    def _settle_final(self) -> None:
+        """Settle what completed, every failure final (fast-forward)."""
+        for chunk, outcome in self.settle_done():
+            self.ledger.record_failures([*(e for _i, e in outcome.failed), *(chunk.futures[i].exception
+                                                                              for i in outcome.retry)])
+
     def flush(self) -> None:
         """Block until every record sent so far is confirmed or failed (bounded by delivery_timeout_ms)."""
         self.producer.flush()
+        self._settle_final()
+
+    @property
+    def unconfirmed(self) -> int:
+        """Records sent and still waiting for an outcome."""
+        return sum(1 for chunk in self.pending for future in chunk.futures if not future.is_done)
+
+    def settle_partly(self) -> int:
+        """Fast-forward's end: count the outcomes of chunks not wholly done; returns the records unconfirmed."""
+        unconfirmed = 0
+        for chunk in self.pending:
+            for future in chunk.futures:
+                if not future.is_done:
+                    unconfirmed += 1
+                elif future.failed():
+                    self.ledger.record_failures([future.exception])
+                else:
+                    self.ledger.delivered += 1
+        self.pending.clear()
+        return unconfirmed
 
     def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
-        """Close, giving pending records `timeout_s`; what is left then shows up as unconfirmed."""
+        """Close, giving pending records `timeout_s`; what is left then is dropped by the producer."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.producer.close(timeout=timeout_s)
         except KafkaTimeoutError:
-            pending = self.sent - self.tracker.delivered - self.tracker.failed
-            log.error("closed the producer with %d records unconfirmed after %.0f s", pending, timeout_s)
+            if timeout_s > 0:
+                log.error("closed the producer with %d records unconfirmed after %.0f s", self.unconfirmed, timeout_s)
+            # kafka-python's close() raises from its flush(timeout) before it force-closes; force-closing is
+            # what it would do next (the records still waiting fail; its I/O thread ends).
+            sender = getattr(self.producer, "_sender", None)
+            if sender is not None:
+                sender.force_close()
 
     def __enter__(self) -> FleetPublisher:
         return self
@@ -245,71 +424,19 @@ class FleetPublisher:
         self.close()
 
 
-def _summary(mode: Mode, settings: Settings, simulator: FleetSimulator) -> PublishSummary:
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Publishing's GC thresholds (PUBLISHING_GC_THRESHOLDS) inside, the previous ones back after."""
+    previous = gc.get_threshold()
+    gc.set_threshold(*PUBLISHING_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+
+
+def summary_for(mode: Mode, settings: Settings, simulator: FleetSimulator) -> PublishSummary:
     return PublishSummary(mode=mode, topic=settings.topic, panels=simulator.state.size, seed=simulator.seed)
-
-
-def _finish(summary: PublishSummary, publisher: FleetPublisher, started: float) -> PublishSummary:
-    summary.messages_sent = publisher.sent
-    summary.messages_delivered = publisher.tracker.delivered
-    summary.messages_failed = publisher.tracker.failed
-    summary.first_errors = list(publisher.tracker.errors)
-    summary.seconds = time.perf_counter() - started
-    return summary
-
-
-def run_live(
-    settings: Settings,
-    *,
-    panels: int | None = None,
-    seed: int | None = None,
-    cycles: int | None = None,
-    stop: threading.Event | None = None,
-    on_cycle: Callable[[PublishSummary], None] | None = None,
-    producer_config: Mapping[str, object] | None = None,
-    faults: str | dict | None = None,
-) -> PublishSummary:
-    """Every `interval_seconds`, one reading per panel stamped with the current UTC time.
-
-    Runs until `stop` is set or `cycles` cycles are done. Cycles keep a fixed cadence; when one
-    takes longer than the interval the next starts at once and a warning is logged (the fleet is
-    too large for one producer at that interval). In the seed's demo mode the window opens now.
-    """
-    stop = stop or threading.Event()
-    simulator = FleetSimulator(settings, fleet_start=datetime.now(UTC), panels=panels, seed=seed, faults=faults)
-    summary = _summary("live", settings, simulator)
-    started = time.perf_counter()
-    with FleetPublisher(settings, simulator.panel_ids, producer_config=producer_config) as publisher:
-        next_due = time.monotonic()
-        while not stop.is_set() and (cycles is None or summary.cycles < cycles):
-            # The first cycle is stamped at the fleet start: in demo mode, the window's first instant.
-            now_ms = to_epoch_ms(datetime.now(UTC)) if summary.cycles else simulator.fleet_start_ms
-            busy_from = time.perf_counter()
-            cycle = simulator.cycle(now_ms)
-            if publisher.publish_cycle(cycle, stop=stop) < len(cycle.power_w):
-                summary.stopped_early = True
-            publisher.flush()  # a cycle is on the topic before the fleet sleeps
-            summary.busy_seconds += time.perf_counter() - busy_from
-            summary.cycles += 1
-            _finish(summary, publisher, started)
-            if on_cycle is not None:
-                on_cycle(summary)
-            if cycles is not None and summary.cycles >= cycles:
-                break
-            next_due += settings.interval_seconds
-            delay = next_due - time.monotonic()
-            if delay < 0:
-                log.warning(
-                    "cycle %d ran %.1f s past its %.1f s interval; publishing cannot keep up",
-                    summary.cycles,
-                    -delay,
-                    settings.interval_seconds,
-                )
-                next_due = time.monotonic()
-            else:
-                stop.wait(delay)
-        summary.stopped_early |= stop.is_set()
-    return _finish(summary, publisher, started)
 
 
 def fast_forward(
@@ -337,9 +464,10 @@ def fast_forward(
     except ValueError as exc:
         raise FleetError(str(exc)) from exc
     simulator = FleetSimulator(settings, fleet_start=start, panels=panels, seed=seed, history=True, faults=faults)
-    summary = _summary("fast-forward", settings, simulator)
+    summary = summary_for("fast-forward", settings, simulator)
     started = time.perf_counter()
-    with FleetPublisher(settings, simulator.panel_ids, producer_config=producer_config) as publisher:
+    with fewer_collections(), FleetPublisher(settings, simulator.panel_ids,
+                                             producer_config=producer_config) as publisher:
         unflushed = 0
         for time_ms in times_ms.tolist():
             if stop is not None and stop.is_set():
@@ -352,8 +480,12 @@ def fast_forward(
                 unflushed = 0
         publisher.flush()
         summary.stopped_early = stop is not None and stop.is_set()
-    summary = _finish(summary, publisher, started)
-    summary.busy_seconds = summary.seconds  # fast-forward never sleeps
+        summary.messages_unconfirmed = publisher.settle_partly()
+    summary.messages_sent = publisher.sent
+    summary.messages_delivered = publisher.ledger.delivered
+    summary.messages_failed = publisher.ledger.failed
+    summary.first_errors = list(publisher.ledger.errors)
+    summary.seconds = summary.busy_seconds = time.perf_counter() - started  # fast-forward never sleeps
     return summary
 
 

@@ -38,7 +38,7 @@ _WINDOW_FIELDS = [("reading_count", pa.int64()), ("power_sum", pa.float64()), ("
                   ("first_power", pa.float64()), ("last_time_us", pa.int64()), ("last_power", pa.float64()),
                   ("last_on_time_us", pa.int64()), ("last_off_time_us", pa.int64())]
 _BUCKET_FIELDS = [("energy_wh", pa.float64()), ("covered_s", pa.float64()), ("readings", pa.int64()),
-                  ("bucket_readings_on", pa.int64()), ("peak_w", pa.float64())]
+                  ("bucket_readings_on", pa.int64()), ("peak_w", pa.float64()), ("min_w", pa.float64())]
 SCHEMA = pa.schema([(KIND, pa.int8()), (PANEL_ID, pa.string()), (START_US, pa.int64()),
                     *_WINDOW_FIELDS, *_BUCKET_FIELDS])
 # The readings' columns `derive_partition` takes.
@@ -97,7 +97,8 @@ def derive(table: pa.Table, start_us: int, end_us: int, max_gap_s: float) -> pa.
     keep = (starts_us >= start_us) & (starts_us < end_us)
     buckets = _rows(BUCKET, r.panel_ids[b.panel[keep]], starts_us[keep], {
         "energy_wh": b.energy_wh[keep], "covered_s": b.covered_s[keep], "readings": b.readings[keep],
-        "bucket_readings_on": b.readings_on[keep], "peak_w": b.peak_w[keep]})
+        "bucket_readings_on": b.readings_on[keep], "peak_w": b.peak_w[keep],
+        "min_w": b.min_w[keep]})
     return pa.concat_tables([windows, buckets])
 
 
@@ -162,5 +163,5 @@ def split(rows: pa.Table) -> Derived:
         panel=np.arange(b.num_rows, dtype=np.int64), bucket_start_s=col(b, START_US, np.int64) // 1_000_000,
         energy_wh=col(b, "energy_wh", np.float64), covered_s=col(b, "covered_s", np.float64),
         readings=col(b, "readings", np.int64), readings_on=col(b, "bucket_readings_on", np.int64),
-        peak_w=col(b, "peak_w", np.float64, np.nan))
+        peak_w=col(b, "peak_w", np.float64, np.nan), min_w=col(b, "min_w", np.float64, np.nan))
     return Derived(col(w, PANEL_ID, object), windows, bucket_ids, buckets)

@@ -32,6 +32,8 @@ PANEL_LATEST = "panel_latest"
 # What Dagster and the operator's commands keep: the registry, alerts, daily rollups and their stages.
 PANELS = "panels"
 PANEL_ALERTS = "panel_alerts"
+PLATFORM_ALERTS = "platform_alerts"  # alarms about the platform itself: one open row per kind
+FLEET_NOW = "fleet_now"  # the fleet's counters as of the stream's newest batch
 PANEL_DAILY_ENERGY = "panel_daily_energy"
 FLEET_DAILY_ENERGY = "fleet_daily_energy"
 STAGE_PANEL_DAILY_ENERGY = "stage_panel_daily_energy"

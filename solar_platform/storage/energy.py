@@ -151,7 +151,7 @@ def pieces_select(segments: str, max_gap_s: float, extra_columns: str) -> str:
 
 
 # Segment pieces carry energy and coverage; readings are counted from the readings themselves.
-NO_READINGS = "0 AS readings, 0 AS readings_on, NULL AS peak_w"
+NO_READINGS = "0 AS readings, 0 AS readings_on, NULL AS peak_w, NULL AS min_w"
 
 
 # ------------------------------------------------------------------------------ recompute from raw
@@ -186,11 +186,12 @@ def recompute_buckets_select(max_gap_s: float, panels: PanelRange = ALL_PANELS) 
     bucket = floor_to("time_data", BUCKET_SECONDS)
     return f"""
         SELECT panel_id, bucket_start, SUM(energy_wh) AS energy_wh, SUM(covered_seconds) AS covered_seconds,
-               SUM(readings) AS readings, SUM(readings_on) AS readings_on, MAX(peak_w) AS peak_w
+               SUM(readings) AS readings, SUM(readings_on) AS readings_on, MAX(peak_w) AS peak_w,
+               MIN(min_w) AS min_w
         FROM (
             {pieces_select(_raw_segments(max_gap_s, panels), max_gap_s, NO_READINGS)}
           UNION ALL
-            SELECT Panel_id, {bucket}, 0, 0, 1, current_status = 1, power_panel
+            SELECT Panel_id, {bucket}, 0, 0, 1, current_status = 1, power_panel, power_panel
             FROM panelData WHERE time_data >= :a AND time_data < :b AND {panel_range_sql("Panel_id", panels)}
         ) parts
         WHERE bucket_start >= :a AND bucket_start < :b
@@ -206,7 +207,7 @@ def recompute_panel_buckets(conn: Connection, start: datetime, end: datetime, ma
                       f"AND {panel_range_sql('panel_id', panels)}"), params)
     return int(conn.execute(text(
         f"INSERT INTO {PANEL_BUCKETS} (panel_id, bucket_start, energy_wh, covered_seconds, readings, "
-        f"readings_on, peak_w) {recompute_buckets_select(max_gap_s, panels)}"), params).rowcount)
+        f"readings_on, peak_w, min_w) {recompute_buckets_select(max_gap_s, panels)}"), params).rowcount)
 
 
 def recompute_fleet_buckets(conn: Connection, start: datetime, end: datetime) -> None:

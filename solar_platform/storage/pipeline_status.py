@@ -28,6 +28,21 @@ def last_heartbeat(conn: Connection) -> datetime | None:
     return conn.execute(text(f"SELECT MAX(recorded_at) FROM {STREAM_PROGRESS}")).scalar()
 
 
+def frontier(conn: Connection, now: datetime, horizon: timedelta) -> datetime | None:
+    """The pipeline's frontier: the newest batch frontier among the batches the stream committed in
+    the `horizon` before `now` (naive UTC), never after `now`; None when it committed none.
+
+    A batch's frontier is the median, over its panels, of each one's newest reading: it moves with
+    the fleet, not with one device's clock. Silence and the health window are judged against it
+    (`storage.health`). A bounded range of the `recorded_at` index.
+    """
+    moment = _as_utc(now).replace(tzinfo=None)
+    newest = conn.execute(text(
+        f"SELECT MAX(frontier_time) FROM {STREAM_PROGRESS} WHERE recorded_at >= :since AND recorded_at <= :now"),
+        {"since": moment - horizon, "now": moment}).scalar()
+    return None if newest is None else min(newest, moment)
+
+
 def _as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -85,11 +100,15 @@ def heartbeat(conn: Connection, now: datetime | None = None) -> Heartbeat:
     batches, written = conn.execute(text(
         f"SELECT COUNT(*), COALESCE(SUM(rows_written), 0) FROM {STREAM_PROGRESS} WHERE recorded_at >= :since"),
         {"since": now - timedelta(hours=1)}).one()
+    return Heartbeat(None if newest is None else newest.replace(tzinfo=UTC), int(batches), int(written), pulse(conn))
+
+
+def pulse(conn: Connection) -> Pulse | None:
+    """The stream's batch in flight, or its last one (one row)."""
     row = conn.execute(text(f"SELECT batch_id, batch_started_at, pulse_at, in_flight FROM {STREAM_PULSE} "
                             "WHERE query_name = :q"), {"q": READINGS_QUERY}).first()
-    pulse = None if row is None else Pulse(int(row[0]), row[1].replace(tzinfo=UTC), row[2].replace(tzinfo=UTC),
-                                           bool(row[3]))
-    return Heartbeat(None if newest is None else newest.replace(tzinfo=UTC), int(batches), int(written), pulse)
+    return None if row is None else Pulse(int(row[0]), row[1].replace(tzinfo=UTC), row[2].replace(tzinfo=UTC),
+                                          bool(row[3]))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ range. Everything else comes from what the stream and Dagster keep:
 
 - energy from the 15-minute buckets (`panel_energy_15min`, `fleet_energy_15min`; the model is in
   `storage.energy`) and, for whole past days in the site's time zone, the daily rollups;
-- "now" (latest reading, first/last seen, fleet power) from `panel_latest`;
+- "now": each panel's latest reading and first/last seen from `panel_latest`, the fleet's power
+  and panels reporting from the counters the stream writes after each batch (`fleet_now`);
 - the stream's heartbeat from the newest `stream_progress` row, via its `recorded_at` index.
 
 Every energy figure carries its coverage: covered seconds (the span the credited trapezoid
@@ -30,16 +31,18 @@ from solar_platform.storage.db import (
     DEAD_LETTERS,
     FLEET_BUCKETS,
     FLEET_DAILY_ENERGY,
+    FLEET_NOW,
     PANEL_ALERTS,
     PANEL_BUCKETS,
     PANEL_DAILY_ENERGY,
     PANEL_LATEST,
     PANELS,
+    PLATFORM_ALERTS,
     READINGS,
     STREAM_PROGRESS,
     WINDOWS,
 )
-from solar_platform.storage.faults import (
+from solar_platform.storage.health.faults import (
     ALERT_KINDS,
     OFFLINE,
     OVER_RANGE,
@@ -56,7 +59,7 @@ __all__ = ["EnergyUnit", "Period", "periods"]
 # Health shown for a panel: the most severe open alert wins; no alert and a reading = reporting.
 HEALTH_PRECEDENCE = (SILENT, OFFLINE, ZERO_PRODUCTION, OVER_RANGE, STUCK, UNDERPERFORMING)
 REPORTING = "reporting"
-RETIRED = "retired"  # out of the fleet (storage.registry): no longer judged
+RETIRED = "retired"  # out of the fleet ((storage.health.registry)): no longer judged
 UNKNOWN = "unknown"  # registered, never seen
 
 # Each panel's latest reading, the one definition every "now" query reads: the row per panel that
@@ -120,6 +123,16 @@ class FleetNow:
     panels_online: int
     panels_expected: int
     newest_reading: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformAlertRow:
+    kind: str
+    severity: str
+    opened_at: datetime
+    last_checked: datetime
+    detail: str | None
+    metric: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,18 +466,18 @@ def lifetime_energy(conn: Connection, panel_id: str | None, *, now: datetime | N
 
 
 # ---------------------------------------------------------------- fleet, alerts, health
-def fleet_now(conn: Connection, since: datetime) -> FleetNow:
-    """Current fleet power: the sum of each panel's newest reading, for panels seen at or after `since`.
-
-    One pass over `LATEST_READINGS` (a row per panel: the cost follows the fleet, not its history).
-    """
-    power, reporting, online, newest = conn.execute(
-        text(
-            "SELECT COALESCE(SUM(l.power_panel), 0), COUNT(*), COALESCE(SUM(l.current_status = 1), 0), "
-            f"MAX(l.last_seen) FROM ({LATEST_READINGS}) l WHERE l.last_seen >= :since"
-        ),
-        {"since": since},
-    ).one()
+def fleet_now(conn: Connection, now: datetime) -> FleetNow:
+    """Current fleet power and panels reporting, as the stream counted them after its newest batch
+    (`fleet_now`, one row: the cost follows nothing). Counters older than their horizon say nobody
+    reports: the stream has not written anything lately."""
+    row = conn.execute(text(
+        f"SELECT as_of, horizon_seconds, power_w, panels_reporting, panels_online, newest_reading FROM {FLEET_NOW} "
+        "WHERE id = 1")).first()
+    if row is None:
+        return FleetNow(0.0, 0, 0, registered_panels(conn), None)
+    as_of, horizon, power, reporting, online, newest = row
+    if (now - as_of).total_seconds() > horizon:
+        return FleetNow(0.0, 0, 0, registered_panels(conn), newest)
     return FleetNow(float(power), int(reporting), int(online), registered_panels(conn), newest)
 
 
@@ -499,6 +512,14 @@ def open_alert_counts(conn: Connection) -> dict[str, int]:
     rows = conn.execute(text(f"SELECT kind, COUNT(*) FROM {PANEL_ALERTS} WHERE state = 'open' GROUP BY kind")).all()
     counts = dict(rows)  # type: ignore[arg-type]
     return {kind: int(counts.get(kind, 0)) for kind in ALERT_KINDS}
+
+
+def open_platform_alerts(conn: Connection) -> list[PlatformAlertRow]:
+    """The platform's open alarms (one per kind at most: its unique open key)."""
+    rows = conn.execute(text(
+        f"SELECT kind, severity, opened_at, last_checked, detail, metric FROM {PLATFORM_ALERTS} "
+        "WHERE open_key IS NOT NULL ORDER BY opened_at")).all()
+    return [PlatformAlertRow(*row) for row in rows]
 
 
 def stream_health(conn: Connection, now: datetime) -> StreamHealth:

@@ -34,7 +34,7 @@ from solar_platform.storage.history.archive import Archive, write_batch
 from solar_platform.storage.stream import progress
 from solar_platform.storage.stream.appends import AppendConflict
 from solar_platform.storage.stream.commit import commit_batch
-from solar_platform.storage.stream.latest import LatestReadings
+from solar_platform.storage.stream.latest import LatestReadings, record_fleet_now
 from solar_platform.storage.stream.readings import COLUMNS as READING_COLUMNS
 from solar_platform.storage.stream.readings import Readings, from_arrow
 from solar_platform.streaming import parse
@@ -199,6 +199,10 @@ class ReadingsSink:
             committed = commit_batch(connection, readings, self.latest,
                                      self.settings.energy_max_gap_seconds, all_exact=all_exact, timings=timings)
             progress.insert_dead_letters(connection, dead_letter_rows(rejected, self.settings.topic))
+            if len(readings):
+                record_fleet_now(connection, committed.latest, as_of=datetime.now(UTC),
+                                 reference_us=readings.frontier_us(),
+                                 horizon_seconds=self.settings.current_power_horizon_seconds)
             times = readings.time_us
             profile = {f"{name}_ms": round(seconds * 1000) for name, seconds in steps.seconds.items()}
             profile.update({f"sql_{name}_ms": round(seconds * 1000) for name, seconds in timings.items()})
@@ -207,7 +211,7 @@ class ReadingsSink:
                 rows_in=rows_in, rows_written=committed.appended + committed.corrected,
                 dead_letters=rejected.num_rows, appended=committed.appended, corrected=committed.corrected,
                 max_event_time=_utc_naive(int(times.max())) if times.size else None,
-                event_time_median=_utc_naive(readings.median_time_us()),
+                frontier_time=_utc_naive(readings.frontier_us()),
                 duration_ms=int((time.monotonic() - started) * 1000), profile=profile,
             )
         self.latest = committed.latest

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
-from kafka.errors import KafkaTimeoutError, NotEnoughReplicasError
+from kafka.errors import KafkaTimeoutError, NotEnoughReplicasError, TopicAuthorizationFailedError
 from kafka.partitioner.default import DefaultPartitioner
 from typer.testing import CliRunner
 
@@ -18,13 +20,13 @@ from solar_platform import kafka_clients
 from solar_platform.contracts import parse_reading
 from solar_platform.fleet import publisher
 from solar_platform.fleet.commands import app, parse_moment
+from solar_platform.fleet.live import run_live
 from solar_platform.fleet.publisher import (
     FleetError,
     PublishSummary,
     expected_messages,
     fast_forward,
     key_partitions,
-    run_live,
 )
 from solar_platform.fleet.simulation import from_epoch_ms, simulate_readings, to_epoch_ms
 from solar_platform.runtime.signals import stop_on_signals
@@ -38,17 +40,12 @@ class FakeFuture:
     """Completes at once (like a very fast broker), or never when `outcome` is None."""
 
     def __init__(self, outcome: object | BaseException | None) -> None:
-        self.outcome = outcome
+        self.is_done = outcome is not None
+        self.exception = outcome if isinstance(outcome, BaseException) else None
+        self.value = None if self.exception else outcome
 
-    def add_callback(self, callback: Callable[[object], None]) -> FakeFuture:
-        if self.outcome is not None and not isinstance(self.outcome, BaseException):
-            callback(self.outcome)
-        return self
-
-    def add_errback(self, errback: Callable[[BaseException], None]) -> FakeFuture:
-        if isinstance(self.outcome, BaseException):
-            errback(self.outcome)
-        return self
+    def failed(self) -> bool:
+        return self.is_done and self.exception is not None
 
 
 class FakeProducer:
@@ -59,6 +56,7 @@ class FakeProducer:
     def __init__(self, **config: object) -> None:
         self.config = config
         self.sent: list[tuple[str, bytes, bytes, int]] = []
+        self.timestamps: list[int | None] = []
         self.flushes = 0
         self.closed = False
         FakeProducer.instances.append(self)
@@ -66,8 +64,9 @@ class FakeProducer:
     def partitions_for(self, topic: str) -> set[int]:
         return self.partitions
 
-    def send(self, topic: str, value: bytes, key: bytes, partition: int) -> FakeFuture:
+    def send(self, topic: str, value: bytes, key: bytes, partition: int, timestamp_ms: int | None = None) -> FakeFuture:
         self.sent.append((topic, key, value, partition))
+        self.timestamps.append(timestamp_ms)
         return FakeFuture(type(self).outcome(key))
 
     def flush(self, timeout: float | None = None) -> None:
@@ -91,8 +90,9 @@ class FakeAdmin:
 
 
 @pytest.fixture
-def producer(monkeypatch: pytest.MonkeyPatch) -> type[FakeProducer]:
+def producer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> type[FakeProducer]:
     FakeProducer.instances = []
+    monkeypatch.setenv("SOLAR_FLEET_SPOOL_DIR", str(tmp_path / "spool"))  # live mode's spool: the test's own
     FakeProducer.outcome = staticmethod(lambda key: "ok")
     monkeypatch.setattr(kafka_clients, "KafkaProducer", FakeProducer)
     monkeypatch.setattr(kafka_clients, "KafkaAdminClient", FakeAdmin)
@@ -253,7 +253,9 @@ def test_live_mode_publishes_cycles_stamped_now(producer: type[FakeProducer]) ->
     # demo mode: the window opens at the first cycle, where the curve is Pmax / cosh(0.5)**30
     first = [r for r in readings if to_epoch_ms(r.time_utc) == stamps[0] and r.status == 1]
     assert all(0.02 * 320 < r.power_w < 0.03 * 480 for r in first)
-    assert only_producer().flushes >= 3  # each cycle is flushed before the fleet sleeps
+    # each record's Kafka timestamp is its reading's time (live and drained records alike)
+    assert only_producer().timestamps == [to_epoch_ms(r.time_utc) for r in readings]
+    assert summary.messages_generated == 12 and summary.messages_spooled == summary.spool_records == 0
 
 
 def test_live_mode_stops_when_asked(producer: type[FakeProducer]) -> None:
@@ -275,12 +277,13 @@ def test_live_and_fast_forward_share_the_fleet_for_a_seed(producer: type[FakePro
 def test_summary_arithmetic() -> None:
     summary = PublishSummary(
         mode="live", topic="t", panels=2, seed=1, cycles=2, messages_sent=10, messages_delivered=7,
-        messages_failed=2, seconds=2.0,
+        messages_failed=2, messages_unconfirmed=1, messages_dropped=3, seconds=2.0,
     )  # fmt: skip
-    assert summary.messages_unconfirmed == 1
+    assert summary.messages_lost == 6
     assert summary.messages_per_second == 5.0
     assert not summary.all_delivered
-    assert summary.as_dict()["messages_unconfirmed"] == 1
+    assert summary.as_dict()["messages_lost"] == 6
+    assert PublishSummary(mode="live", topic="t", panels=2, seed=1, messages_spooled=5, spool_records=5).all_delivered
 
 
 # ---------------------------------------------------------------- command line
@@ -305,10 +308,17 @@ def test_cli_live_with_cycles(producer: type[FakeProducer]) -> None:
 
 
 def test_cli_exit_code_1_when_messages_fail(producer: type[FakeProducer]) -> None:
-    producer.outcome = staticmethod(lambda key: NotEnoughReplicasError("boom"))
+    producer.outcome = staticmethod(lambda key: TopicAuthorizationFailedError("boom"))  # sending again cannot help
     result = CliRunner().invoke(app, ["run", "--panels", "1", "--cycles", "1", "--seed", "1"])
     assert result.exit_code == 1
     assert "1 failed" in result.output
+
+
+def test_cli_live_keeps_what_kafka_refused_for_now_in_the_spool(producer: type[FakeProducer]) -> None:
+    producer.outcome = staticmethod(lambda key: NotEnoughReplicasError("boom"))  # may pass: spooled, not lost
+    result = CliRunner().invoke(app, ["run", "--panels", "2", "--cycles", "1", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    assert "2 readings spooled, 0 drained, 0 dropped; 2 held" in result.output
 
 
 @pytest.mark.parametrize(
@@ -356,3 +366,12 @@ def test_sigterm_during_live_mode_flushes_and_ends_cleanly(producer: type[FakePr
     assert summary.all_delivered
     assert only_producer().closed
     assert np.all(np.array([p for *_, p in only_producer().sent]) >= 0)
+
+
+def test_publishing_collects_garbage_less_often_and_restores_the_thresholds(producer: type[FakeProducer]) -> None:
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    fast_forward(fleet_settings(), start=START, end=END, panels=2, seed=1,
+                 on_progress=lambda _sent: seen.append(gc.get_threshold()))
+    assert seen and set(seen) == {publisher.PUBLISHING_GC_THRESHOLDS}
+    assert gc.get_threshold() == before

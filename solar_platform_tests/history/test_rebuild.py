@@ -32,7 +32,7 @@ _DERIVED = {
                     "power_on_max, first_time, first_power, last_time, last_power, last_on_time, last_off_time "
                     "FROM panelDataAgg",
     "panel_energy_15min": "SELECT panel_id, bucket_start, ROUND(energy_wh, 6), ROUND(covered_seconds, 6), readings, "
-                          "readings_on, peak_w FROM panel_energy_15min",
+                          "readings_on, peak_w, min_w FROM panel_energy_15min",
     "fleet_energy_15min": "SELECT bucket_start, ROUND(energy_wh, 6), ROUND(covered_seconds, 6), readings, "
                           "readings_on FROM fleet_energy_15min",
     "panel_latest": "SELECT * FROM panel_latest",

@@ -18,9 +18,11 @@ from sqlalchemy import text
 from solar_platform.api.app import create_app
 from solar_platform.notifications.delivery import DeliveryReport, run_once
 from solar_platform.settings import Settings
-from solar_platform.storage import alerts, db, registry
-from solar_platform.storage.faults import Decision
+from solar_platform.storage import db
+from solar_platform.storage.health import alerts, registry
+from solar_platform.storage.health.faults import Decision
 from solar_platform_tests.notifications.receivers import HOST, MailReceiver, WebhookReceiver
+from solar_platform_tests.stream_writes import write_as_stream
 
 pytestmark = pytest.mark.integration
 
@@ -212,13 +214,10 @@ def test_only_changes_are_events_recorded_with_the_evaluation(fresh_settings: Se
     now = datetime.now(UTC).replace(microsecond=0)
     with db.engine(settings, role="migrator").begin() as conn:
         conn.execute(text("INSERT INTO panels (panel_id, pmax_w) VALUES ('p-live', 400), ('p-quiet', 400)"))
-        readings = [("p-live", now - timedelta(seconds=5 * k)) for k in range(60)]
-        readings.append(("p-quiet", now - timedelta(minutes=10)))
-        conn.execute(text("INSERT INTO panelData (Panel_id, power_panel, current_status, time_data) VALUES "
-                          "(:p, 200, 1, :t)"), [{"p": p, "t": t.replace(tzinfo=None)} for p, t in readings])
-        conn.execute(text("INSERT INTO stream_progress (query_id, query_name, batch_id, rows_in, rows_written, "
-                          "dead_letters, max_event_time, duration_ms, recorded_at) VALUES ('t', 'readings', 1, 0, 0, "
-                          "0, :t, 1, :t)"), {"t": now.replace(tzinfo=None)})
+    live = [("p-live", 200.0, 1, (now - timedelta(seconds=5 * k)).replace(tzinfo=None)) for k in range(1, 60)]
+    quiet = [("p-quiet", 200.0, 1, (now - timedelta(minutes=10, seconds=5 * k)).replace(tzinfo=None))
+             for k in range(12)]
+    write_as_stream(settings, live + quiet, batch_seconds=5.0, commit_delay_seconds=1.0)
     alerts.run_health(db.engine(settings), settings, now=now)
     alerts.run_health(db.engine(settings), settings, now=now + timedelta(seconds=1))
     with db.engine(settings).connect() as conn:

@@ -10,7 +10,7 @@ import numpy as np
 from solar_platform.fleet.simulation import FleetReadings, simulate_readings
 from solar_platform.fleet.state import FleetState
 from solar_platform.settings import Settings, load_settings
-from solar_platform.storage import faults as fault_rules
+from solar_platform.storage.health import faults as fault_rules
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)  # a backfill day: production 06:00-18:00 UTC, peak at noon
 

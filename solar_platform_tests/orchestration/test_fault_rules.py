@@ -1,11 +1,11 @@
-"""The pure fault rules (storage/faults.py) on simulated fleets with injected faults: no services."""
+"""The pure fault rules (storage/health/faults.py) on simulated fleets with injected faults: no services."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from solar_platform.storage import faults as fault_rules
+from solar_platform.storage.health import faults as fault_rules
 from solar_platform_tests.orchestration.fault_replay import DAY, at, fleet_settings, one_fault_each, replay_fleet
 
 KINDS = ("offline", "silent", "zero_production", "stuck", "underperforming", "over_range")
@@ -140,19 +140,30 @@ def _features(last_seen: list[float], now: float) -> fault_rules.BucketFeatures:
     return feats
 
 
-def test_silence_is_measured_on_the_platforms_clock_not_the_newest_event():
+def test_silence_is_measured_against_the_pipeline_not_the_newest_event():
     now = DAY.timestamp()
     five_years = 5 * 365 * 86400.0
     # p0 reported 10 s ago, p1 has a clock five years ahead, p2 went quiet 10 minutes ago
     feats = _features([now - 10, now + five_years, now - 600], now)
-    result = fault_rules.evaluate(feats, thresholds(), now=now)
+    result = fault_rules.evaluate(feats, thresholds(), now=now, pipeline_time=now)
     assert result.kinds["silent"].holds.tolist() == [False, False, True]
 
 
-def test_a_stale_stream_suppresses_silence():
+def test_a_stream_three_minutes_behind_makes_only_the_stopped_panel_silent():
+    now = DAY.timestamp()
+    frontier = now - 180  # the stream has committed the fleet's readings up to three minutes ago
+    # p0 and p1 are as fresh as the pipeline; p2 stopped ten minutes before the frontier
+    feats = _features([frontier - 5, frontier - 2, frontier - 600], now)
+    result = fault_rules.evaluate(feats, thresholds(), now=now, pipeline_time=frontier)
+    assert result.kinds["silent"].holds.tolist() == [False, False, True]
+    # by the wall clock every panel would have been silent
+    assert (now - feats.last_seen > thresholds().silent_seconds).all()
+
+
+def test_no_pipeline_frontier_suppresses_silence():
     now = DAY.timestamp()
     feats = _features([now - 600, now - 900], now)
-    result = fault_rules.evaluate(feats, thresholds(), now=now, stream_alive=False)
+    result = fault_rules.evaluate(feats, thresholds(), now=now, pipeline_time=None)
     assert result.silence_suppressed and not result.kinds["silent"].holds.any()
     # and an open silent alert is neither confirmed nor resolved: nothing can be judged
     assert fault_rules.decide(result, {("p0", "silent")}) == []
@@ -166,5 +177,5 @@ def test_negative_power_is_over_range():
     feats.min_power[:], feats.max_power[:] = np.array([[-3.0, 10.0]]), np.array([[5.0, 20.0]])
     feats.mean_on[:], feats.min_on[:], feats.max_on[:] = 1.0, feats.min_power, feats.max_power
     feats.last_on[:] = feats.bucket_start[:, None] + 55
-    result = fault_rules.evaluate(feats, thresholds(), now=now)
+    result = fault_rules.evaluate(feats, thresholds(), now=now, pipeline_time=now)
     assert result.kinds["over_range"].holds.tolist() == [True, False]

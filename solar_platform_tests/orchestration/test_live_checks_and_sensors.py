@@ -17,8 +17,10 @@ from solar_platform.orchestration.live import checks as live_checks
 from solar_platform.orchestration.live.assets import observe_live_table
 from solar_platform.orchestration.resources import KafkaResource, SolarSettingsResource
 from solar_platform.storage import db
+from solar_platform.storage.health import quality
 from solar_platform.storage.stream import progress
 from solar_platform_tests.orchestration.conftest import defs_for, insert_readings, register_panels
+from solar_platform_tests.stream_writes import write_as_stream
 
 pytestmark = pytest.mark.integration
 
@@ -27,13 +29,14 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
-def _good_recent_data(settings, panels: int = 5, minutes: int = 10) -> dict[str, float]:
+def _good_recent_data(settings, panels: int = 5, minutes: int = 35) -> dict[str, float]:
+    """Readings up to now, as the stream writes them: at least one whole 15-min bucket before now's."""
     pmax = {f"p-{i}": 380.0 + i for i in range(panels)}
     register_panels(settings, pmax)
     end = _now()
     steps = int(minutes * 60 / settings.interval_seconds)
-    insert_readings(settings, [(pid, 0.5 * pm, 1, end - timedelta(seconds=settings.interval_seconds * k))
-                               for pid, pm in pmax.items() for k in range(steps)])
+    write_as_stream(settings, [(pid, 0.5 * pm, 1, end - timedelta(seconds=settings.interval_seconds * k))
+                               for pid, pm in pmax.items() for k in range(1, steps)], commit_delay_seconds=1.0)
     return pmax
 
 
@@ -49,15 +52,14 @@ def test_observation_job_records_figures_and_runs_checks(fresh_settings):
     result = defs.resolve_job_def("observe_live_tables").execute_in_process(raise_on_error=False)
     observations = {e.asset_key.to_user_string(): e.event_specific_data.asset_observation.metadata
                     for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"}
-    assert observations["panelData"]["row_count_estimate"].value == pytest.approx(5 * 120, rel=0.5)
+    assert observations["panelData"]["row_count_estimate"].value == pytest.approx(5 * 420, rel=0.5)
     assert observations["panelData"]["lag_seconds"].value < 60
     assert "dagster/last_updated_timestamp" in observations["panelData"]
     evaluations = {f"{e.asset_check_key.asset_key.to_user_string()}:{e.asset_check_key.name}": e.passed
                    for e in result.get_asset_check_evaluations()}
     assert evaluations["panelData:fresh"] and evaluations["panelData:complete"]
-    assert evaluations["panelData:power_within_bounds"] and evaluations["panelData:no_duplicate_readings"]
-    assert evaluations["panelData:dead_letter_rate"]
-    assert not evaluations["panelDataAgg:fresh"]  # nothing aggregated yet: stale
+    assert evaluations["panelData:power_within_bounds"] and evaluations["panelData:no_excess_readings"]
+    assert evaluations["panelData:dead_letter_rate"] and evaluations["panelDataAgg:fresh"]
 
 
 def test_both_live_tables_report_the_streams_last_merge(fresh_settings):
@@ -68,7 +70,7 @@ def test_both_live_tables_report_the_streams_last_merge(fresh_settings):
         for batch_id, written, at in batches:
             progress.record_progress(conn, query_id="q", query_name=progress.READINGS_QUERY, batch_id=batch_id,
                                      rows_in=written, rows_written=written, dead_letters=0, appended=written,
-                                     corrected=0, max_event_time=None, event_time_median=None, duration_ms=5,
+                                     corrected=0, max_event_time=None, frontier_time=None, duration_ms=5,
                                      profile={})
             conn.execute(text("UPDATE stream_progress SET recorded_at = :at WHERE batch_id = :b"),
                          {"at": at, "b": batch_id})
@@ -83,17 +85,20 @@ def test_both_live_tables_report_the_streams_last_merge(fresh_settings):
 def test_checks_fail_on_injected_bad_data(fresh_settings):
     pmax = _good_recent_data(fresh_settings)
     assert _check(live_checks.panel_data_power_bounds, fresh_settings).passed
-    # Right after the newest good reading, so in its tick: a fresh clock may have moved to the next.
-    with db.engine(fresh_settings).connect() as conn:
-        now = conn.execute(text("SELECT MAX(time_data) FROM panelData")).scalar()
-    insert_readings(fresh_settings, [("p-0", 1.3 * pmax["p-0"], 1, now + timedelta(milliseconds=1)),
-                                     ("p-1", -2.0, 1, now + timedelta(milliseconds=2))])
+    assert _check(live_checks.panel_data_no_excess, fresh_settings).passed
+    # Late readings in the newest complete bucket: out of bounds, and each one more than the cadence
+    # allows there (a reading sent again with another time).
+    start, end = quality.complete_buckets(_now(), fresh_settings.check_completeness_window_minutes)
+    moment = end - timedelta(minutes=5, milliseconds=500)
+    write_as_stream(fresh_settings, [("p-0", 1.3 * pmax["p-0"], 1, moment),
+                                     ("p-1", -2.0, 1, moment + timedelta(milliseconds=1)),
+                                     ("p-1", 10.0, 1, moment + timedelta(milliseconds=2))],
+                    arrivals=[_now()] * 3, commit_delay_seconds=0.0)
     bounds = _check(live_checks.panel_data_power_bounds, fresh_settings)
     assert not bounds.passed
     assert (bounds.metadata["negative"].value, bounds.metadata["above_limit"].value) == (1, 1)
-    # p-0 and p-1 now have two readings in the newest tick: a re-stamped duplicate
-    dup = _check(live_checks.panel_data_no_duplicates, fresh_settings)
-    assert not dup.passed and dup.metadata["duplicate_groups"].value == 2
+    excess = _check(live_checks.panel_data_no_excess, fresh_settings)
+    assert not excess.passed and excess.metadata["panels_above_expected"].value == 1  # p-1: two extra
 
 
 def test_stale_table_fails_freshness(fresh_settings):

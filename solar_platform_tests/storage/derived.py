@@ -59,8 +59,8 @@ def assert_derived_equal_recompute_on(conn: Connection, max_gap_s: float) -> Non
     """The kept tables == a recompute from panelData, and the recompute == the numpy reference."""
     conn.commit()  # read what was committed, and leave no transaction open behind
     far = {"a": datetime(2000, 1, 1), "b": datetime(2100, 1, 1)}
-    kept = table_rows(conn, "SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w "
-                        "FROM panel_energy_15min WHERE readings > 0 OR ABS(covered_seconds) > 1e-6")
+    kept = table_rows(conn, "SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w, "
+                        "min_w FROM panel_energy_15min WHERE readings > 0 OR ABS(covered_seconds) > 1e-6")
     fresh = table_rows(conn, recompute_buckets_select(max_gap_s), far)
     assert_tables_match(kept, fresh, "panel buckets")
 

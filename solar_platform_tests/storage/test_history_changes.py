@@ -4,7 +4,7 @@ marked; and the days to roll up again are the rolled-up past days with a mark.""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -12,7 +12,7 @@ from sqlalchemy import text
 from solar_platform.storage import db
 from solar_platform.storage import rollups as daily_rollups
 from solar_platform.storage.history import changes
-from solar_platform.storage.stream.commit import commit_batch
+from solar_platform.storage.stream.commit import Committed, commit_batch
 from solar_platform.storage.stream.latest import LatestReadings
 from solar_platform_tests.storage.derived import readings_of
 
@@ -30,10 +30,11 @@ class Stream:
         self.engine = db.engine(settings.as_role("stream"), bulk_load=True)
         self.latest = LatestReadings()
 
-    def commit(self, rows) -> None:
+    def commit(self, rows) -> Committed:
         with self.engine.begin() as conn:
-            self.latest = commit_batch(conn, readings_of(rows), self.latest,
-                                       self.settings.energy_max_gap_seconds).latest
+            committed = commit_batch(conn, readings_of(rows), self.latest, self.settings.energy_max_gap_seconds)
+        self.latest = committed.latest
+        return committed
 
 
 def _marks(settings) -> dict[datetime, int]:
@@ -94,3 +95,32 @@ def test_the_days_to_roll_again_are_rolled_past_days_with_a_mark(fresh_settings)
     with engine.connect() as conn:
         assert changes.rolled_days_with_changes(conn, "UTC", days[2] + timedelta(days=1)) == {}
         assert conn.execute(text("SELECT COUNT(*) FROM energy_changes")).scalar() == 2  # the third day's
+
+
+def test_appends_and_corrections_into_a_rolled_day_both_mark_it(fresh_settings) -> None:
+    """A rolled day changes by both of the stream's paths: a panel's next readings (appends, the bulk
+    path) and a panel's reading older than its newest (a correction, the exact path). Each marks it."""
+    settings = fresh_settings
+    stream = Stream(settings)
+    morning = datetime.combine(DAY, time(8))
+    stream.commit([(f"p-{i}", 50.0, 1, morning + timedelta(seconds=5 * k)) for i in range(2) for k in range(60)])
+    engine = db.engine(settings)
+    daily_rollups.roll_up_days(engine, settings, "first", [DAY])
+    assert _marks(settings) == {}
+    tomorrow = DAY + timedelta(days=2)
+
+    # p-1's afternoon: later than all it stored, so appends, into the rolled day
+    committed = stream.commit([("p-1", 70.0, 1, datetime.combine(DAY, time(15)) + timedelta(seconds=5 * k))
+                               for k in range(12)])
+    assert (committed.appended, committed.corrected) == (12, 0)
+    with engine.connect() as conn:
+        assert list(changes.rolled_days_with_changes(conn, "UTC", tomorrow)) == [DAY]
+    daily_rollups.roll_up_days(engine, settings, "appends", [DAY])
+    assert _marks(settings) == {}
+
+    # p-0 moves on to the next day; then its evening of the rolled day arrives late: the exact path
+    stream.commit([("p-0", 40.0, 1, datetime.combine(DAY + timedelta(days=1), time(8)))])
+    committed = stream.commit([("p-0", 30.0, 1, datetime.combine(DAY, time(18)))])
+    assert (committed.appended, committed.corrected) == (0, 1)
+    with engine.connect() as conn:
+        assert list(changes.rolled_days_with_changes(conn, "UTC", tomorrow)) == [DAY]

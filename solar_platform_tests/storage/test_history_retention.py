@@ -114,7 +114,7 @@ def test_old_buckets_fold_into_their_rollups_and_figures_stay_exact(fresh_settin
 def test_dead_letters_go_after_their_retention(fresh_settings) -> None:
     settings = fresh_settings.model_copy(update={"dead_letter_retention_days": 7})
     ages = [0.5, 3, 6.9, 7.1, 30, 400]
-    with db.engine(settings).begin() as conn:
+    with db.engine(settings.as_role("stream")).begin() as conn:  # the stream writes them; Dagster only prunes
         conn.execute(text("INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, payload, reason, "
                           "recorded_at) VALUES ('t', 0, :o, 'x', 'invalid_json', :r)"),
                      [{"o": i, "r": (NOW - timedelta(days=age)).replace(tzinfo=None)} for i, age in enumerate(ages)])

@@ -1,7 +1,11 @@
-"""Asset checks on the live tables: freshness, completeness, duplicates, physical bounds,
-dead-letter rate and stream lag. Each reports its figures as metadata, and each reads a bounded
-window or an index seek (never a count of a whole table). Their thresholds are settings
-(SOLAR_CHECK_*).
+"""Asset checks on the live tables: freshness, completeness, excess readings, physical bounds,
+dead-letter rate and stream lag. Each reports its figures as metadata, and each reads an index seek
+or what the stream keeps for a bounded window (15-min buckets, progress rows), never raw readings:
+one row per panel and bucket at most. Their thresholds are settings (SOLAR_CHECK_*).
+
+The buckets judged are the newest complete ones before the pipeline's frontier (what the stream
+has committed), so a stream running behind is judged on what it wrote, not on the minutes it has
+not reached yet.
 
 They run with every observation of the live tables (job `observe_live_tables`). The rollups'
 own checks (numpy recompute, peak bounds, completeness) are declared on the rollup assets and
@@ -11,13 +15,14 @@ block the fleet rollup when they fail.
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+from sqlalchemy import Connection
 
 from solar_platform.orchestration import keys
 from solar_platform.orchestration.ingestion.stream_lag import stream_lag_figures
 from solar_platform.orchestration.resources import KafkaResource, SolarSettingsResource
 from solar_platform.settings import Settings
-from solar_platform.storage import data_quality as quality
-from solar_platform.storage import db
+from solar_platform.storage import db, pipeline_status
+from solar_platform.storage.health import quality
 from solar_platform.storage.pipeline_status import live_table_status
 from solar_platform.storage.windows import WINDOW_SECONDS
 
@@ -53,41 +58,53 @@ def panel_data_agg_fresh(solar: SolarSettingsResource) -> dg.AssetCheckResult:
     return _freshness(settings, db.WINDOWS, settings.check_freshness_max_lag_seconds + WINDOW_SECONDS)
 
 
-@dg.asset_check(asset=keys.PANEL_DATA, name="complete", description="Readings per panel in the last window vs "
-                "the configured cadence (window / interval); the median panel must reach "
-                "SOLAR_CHECK_COMPLETENESS_MIN_SHARE.")
+def _judged_buckets(settings: Settings, conn: Connection, minutes: float) -> tuple[datetime, datetime]:
+    """The newest complete buckets before the pipeline's frontier (or the clock, without one)."""
+    now = datetime.now(UTC)
+    frontier = pipeline_status.frontier(conn, now, timedelta(minutes=settings.health_lookback_minutes))
+    return quality.complete_buckets(frontier or now.replace(tzinfo=None), minutes)
+
+
+@dg.asset_check(asset=keys.PANEL_DATA, name="complete", description="Readings per panel in the newest complete "
+                "15-min buckets (at least SOLAR_CHECK_COMPLETENESS_WINDOW_MINUTES) vs the configured cadence; the "
+                "median panel must reach SOLAR_CHECK_COMPLETENESS_MIN_SHARE.")
 def panel_data_complete(solar: SolarSettingsResource) -> dg.AssetCheckResult:
     settings = solar.get()
     min_share = settings.check_completeness_min_share
     with db.engine(settings).connect() as conn:
-        figures = quality.completeness(conn, window=timedelta(minutes=settings.check_completeness_window_minutes),
-                                       interval_seconds=settings.interval_seconds, min_share=min_share)
+        start, end = _judged_buckets(settings, conn, settings.check_completeness_window_minutes)
+        figures = quality.delivery(conn, start=start, end=end, interval_seconds=settings.interval_seconds,
+                                   min_share=min_share)
     passed = figures["panels"] > 0 and figures["median_share"] >= min_share
     return dg.AssetCheckResult(passed=passed, metadata={**figures, "min_share_required": min_share})
 
 
-@dg.asset_check(asset=keys.PANEL_DATA, name="no_duplicate_readings", description="At most one reading per panel "
-                "per interval tick in the recent window: the (panel, time) key stops exact replays, this catches "
-                "re-stamped duplicates it cannot.")
-def panel_data_no_duplicates(solar: SolarSettingsResource) -> dg.AssetCheckResult:
+@dg.asset_check(asset=keys.PANEL_DATA, name="no_excess_readings", description="No panel sent more readings than "
+                "the cadence allows in the newest complete 15-min buckets: the (panel, time) key stops exact "
+                "repeats, this catches a reading sent again with another time (a re-stamped duplicate).")
+def panel_data_no_excess(solar: SolarSettingsResource) -> dg.AssetCheckResult:
     settings = solar.get()
     with db.engine(settings).connect() as conn:
-        figures = quality.readings_per_tick_duplicates(conn, since=_since(settings.check_recent_window_minutes),
-                                                       interval_seconds=settings.interval_seconds)
-    return dg.AssetCheckResult(passed=figures["duplicate_groups"] == 0, metadata=figures)
+        start, end = _judged_buckets(settings, conn, settings.check_completeness_window_minutes)
+        figures = quality.delivery(conn, start=start, end=end, interval_seconds=settings.interval_seconds,
+                                   min_share=settings.check_completeness_min_share)
+    return dg.AssetCheckResult(passed=figures["panels_above_expected"] == 0, metadata={
+        key: figures[key] for key in ("panels", "window_start", "window_end", "expected_per_panel",
+                                      "panels_above_expected")})
 
 
 @dg.asset_check(asset=keys.PANEL_DATA, name="power_within_bounds", description="0 <= power <= "
-                "SOLAR_HEALTH_OVER_RANGE_FACTOR (1.25) x the panel's registered Pmax (table `panels`) for recent "
-                "readings.")
+                "SOLAR_HEALTH_OVER_RANGE_FACTOR (1.25) x the panel's registered Pmax (table `panels`) in the newest "
+                "complete 15-min buckets of SOLAR_CHECK_RECENT_WINDOW_MINUTES (their lowest and peak readings).")
 def panel_data_power_bounds(solar: SolarSettingsResource) -> dg.AssetCheckResult:
     settings = solar.get()
     tolerance = settings.health_over_range_factor
-    since = _since(settings.check_recent_window_minutes)
     with db.engine(settings).connect() as conn:
-        figures = quality.power_out_of_bounds(conn, since=since, tolerance=tolerance)
+        start, end = _judged_buckets(settings, conn, settings.check_recent_window_minutes)
+        figures = quality.power_out_of_bounds(conn, start=start, end=end, tolerance=tolerance)
     return dg.AssetCheckResult(passed=figures["negative"] == 0 and figures["above_limit"] == 0,
-                               metadata={**figures, "tolerance_x_pmax": tolerance})
+                               metadata={**figures, "tolerance_x_pmax": tolerance, "window_start": start.isoformat(),
+                                         "window_end": end.isoformat()})
 
 
 @dg.asset_check(asset=keys.PANEL_DATA, name="dead_letter_rate", description="Share of messages the stream dead-"
@@ -111,5 +128,5 @@ def stream_lag(solar: SolarSettingsResource, kafka: KafkaResource) -> dg.AssetCh
                                metadata={**figures, "max_seconds": max_seconds})
 
 
-live_checks = [panel_data_fresh, panel_data_agg_fresh, panel_data_complete, panel_data_no_duplicates,
+live_checks = [panel_data_fresh, panel_data_agg_fresh, panel_data_complete, panel_data_no_excess,
                panel_data_power_bounds, dead_letter_rate, stream_lag]

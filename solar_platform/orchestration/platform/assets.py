@@ -7,7 +7,7 @@ from solar_platform.orchestration import keys
 from solar_platform.orchestration.resources import SolarSettingsResource
 from solar_platform.settings import Settings
 from solar_platform.storage import db, migrations
-from solar_platform.storage.registry import sync_panel_registry
+from solar_platform.storage.health.registry import sync_panel_registry
 
 GROUP = "storage"
 
@@ -45,21 +45,22 @@ def configured_fleet(settings: Settings) -> dict[str, float]:
 
 @dg.asset(key=keys.PANEL_REGISTRY, group_name=GROUP, kinds={"mysql"}, deps=[keys.MYSQL_SCHEMA, keys.PANEL_DATA])
 def panel_registry(solar: SolarSettingsResource) -> dg.MaterializeResult:
-    """The panel fleet registry (`panels` table): one row per panel with its rated Pmax, first and
-    last seen.
+    """The panel fleet registry (`panels` table): one row per panel with its rated Pmax.
 
     Pmax comes from the fleet configuration through the simulator's own derivation (seeded), so the
-    registry holds the very Pmax the fleet simulates; first/last seen come from panelData, so
-    panels that report without being configured are registered too (with no Pmax).
+    registry holds the very Pmax the fleet simulates; panels the stream has seen without being
+    configured are registered too (with no Pmax). Only new or changed panels are written.
     """
     settings = solar.get()
     configured = configured_fleet(settings)
-    figures = sync_panel_registry(db.engine(settings), configured)
+    figures = sync_panel_registry(db.engine(settings, bulk_load=True), configured)
     return dg.MaterializeResult(metadata={
         "configured_panels": len(configured),
         "fleet_seed": settings.seed,
         "registered_panels": figures["panels"],
         "with_pmax": figures["configured"],
-        "seen_in_panelData": figures["seen"],
+        "changed_now": figures["changed_now"],
+        "seen_added_now": figures["seen_added_now"],
+        "retired_now": figures["retired_now"],
         "pmax_nominal_w": settings.pmax_nominal_w,
     })

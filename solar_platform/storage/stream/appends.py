@@ -21,7 +21,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, text
 
 from solar_platform.storage.db import FLEET_BUCKETS, PANEL_BUCKETS, PANEL_LATEST, READINGS
-from solar_platform.storage.energy import BUCKET_SECONDS, segment_pieces
+from solar_platform.storage.energy import BUCKET_SECONDS, gap_us, segment_pieces
 from solar_platform.storage.stream import bulk
 from solar_platform.storage.stream.latest import NONE, LatestReadings
 from solar_platform.storage.stream.readings import Readings
@@ -46,6 +46,7 @@ class BucketRows:
     readings: npt.NDArray[np.int64]
     readings_on: npt.NDArray[np.int64]
     peak_w: npt.NDArray[np.float64]  # NaN: no reading stamped in the bucket
+    min_w: npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -71,12 +72,12 @@ def predecessors(appends: Readings, positions: npt.NDArray[np.int64], latest: La
                  ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Each append's previous reading (time µs, power): the one before it in the batch, or for a
     panel's first append its newest stored reading; time `NONE` for a panel never seen."""
-    code, time_us, power = appends.panel, appends.time_us, appends.power
+    time_us, power = appends.time_us, appends.power
     prev_us = np.empty_like(time_us)
     prev_power = np.empty_like(power)
     prev_us[1:], prev_power[1:] = time_us[:-1], power[:-1]
-    first = np.append(True, code[1:] != code[:-1]) if code.size else np.zeros(0, dtype=bool)
-    where = positions[code[first]]
+    first = appends.first_of_panel()
+    where = positions[appends.panel[first]]
     prev_us[first] = latest.at(latest.last_us, where, NONE)
     prev_power[first] = latest.at(latest.power, where, 0.0)
     return prev_us, prev_power
@@ -91,8 +92,7 @@ def bucket_rows(appends: Readings, prev_us: npt.NDArray[np.int64], prev_power: n
     code, time_us, power = appends.panel, appends.time_us, appends.power
     # Segments ending at each append, credited when no longer than the max gap.
     has_prev = prev_us != NONE
-    gap_us = int(round(max_gap_s * 1_000_000))
-    gap_ok = has_prev & (time_us - np.where(has_prev, prev_us, time_us) <= gap_us)
+    gap_ok = has_prev & (time_us - np.where(has_prev, prev_us, time_us) <= gap_us(max_gap_s))
     ends = np.flatnonzero(gap_ok)
     pieces = segment_pieces(prev_us[ends], prev_power[ends], time_us[ends], power[ends])
     reading_bucket = time_us // BUCKET_MICROS * BUCKET_SECONDS
@@ -105,13 +105,15 @@ def bucket_rows(appends: Readings, prev_us: npt.NDArray[np.int64], prev_power: n
     is_reading = np.arange(key.size) >= n_pieces
     peak = np.full(count, -np.inf)
     np.maximum.at(peak, inverse[n_pieces:], power)
+    low = np.full(count, np.inf)
+    np.minimum.at(low, inverse[n_pieces:], power)
     return BucketRows(
         panel=unique >> 32, bucket_start_s=(unique & ((1 << 32) - 1)) * BUCKET_SECONDS,
         energy_wh=np.bincount(inverse[:n_pieces], weights=pieces.energy_wh, minlength=count),
         covered_s=np.bincount(inverse[:n_pieces], weights=pieces.covered_s, minlength=count),
         readings=np.bincount(inverse, weights=is_reading, minlength=count).astype(np.int64),
         readings_on=np.bincount(inverse[n_pieces:], weights=appends.status == 1, minlength=count).astype(np.int64),
-        peak_w=np.where(np.isfinite(peak), peak, np.nan),
+        peak_w=np.where(np.isfinite(peak), peak, np.nan), min_w=np.where(np.isfinite(low), low, np.nan),
     )
 
 
@@ -121,8 +123,7 @@ def plan_appends(appends: Readings, positions: npt.NDArray[np.int64], latest: La
     `latest`, -1 for a new panel)."""
     prev_us, prev_power = predecessors(appends, positions, latest)
     code = appends.panel
-    last = np.append(code[1:] != code[:-1], True) if code.size else np.zeros(0, dtype=bool)
-    first = np.append(True, code[1:] != code[:-1]) if code.size else np.zeros(0, dtype=bool)
+    first, last = appends.first_of_panel(), appends.last_of_panel()
     where = positions[code[last]]
     stored_first = latest.at(latest.first_us, where, NONE)
     return AppendPlan(
@@ -147,19 +148,23 @@ _TEMP_TABLES = (
     """CREATE TEMPORARY TABLE IF NOT EXISTS tmp_append_buckets (
         panel_id VARCHAR(64) CHARACTER SET ascii NOT NULL, bucket_start DATETIME NOT NULL,
         energy_wh DOUBLE NOT NULL, covered_seconds DOUBLE NOT NULL, readings INT NOT NULL, readings_on INT NOT NULL,
-        peak_w DOUBLE NULL) ENGINE=MEMORY""",
+        peak_w DOUBLE NULL, min_w DOUBLE NULL) ENGINE=MEMORY""",
 )
 
 _MERGE_BUCKETS = f"""
-    INSERT INTO {PANEL_BUCKETS} (panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w)
-    SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w FROM tmp_append_buckets
+    INSERT INTO {PANEL_BUCKETS} (panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w,
+                                 min_w)
+    SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w, min_w
+    FROM tmp_append_buckets
     ON DUPLICATE KEY UPDATE
         {PANEL_BUCKETS}.energy_wh = {PANEL_BUCKETS}.energy_wh + VALUES(energy_wh),
         {PANEL_BUCKETS}.covered_seconds = {PANEL_BUCKETS}.covered_seconds + VALUES(covered_seconds),
         {PANEL_BUCKETS}.readings = {PANEL_BUCKETS}.readings + VALUES(readings),
         {PANEL_BUCKETS}.readings_on = {PANEL_BUCKETS}.readings_on + VALUES(readings_on),
         {PANEL_BUCKETS}.peak_w = COALESCE(GREATEST({PANEL_BUCKETS}.peak_w, VALUES(peak_w)),
-                                          {PANEL_BUCKETS}.peak_w, VALUES(peak_w))"""
+                                          {PANEL_BUCKETS}.peak_w, VALUES(peak_w)),
+        {PANEL_BUCKETS}.min_w = COALESCE(LEAST({PANEL_BUCKETS}.min_w, VALUES(min_w)),
+                                         {PANEL_BUCKETS}.min_w, VALUES(min_w))"""
 
 _MERGE_FLEET = f"""
     INSERT INTO {FLEET_BUCKETS} (bucket_start, energy_wh, covered_seconds, readings, readings_on)
@@ -230,7 +235,7 @@ def bucket_load_columns(panel_ids: npt.NDArray[np.object_], b: BucketRows) -> li
             bulk.Column("bucket_start", b.bucket_start_s * 1_000_000, "time_us"),
             bulk.Column("energy_wh", b.energy_wh), bulk.Column("covered_seconds", b.covered_s),
             bulk.Column("readings", b.readings), bulk.Column("readings_on", b.readings_on),
-            bulk.Column("peak_w", b.peak_w, "nullable")]
+            bulk.Column("peak_w", b.peak_w, "nullable"), bulk.Column("min_w", b.min_w, "nullable")]
 
 
 def apply_to_latest(latest: LatestReadings, plan: AppendPlan) -> None:

@@ -31,15 +31,19 @@ from solar_platform.storage.windows import COLUMNS as WINDOW_COLUMNS
 from solar_platform.storage.windows import WINDOW_SECONDS, recompute_windows_select
 
 _BUCKET_UPSERT = f"""
-    INSERT INTO {PANEL_BUCKETS} (panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w)
-    SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w FROM tmp_bucket_delta
+    INSERT INTO {PANEL_BUCKETS} (panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w,
+                                 min_w)
+    SELECT panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w, min_w
+    FROM tmp_bucket_delta
     ON DUPLICATE KEY UPDATE
         {PANEL_BUCKETS}.energy_wh = {PANEL_BUCKETS}.energy_wh + VALUES(energy_wh),
         {PANEL_BUCKETS}.covered_seconds = {PANEL_BUCKETS}.covered_seconds + VALUES(covered_seconds),
         {PANEL_BUCKETS}.readings = {PANEL_BUCKETS}.readings + VALUES(readings),
         {PANEL_BUCKETS}.readings_on = {PANEL_BUCKETS}.readings_on + VALUES(readings_on),
         {PANEL_BUCKETS}.peak_w = COALESCE(GREATEST({PANEL_BUCKETS}.peak_w, VALUES(peak_w)),
-                                          {PANEL_BUCKETS}.peak_w, VALUES(peak_w))"""
+                                          {PANEL_BUCKETS}.peak_w, VALUES(peak_w)),
+        {PANEL_BUCKETS}.min_w = COALESCE(LEAST({PANEL_BUCKETS}.min_w, VALUES(min_w)),
+                                         {PANEL_BUCKETS}.min_w, VALUES(min_w))"""
 
 _FLEET_UPSERT = f"""
     INSERT INTO {FLEET_BUCKETS} (bucket_start, energy_wh, covered_seconds, readings, readings_on)
@@ -99,7 +103,7 @@ _TEMP_TABLES = (
         panel_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
         bucket_start DATETIME NOT NULL,
         energy_wh DOUBLE NOT NULL, covered_seconds DOUBLE NOT NULL,
-        readings INT NOT NULL, readings_on INT NOT NULL, peak_w DOUBLE NULL,
+        readings INT NOT NULL, readings_on INT NOT NULL, peak_w DOUBLE NULL, min_w DOUBLE NULL,
         changed_existing TINYINT NOT NULL,
         PRIMARY KEY (panel_id, bucket_start)) ENGINE=InnoDB""",
 )
@@ -214,28 +218,30 @@ def _bucket_delta_insert(max_gap_s: float) -> str:
     return f"""
         INSERT INTO tmp_bucket_delta
         SELECT panel_id, bucket_start, SUM(energy_wh), SUM(covered_seconds), SUM(readings), SUM(readings_on),
-               MAX(peak_w), MAX(changed_existing)
+               MAX(peak_w), MIN(min_w), MAX(changed_existing)
         FROM (
             {pieces_select('tmp_segments', max_gap_s, NO_READINGS + ", 0 AS changed_existing")}
           UNION ALL
             SELECT panel_id, {bucket}, 0, 0, old_power IS NULL, current_status - COALESCE(old_status, 0),
-                   IF(old_power IS NULL, power_panel, NULL), old_power IS NOT NULL
+                   IF(old_power IS NULL, power_panel, NULL), IF(old_power IS NULL, power_panel, NULL),
+                   old_power IS NOT NULL
             FROM tmp_changes
         ) parts GROUP BY panel_id, bucket_start"""
 
 
 def _peak_refresh() -> str:
-    """A changed reading may have been a bucket's peak: re-read the peak of those buckets (a join
-    with a closed panel range, for a per-row range read; see `_neighbour_update`)."""
+    """A changed reading may have been a bucket's peak or minimum: re-read both for those buckets (a
+    join with a closed panel range, for a per-row range read; see `_neighbour_update`)."""
     return f"""
         UPDATE (
-            SELECT STRAIGHT_JOIN t.panel_id, t.bucket_start, MAX(d.power_panel) AS peak_w
+            SELECT STRAIGHT_JOIN t.panel_id, t.bucket_start, MAX(d.power_panel) AS peak_w,
+                   MIN(d.power_panel) AS min_w
             FROM tmp_bucket_delta t JOIN panelData d
               ON d.Panel_id >= t.panel_id AND d.Panel_id <= t.panel_id AND d.time_data >= t.bucket_start
              AND d.time_data < TIMESTAMPADD(SECOND, {BUCKET_SECONDS}, t.bucket_start)
             WHERE t.changed_existing = 1 GROUP BY t.panel_id, t.bucket_start
         ) p STRAIGHT_JOIN {PANEL_BUCKETS} e ON e.panel_id = p.panel_id AND e.bucket_start = p.bucket_start
-        SET e.peak_w = p.peak_w"""
+        SET e.peak_w = p.peak_w, e.min_w = p.min_w"""
 
 
 _RECEIVED = """CREATE TEMPORARY TABLE IF NOT EXISTS tmp_received (

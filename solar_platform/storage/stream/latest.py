@@ -11,12 +11,16 @@ joins the batch to what is stored). It is exact as long as only the stream write
 
 from __future__ import annotations
 
+import math
+import sys
+from datetime import UTC, datetime, timedelta
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Connection, bindparam, text
 
-from solar_platform.storage.db import DERIVED_GENERATION, PANEL_LATEST
+from solar_platform.storage.db import DERIVED_GENERATION, FLEET_NOW, PANEL_LATEST
 
 NONE = np.iinfo(np.int64).min  # "no reading": older than any time
 
@@ -26,6 +30,11 @@ _EPOCH_US = "TIMESTAMPDIFF(MICROSECOND, TIMESTAMP'1970-01-01 00:00:00', {})"
 _SELECT = (f"SELECT panel_id, {_EPOCH_US.format('first_seen')}, {_EPOCH_US.format('last_seen')}, power_panel, "
            f"current_status FROM {PANEL_LATEST}")
 _SELECT_SOME = text(_SELECT + " WHERE panel_id IN :ids").bindparams(bindparam("ids", expanding=True))
+
+
+_FLEET_NOW = text(
+    f"REPLACE INTO {FLEET_NOW} (id, as_of, horizon_seconds, panels_seen, panels_reporting, panels_online, power_w, "
+    "newest_reading) VALUES (1, :as_of, :horizon, :seen, :reporting, :online, :power, :newest)")
 
 
 def bump_generation(conn: Connection) -> None:
@@ -107,3 +116,31 @@ class LatestReadings:
         other.first_us, other.last_us = self.first_us.copy(), self.last_us.copy()
         other.power, other.status = self.power.copy(), self.status.copy()
         return other
+
+
+def fleet_power(powers: npt.NDArray[np.float64]) -> float:
+    """The sum of the panels' power, finite whatever the readings: the contract accepts any finite
+    power, so hostile ones (±1e308) can overflow a plain sum to inf or nan, which MariaDB refuses.
+    A sum past the float range is held at the range's end, with its sign."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(powers.sum())
+    if math.isfinite(total):
+        return total
+    scaled = float((powers / 2.0**64).sum())  # the same sum, far from overflow
+    total = scaled * 2.0**64
+    return total if math.isfinite(total) else math.copysign(sys.float_info.max, scaled)
+
+
+def record_fleet_now(conn: Connection, latest: LatestReadings, *, as_of: datetime, reference_us: int | None,
+                     horizon_seconds: float) -> None:
+    """The fleet's counters from the latest readings, for the API's overview (one row, no scan):
+    panels reporting = newest reading within `horizon_seconds` of `reference_us` (the batch's
+    frontier), online = of those, status 1; power = their newest readings' sum."""
+    reporting = (latest.last_us >= reference_us - round(horizon_seconds * 1_000_000)
+                 if reference_us is not None else np.zeros(len(latest), dtype=bool))
+    newest = int(latest.last_us.max()) if len(latest) else None
+    conn.execute(_FLEET_NOW, {
+        "as_of": as_of.astimezone(UTC).replace(tzinfo=None), "horizon": horizon_seconds, "seen": len(latest),
+        "reporting": int(reporting.sum()), "online": int((reporting & (latest.status == 1)).sum()),
+        "power": fleet_power(latest.power[reporting]),
+        "newest": None if newest is None else datetime(1970, 1, 1) + timedelta(microseconds=newest)})

@@ -41,9 +41,9 @@ _DEAD_LETTER_INSERT = text(
 
 _PROGRESS_INSERT = text(
     f"INSERT INTO `{STREAM_PROGRESS}` (query_id, query_name, batch_id, rows_in, rows_written, dead_letters, "
-    "readings_appended, readings_corrected, max_event_time, event_time_median, duration_ms, profile, recorded_at) "
+    "readings_appended, readings_corrected, max_event_time, frontier_time, duration_ms, profile, recorded_at) "
     "VALUES (:query_id, :query_name, :batch_id, :rows_in, :rows_written, :dead_letters, :appended, :corrected, "
-    ":max_event_time, :event_time_median, :duration_ms, :profile, UTC_TIMESTAMP(3))"
+    ":max_event_time, :frontier_time, :duration_ms, :profile, UTC_TIMESTAMP(3))"
 )
 _COMMITTED = text(f"SELECT 1 FROM `{STREAM_PROGRESS}` WHERE query_id = :query_id AND batch_id = :batch_id")
 _PULSE = text(
@@ -99,7 +99,7 @@ def batch_committed(connection: Connection, query_id: str, batch_id: int) -> boo
 
 def record_progress(connection: Connection, *, query_id: str, query_name: str, batch_id: int, rows_in: int,
                     rows_written: int, dead_letters: int, appended: int, corrected: int,
-                    max_event_time: datetime | None, event_time_median: datetime | None, duration_ms: int,
+                    max_event_time: datetime | None, frontier_time: datetime | None, duration_ms: int,
                     profile: Mapping[str, int]) -> None:
     """The micro-batch's progress row (the stream's heartbeat and replay guard), stamped with the
     server's UTC clock, in the batch's transaction.
@@ -109,7 +109,7 @@ def record_progress(connection: Connection, *, query_id: str, query_name: str, b
     connection.execute(_PROGRESS_INSERT, {
         "query_id": query_id, "query_name": query_name, "batch_id": batch_id, "rows_in": rows_in,
         "rows_written": rows_written, "dead_letters": dead_letters, "appended": appended, "corrected": corrected,
-        "max_event_time": max_event_time, "event_time_median": event_time_median, "duration_ms": duration_ms,
+        "max_event_time": max_event_time, "frontier_time": frontier_time, "duration_ms": duration_ms,
         "profile": json.dumps(dict(profile), separators=(",", ":"))[:PROGRESS_PROFILE_CHARS],
     })
 

@@ -3,7 +3,7 @@
 The detector looks at the last `lookback` of readings cut into `step`-wide buckets (one minute by
 default, the sensor's cadence). Each bucket of each panel is summarised once (`BucketFeatures`:
 counts, mean/min/max power over its status-1 readings, min/max over all readings, newest times),
-whether it comes from SQL (`storage.alerts.load_features`) or from simulated arrays
+whether it comes from SQL (`storage.health.features`) or from simulated arrays
 (`features_from_readings`, used by the scoring bench and the unit tests).
 
 Each production kind judges every bucket as fault / fine / unknown. Unknown buckets (night, no
@@ -14,8 +14,11 @@ delay), and has *recovered* when its last `k_resolve` judged buckets all say fin
 Kinds (thresholds in `FaultThresholds`, from `SOLAR_HEALTH_*` settings):
 
 - `offline`: newest reading has status 0 and the panel has not sent status 1 for `offline` minutes.
-- `silent`: no reading for more than `silent_after_intervals` x the interval, by the platform's clock
-  (`now`), never by the newest event time; suppressed while the stream itself is stale.
+- `silent`: no reading for more than `silent_after_intervals` x the interval while the rest of the
+  fleet's readings moved on: measured against the pipeline's frontier (the time the stream has
+  committed the fleet's readings up to), never by the wall clock and never by the newest event time
+  (one wrong clock). A slow stream moves the frontier slowly and makes nobody silent; it raises one
+  pipeline alarm (`storage.health.alerts`) instead.
 - `zero_production`: status 1 but at most `zero_fraction` x Pmax while the expected power is high.
 - `stuck`: the value stays within `stuck_tolerance` x Pmax over `stuck` minutes of production while
   the expected power moved by at least `stuck_min_expected_change` x Pmax (at noon the fleet itself
@@ -164,7 +167,7 @@ def features_from_readings(panel_ids: list[str], pmax_w: npt.ArrayLike, times_s:
                            *, bucket_start: npt.ArrayLike, step_seconds: float) -> BucketFeatures:
     """Summaries of tick-aligned readings (T ticks x n panels) into the given buckets.
 
-    The same figures as the SQL in `storage.alerts.load_features`; the bench and the unit tests
+    The same figures as the SQL in `storage.health.features`; the bench and the unit tests
     feed the rules through here.
     """
     times = np.asarray(times_s, dtype=np.float64)
@@ -278,13 +281,14 @@ class Evaluation:
 
 
 def evaluate(feats: BucketFeatures, thresholds: FaultThresholds, *, now: float,
-             open_alerts: Collection[tuple[str, str]] = (), stream_alive: bool = True) -> Evaluation:
+             open_alerts: Collection[tuple[str, str]] = (), pipeline_time: float | None = None) -> Evaluation:
     """Judge every panel for every kind (see the module docstring).
 
-    `now` is the platform's clock (epoch s). `open_alerts` = `{(panel_id, kind)}` currently open:
-    panels with an open production alert are no peers, and an open stuck alert keeps a panel from
-    also being called underperforming. `stream_alive` False suppresses silence (one pipeline alarm,
-    not one alert per panel).
+    `now` is the platform's clock (epoch s), recorded with the evaluation. `pipeline_time` is the
+    pipeline's frontier (epoch s): silence is measured against it, and not judged at all without
+    one (no readings committed lately: one pipeline alarm, not one alert per panel).
+    `open_alerts` = `{(panel_id, kind)}` currently open: panels with an open production alert are
+    no peers, and an open stuck alert keeps a panel from also being called underperforming.
     """
     th = thresholds
     m, n = feats.shape
@@ -393,22 +397,22 @@ def evaluate(feats: BucketFeatures, thresholds: FaultThresholds, *, now: float,
         np.where(newest_is_off, offline_for, 0.0), np.where(newest_is_off, off_since, np.nan),
         {"offline_s": np.where(newest_is_off, offline_for, 0.0)})
 
-    # ---- silent: by the platform's clock
+    # ---- silent: against the pipeline's frontier
     last_seen = feats.last_seen if feats.last_seen.size == n else np.full(n, np.nan)
     last_seen = np.fmax(last_seen, newest)
-    silence = now - last_seen
+    silence = (np.nan if pipeline_time is None else pipeline_time) - last_seen
     limit = th.silent_seconds
     reported_lately = seen[-1] if m else np.zeros(n, dtype=bool)
     silent_holds = np.isfinite(silence) & (silence > limit)
     silent_recovered = np.isfinite(silence) & (silence <= limit) & reported_lately
-    if not stream_alive:
+    if pipeline_time is None:
         silent_holds = np.zeros(n, dtype=bool)
         silent_recovered = np.zeros(n, dtype=bool)
     results[SILENT] = KindResult(
         silent_holds, silent_recovered, silence, last_seen,
         {"silence_s": silence, "limit_s": np.full(n, limit)})
 
-    return Evaluation(list(feats.panel_ids), results, now, not stream_alive, fleet_level)
+    return Evaluation(list(feats.panel_ids), results, now, pipeline_time is None, fleet_level)
 
 
 def _reduce(reduce: object, values: FloatArray, mask: BoolArray, fill: float) -> FloatArray:
@@ -508,7 +512,10 @@ class AlertEvent:
 def replay(feats: BucketFeatures, thresholds: FaultThresholds, *, settle_seconds: float,
            open_alerts: Collection[tuple[str, str]] = (), stream_alive: bool = True) -> list[AlertEvent]:
     """Evaluate after every bucket of `feats`, as the sensor does every minute, carrying the open
-    alerts along; returns the opens and resolves in order (the bench and the tests use it)."""
+    alerts along; returns the opens and resolves in order (the bench and the tests use it).
+
+    The stream is taken to be caught up (its frontier at the evaluation's clock), or, with
+    `stream_alive` False, to have committed nothing lately."""
     step = thresholds.step_seconds
     newest = feats.newest_reading()
     current = set(open_alerts)
@@ -516,7 +523,8 @@ def replay(feats: BucketFeatures, thresholds: FaultThresholds, *, settle_seconds
     for end in range(1, len(feats.bucket_start) + 1):
         now = float(feats.bucket_start[end - 1]) + step + settle_seconds
         window = feats.window(max(0, end - thresholds.lookback_buckets), end, newest[end - 1])
-        evaluation = evaluate(window, thresholds, now=now, open_alerts=current, stream_alive=stream_alive)
+        evaluation = evaluate(window, thresholds, now=now, open_alerts=current,
+                              pipeline_time=now if stream_alive else None)
         for d in decide(evaluation, current):
             if d.action == "open":
                 current.add((d.panel_id, d.kind))

@@ -10,7 +10,8 @@ from rich.markup import escape
 
 from solar_platform.contracts import PANEL_ID_RULE, is_valid_panel_id
 from solar_platform.settings import load_settings
-from solar_platform.storage import alerts, db, registry
+from solar_platform.storage import db
+from solar_platform.storage.health import alerts, registry
 
 panels_app = typer.Typer(no_args_is_help=True, add_completion=False)
 health_app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -57,8 +58,10 @@ def check() -> None:
     settings = load_settings()
     run = alerts.run_health(db.engine(settings), settings)
     changes = run.changes
+    if run.pipeline.open:
+        console.print(f"[yellow]pipeline alarm: {escape(run.pipeline.detail)}[/]")
     if run.evaluation.silence_suppressed:
-        console.print("[yellow]stream heartbeat is stale: silence not judged[/]")
+        console.print("[yellow]no readings committed lately: silence not judged[/]")
     console.print(f"{len(run.evaluation.panel_ids)} panels judged over {run.window_start:%H:%M:%S}-"
                   f"{run.window_end:%H:%M:%S} UTC; opened {changes.opened}, resolved {changes.resolved}")
     console.print("open: " + ", ".join(f"{kind} {n}" for kind, n in changes.open_by_kind.items()))

@@ -1,7 +1,8 @@
 """The panel registry (`panels`): who is in the fleet, with what nameplate Pmax, and who left it.
 
 - `sync_panel_registry`: the fleet config's panels (registered_by 'fleet'), plus every panel the
-  stream has seen ('seen', no Pmax); fleet panels that left the config are retired.
+  stream has seen ('seen', no Pmax); fleet panels that left the config are retired. Only new or
+  changed panels are written.
 - `register_panel` / `retire_panel`: an operator's word (CLI `solar-platform panels ...`); an
   operator's Pmax is never overwritten by the sync, and an operator's panel is never retired by it.
 - Retiring resolves the panel's open alerts (with the reason) and takes it out of fault detection,
@@ -13,11 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
+import numpy as np
+import pyarrow as pa
 from sqlalchemy import Connection, Engine, bindparam, text
 
 from solar_platform.contracts import PANEL_ID_RULE, is_valid_panel_id
 from solar_platform.storage import notifications
 from solar_platform.storage.db import PANEL_ALERTS, PANELS
+from solar_platform.storage.stream import bulk
 
 FLEET, OPERATOR, SEEN = "fleet", "operator", "seen"
 
@@ -37,42 +41,52 @@ def has_table(conn: Connection, name: str) -> bool:
         {"t": name}).scalar())
 
 
+_CONFIGURED = """CREATE TEMPORARY TABLE IF NOT EXISTS tmp_configured (
+    panel_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, pmax_w DOUBLE NOT NULL,
+    PRIMARY KEY (panel_id)) ENGINE=InnoDB"""
+
+
 def sync_panel_registry(engine: Engine, configured_pmax: Mapping[str, float], now: datetime | None = None
                         ) -> dict[str, int]:
-    """Upsert the configured panels' Pmax, record first/last seen, retire fleet panels no longer configured."""
+    """Bring the registry in step with the fleet config and with what the stream has seen, writing
+    only the panels that are new or changed.
+
+    The config is loaded into a scratch table and compared in one join: new panels and changed
+    Pmax are upserted (an operator's word stands), fleet panels no longer configured are retired,
+    and panels the stream has seen (`panel_latest`) but the registry lacks are added as 'seen'.
+    READ COMMITTED: reading `panel_latest` takes no lock the stream's batches would wait on.
+    Each panel's first and last seen live in `panel_latest`, kept by the stream. `engine` must allow
+    `LOAD DATA LOCAL` (`db.engine(..., bulk_load=True)`).
+    """
     moment = _now(now)
     with engine.begin() as conn:
-        for chunk in _chunks(list(configured_pmax.items()), 5000):
-            conn.execute(text(
-                f"INSERT INTO {PANELS} (panel_id, pmax_w, registered_by, updated_at) "
-                "VALUES (:pid, :pmax, 'fleet', UTC_TIMESTAMP(3)) ON DUPLICATE KEY UPDATE "
-                "updated_at = IF(registered_by = 'operator' OR (pmax_w <=> VALUES(pmax_w) AND retired_at IS NULL), "
-                "                updated_at, UTC_TIMESTAMP(3)), "
-                "retired_at = IF(registered_by = 'operator', retired_at, NULL), "
-                "pmax_w = IF(registered_by = 'operator', pmax_w, VALUES(pmax_w)), "
-                "registered_by = IF(registered_by = 'operator', 'operator', 'fleet')"),
-                [{"pid": pid, "pmax": float(pmax)} for pid, pmax in chunk])
-        # what the stream has seen: panel_latest (kept by the stream) when the schema has it
-        source = ("SELECT panel_id, first_seen, last_seen FROM panel_latest" if has_table(conn, "panel_latest")
-                  else "SELECT Panel_id AS panel_id, MIN(time_data) AS first_seen, MAX(time_data) AS last_seen "
-                       "FROM panelData GROUP BY Panel_id")
+        conn.execute(text("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
+        conn.execute(text(_CONFIGURED))
+        conn.execute(text("DELETE FROM tmp_configured"))
+        ids = np.asarray(list(configured_pmax), dtype=object)
+        bulk.load(conn, "tmp_configured", [
+            bulk.Column("panel_id", pa.array(ids.tolist(), pa.string())),
+            bulk.Column("pmax_w", np.asarray([float(configured_pmax[pid]) for pid in ids.tolist()], dtype=np.float64))])
+        changed = conn.execute(text(
+            f"INSERT INTO {PANELS} (panel_id, pmax_w, registered_by, updated_at) "
+            "SELECT c.panel_id, c.pmax_w, 'fleet', :now FROM tmp_configured c "
+            f"LEFT JOIN {PANELS} p ON p.panel_id = c.panel_id "
+            "WHERE p.panel_id IS NULL OR (p.registered_by <> 'operator' AND (NOT p.pmax_w <=> c.pmax_w "
+            "      OR p.retired_at IS NOT NULL OR p.registered_by <> 'fleet')) "
+            f"ON DUPLICATE KEY UPDATE {PANELS}.pmax_w = VALUES(pmax_w), {PANELS}.registered_by = 'fleet', "
+            f"{PANELS}.retired_at = NULL, {PANELS}.updated_at = VALUES(updated_at)"), {"now": moment}).rowcount
         seen = conn.execute(text(
             f"INSERT INTO {PANELS} (panel_id, pmax_w, registered_by, first_seen, last_seen, updated_at) "
-            f"SELECT x.panel_id, NULL, 'seen', x.first_seen, x.last_seen, UTC_TIMESTAMP(3) FROM ({source}) x "
-            "ON DUPLICATE KEY UPDATE "
-            # Qualified: the SELECT has columns of the same names (MariaDB calls them ambiguous).
-            f"{PANELS}.first_seen = LEAST(COALESCE({PANELS}.first_seen, VALUES(first_seen)), VALUES(first_seen)), "
-            f"{PANELS}.last_seen = GREATEST(COALESCE({PANELS}.last_seen, VALUES(last_seen)), VALUES(last_seen))")
-        ).rowcount
-        fleet_ids = [pid for (pid,) in conn.execute(text(
-            f"SELECT panel_id FROM {PANELS} WHERE registered_by = 'fleet' AND retired_at IS NULL"))]
-        gone = sorted(set(fleet_ids) - set(configured_pmax))
-        retired = _retire(conn, gone, moment, "left the fleet config")
-        total, configured, reporting, retired_total = conn.execute(text(
-            "SELECT COUNT(*), COUNT(IF(retired_at IS NULL, pmax_w, NULL)), COUNT(last_seen), COUNT(retired_at) "
-            f"FROM {PANELS}")).one()
-    return {"panels": int(total), "configured": int(configured), "seen": int(reporting),
-            "seen_rows_touched": int(seen), "retired_now": retired, "retired": int(retired_total)}
+            f"SELECT l.panel_id, NULL, 'seen', l.first_seen, l.last_seen, :now FROM panel_latest l "
+            f"LEFT JOIN {PANELS} p ON p.panel_id = l.panel_id WHERE p.panel_id IS NULL"), {"now": moment}).rowcount
+        gone = [pid for (pid,) in conn.execute(text(
+            f"SELECT p.panel_id FROM {PANELS} p LEFT JOIN tmp_configured c ON c.panel_id = p.panel_id "
+            "WHERE p.registered_by = 'fleet' AND p.retired_at IS NULL AND c.panel_id IS NULL"))]
+        retired = _retire(conn, sorted(gone), moment, "left the fleet config")
+        total, configured, retired_total = conn.execute(text(
+            f"SELECT COUNT(*), COUNT(IF(retired_at IS NULL, pmax_w, NULL)), COUNT(retired_at) FROM {PANELS}")).one()
+    return {"panels": int(total), "configured": int(configured), "changed_now": int(changed),
+            "seen_added_now": int(seen), "retired_now": retired, "retired": int(retired_total)}
 
 
 def register_panel(engine: Engine, panel_id: str, pmax_w: float, now: datetime | None = None) -> None:

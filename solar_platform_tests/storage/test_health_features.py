@@ -1,0 +1,87 @@
+"""Fault detection's per-minute features, read from the window summaries (`storage.health.features`).
+
+- They equal the reference computed straight from the readings (`faults.features_from_readings`,
+  what the scoring bench feeds the rules), late and re-sent readings included.
+- Read minute by minute with a kept cache (the sensor's way: each minute read once), they equal a
+  cold read of the whole lookback.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from solar_platform.settings import Settings
+from solar_platform.storage import db
+from solar_platform.storage.health import faults as fault_rules
+from solar_platform.storage.health.features import FeatureCache, load_features
+from solar_platform_tests.orchestration.conftest import register_panels
+from solar_platform_tests.stream_writes import write_as_stream
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 11, 20, 10, 0)
+PANELS = ["h-1", "h-2", "h-3"]
+FIELDS = ("count", "count_on", "mean_on", "min_on", "max_on", "min_power", "max_power", "last_on", "last_off",
+          "first_time")
+
+
+def _readings() -> tuple[list[tuple[str, float, int, datetime]], np.ndarray, np.ndarray, np.ndarray]:
+    """30 minutes at 5 s, statuses flipping, h-3 silent for 10 minutes; also as (ticks x panels) arrays."""
+    rng = np.random.default_rng(3)
+    ticks = 360
+    power = rng.uniform(0, 400, (ticks, len(PANELS))).round(3)
+    status = (rng.random((ticks, len(PANELS))) > 0.2).astype(np.int8)
+    present = np.ones((ticks, len(PANELS)), dtype=bool)
+    present[120:240, 2] = False
+    rows = [(panel, float(power[t, i]), int(status[t, i]), START + timedelta(seconds=5 * t))
+            for t in range(ticks) for i, panel in enumerate(PANELS) if present[t, i]]
+    return rows, power, status, present
+
+
+def _thresholds(settings: Settings) -> fault_rules.FaultThresholds:
+    return fault_rules.FaultThresholds.from_settings(settings)
+
+
+def _assert_same(a: fault_rules.BucketFeatures, b: fault_rules.BucketFeatures) -> None:
+    order = [b.panel_ids.index(pid) for pid in a.panel_ids]
+    assert a.panel_ids == [b.panel_ids[i] for i in order]
+    np.testing.assert_array_equal(a.bucket_start, b.bucket_start)
+    for name in FIELDS:
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name)[:, order], rtol=1e-9, err_msg=name)
+
+
+def test_features_from_summaries_equal_the_reference_and_read_each_minute_once(fresh_settings: Settings) -> None:
+    settings = fresh_settings.model_copy(update={"interval_seconds": 5.0})
+    rows, power, status, present = _readings()
+    register_panels(settings, dict.fromkeys(PANELS, 400.0))
+    # In the order the world sends them: most on time, some a batch late, some sent twice (changed).
+    late = rows[500:540]
+    again = [(p, w + 1.0, s, t) for p, w, s, t in rows[900:920]]
+    arrivals = [t for *_, t in rows] + [t + timedelta(minutes=2) for *_, t in late] + [
+        t + timedelta(minutes=1) for *_, t in again]
+    write_as_stream(settings, rows + late + again, batch_seconds=5.0, commit_delay_seconds=1.0, arrivals=arrivals)
+    for i, (p, _w, s, t) in enumerate(rows):  # the reference sees the re-sent values, as panelData holds them
+        if 900 <= i < 920:
+            tick, column = int((t - START).total_seconds() // 5), PANELS.index(p)
+            power[tick, column] += 1.0
+            assert status[tick, column] == s
+    th = _thresholds(settings)
+    until = (START + timedelta(minutes=30)).replace(tzinfo=UTC).timestamp()
+
+    with db.engine(settings).connect() as conn:
+        cold = load_features(conn, th, until_s=until)
+        # Minute by minute with one cache, as the sensor evaluates.
+        cache = FeatureCache()
+        for minute in range(10, 31):
+            warm = load_features(conn, th, until_s=(START + timedelta(minutes=minute)).replace(tzinfo=UTC).timestamp(),
+                                 cache=cache)
+    _assert_same(warm, cold)
+
+    times = (np.array([START.replace(tzinfo=UTC).timestamp() + 5 * t for t in range(power.shape[0])]))
+    reference = fault_rules.features_from_readings(
+        PANELS, np.full(len(PANELS), 400.0), times, power, status, present,
+        bucket_start=cold.bucket_start, step_seconds=th.step_seconds)
+    _assert_same(cold, reference)
