@@ -54,8 +54,9 @@ class StreamWait:
         waited = max(0.0, (now - self.since).total_seconds())
         what, fix = (("MariaDB's disk is full", "Free space on that disk") if self.kind == MARIADB_DISK_FULL
                      else ("MariaDB does not answer", "Start MariaDB"))
+        tries = "once" if self.attempts == 1 else f"{self.attempts} times"
         return (f"{what}: {self.where}. The stream holds batch {self.batch_id} and has retried it "
-                f"{self.attempts} times in {waited:.0f} s (latest: {self.error}). {fix}: the stream retries "
+                f"{tries} in {waited:.0f} s (latest: {self.error}). {fix}: the stream retries "
                 f"every {self.retry_in_seconds:.0f} s at most and resumes by itself; nothing is lost (Spark does "
                 "not move past an uncommitted batch).")
 
