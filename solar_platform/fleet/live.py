@@ -85,6 +85,7 @@ class LiveFleet:
         self.away_since = 0.0
         self.cycle_bytes = RECORD_BYTES_GUESS * simulator.state.size
         self.skipping = False
+        self.next_replace_at = 0.0  # monotonic: when a failed producer replacement may be tried again
         self.cycles_open: dict[int, OpenCycle] = {}  # live cycles not wholly settled yet
         self.started = time.perf_counter()
 
@@ -175,6 +176,7 @@ class LiveFleet:
             now = time.monotonic()
             self.settle(now)
             self.check_stall(now)
+            self.check_wedged(now)
             if self.drain_allowed(now, due, margin, frames_sent) and self.send_frame():
                 frames_sent += 1
                 continue
@@ -254,6 +256,37 @@ class LiveFleet:
         pending = self.publisher.pending
         if self.available and pending and now - pending[0].sent_at > self.stall_seconds:
             self.turn_to_spool(f"no acknowledgement for {self.stall_seconds:g} s")
+
+    def check_wedged(self, now: float) -> None:
+        """While Kafka is away, a producer that holds records past their delivery timeout without
+        failing them has stopped for good (kafka-python 3.0.x, see `FleetPublisher.replace_producer`):
+        a healthy one would have expired them by then. Replace it; what it held is in the spool."""
+        pending = self.publisher.pending
+        limit = self.publisher.delivery_timeout_s + self.stall_seconds
+        if self.available or not pending or now - pending[0].sent_at <= limit or now < self.next_replace_at:
+            return
+        try:
+            abandoned = self.publisher.replace_producer()
+        except FleetError as exc:  # the brokers are still away: try again in a while
+            self.next_replace_at = now + self.stall_seconds
+            log.warning("the fleet's Kafka producer sends nothing (no outcome for %.0f s) and a new one cannot "
+                        "be made yet: %s", now - pending[0].sent_at, exc)
+            return
+        for chunk in abandoned:  # every one is in the spool: copied when Kafka went away, or drained from it
+            delivered = [i for i, future in enumerate(chunk.futures) if future.is_done and not future.failed()]
+            self.publisher.ledger.delivered += len(delivered)
+            if chunk.spool_seq is None:  # cannot happen once away; kept safe: spool what was not delivered
+                rest = sorted(set(range(len(chunk.keys))) - set(delivered))
+                self.spool_records(chunk.time_ms, [chunk.keys[i] for i in rest], [chunk.values[i] for i in rest])
+            else:
+                positions = chunk.frame_indices or range(len(chunk.keys))
+                self.spool.release(chunk.spool_seq, [positions[i] for i in delivered])
+            if chunk.cycle is not None:
+                self.cycle_settled(chunk.cycle, chunk_spooled=True)
+        self.summary.producers_replaced += 1
+        log.warning("the fleet's Kafka producer held %d chunks for more than %.0f s without an outcome (kafka-python "
+                    "stops sending after some expired batches): replaced it; their readings are sent again from "
+                    "the spool", len(abandoned), limit)
 
     def turn_to_spool(self, reason: str) -> None:
         if not self.available:

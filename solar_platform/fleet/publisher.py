@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from kafka import KafkaProducer
 from kafka.errors import (
     AuthorizationError,
     CorruptRecordError,
@@ -201,6 +202,7 @@ class PublishSummary:
     slowest_cycle_ack_s: float = 0.0  # longest time from a cycle's start to its last acknowledgement
     kafka_outages: int = 0  # times the fleet turned to the spool
     kafka_unavailable_s: float = 0.0  # time spent in that state
+    producers_replaced: int = 0  # producers that stopped sending during an outage, replaced (fleet.live)
 
     @property
     def messages_lost(self) -> int:
@@ -244,6 +246,20 @@ def key_partitions(keys: Iterable[bytes], partitions: Iterable[int]) -> list[int
     return [ordered[(murmur2(key) & 0x7FFFFFFF) % len(ordered)] for key in keys]
 
 
+def _force_close(producer: KafkaProducer, timeout_s: float) -> bool:
+    """Close, giving pending records `timeout_s`; False when some were still waiting (they fail)."""
+    try:
+        producer.close(timeout=timeout_s)
+        return True
+    except KafkaTimeoutError:
+        # kafka-python's close() raises from its flush(timeout) before it force-closes; force-closing is
+        # what it would do next (the records still waiting fail; its I/O thread ends).
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+        return False
+
+
 class FleetPublisher:
     """One producer for one fleet: fixed keys, partitions computed once, every record accounted for.
 
@@ -263,12 +279,10 @@ class FleetPublisher:
         self.sent = 0
         self.pending: deque[SentChunk] = deque()  # sent, not yet settled, oldest first
         self._closed = False
-        config = PRODUCER_CONFIG | dict(producer_config or {})
+        self._settings = settings
+        self._config = PRODUCER_CONFIG | dict(producer_config or {})
         require_topic(settings)
-        try:
-            self.producer = kafka_clients.producer(settings, "fleet", **config)
-        except kafka_clients.UNREACHABLE_ERRORS as exc:
-            raise FleetError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+        self.producer = self._new_producer()
         self._partitions: list[int] = []
         self._partition_of: dict[bytes, int] = {}
         self._partition_ids: list[int] = []
@@ -277,6 +291,32 @@ class FleetPublisher:
         except FleetError:
             self.producer.close(timeout=0)  # nothing was sent; don't leave its I/O thread behind
             raise
+
+    def _new_producer(self) -> KafkaProducer:
+        try:
+            return kafka_clients.producer(self._settings, "fleet", **self._config)
+        except kafka_clients.UNREACHABLE_ERRORS as exc:
+            raise FleetError(f"cannot reach Kafka at {self._settings.kafka_bootstrap}: {exc}") from exc
+
+    @property
+    def delivery_timeout_s(self) -> float:
+        """How long the producer tries a record before it fails it (expired)."""
+        return float(self.producer.config["delivery_timeout_ms"]) / 1000.0
+
+    def replace_producer(self) -> list[SentChunk]:
+        """A new producer in place of one that stopped sending; returns the chunks the old one held
+        (not settled: the caller sends them again). Raises FleetError, keeping the old one, when
+        Kafka cannot be reached to make the new one.
+
+        Why: kafka-python 3.0.x's idempotent producer, once a batch it had sent expires, resets its
+        producer id and never fetches a new one, so it sends nothing again (docs/reliability.md §9).
+        """
+        fresh = self._new_producer()
+        old, self.producer = self.producer, fresh
+        abandoned = list(self.pending)
+        self.pending.clear()
+        _force_close(old, timeout_s=0)
+        return abandoned
 
     def refresh_partitions(self) -> None:
         """Recompute key -> partition when the topic's partition count changes (checked per cycle)."""
@@ -406,16 +446,8 @@ class FleetPublisher:
         if self._closed:
             return
         self._closed = True
-        try:
-            self.producer.close(timeout=timeout_s)
-        except KafkaTimeoutError:
-            if timeout_s > 0:
-                log.error("closed the producer with %d records unconfirmed after %.0f s", self.unconfirmed, timeout_s)
-            # kafka-python's close() raises from its flush(timeout) before it force-closes; force-closing is
-            # what it would do next (the records still waiting fail; its I/O thread ends).
-            sender = getattr(self.producer, "_sender", None)
-            if sender is not None:
-                sender.force_close()
+        if not _force_close(self.producer, timeout_s) and timeout_s > 0:
+            log.error("closed the producer with %d records unconfirmed after %.0f s", self.unconfirmed, timeout_s)
 
     def __enter__(self) -> FleetPublisher:
         return self

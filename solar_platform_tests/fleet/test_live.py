@@ -48,11 +48,15 @@ class Broker:
         self.log: list[tuple[bytes, bytes, int | None]] = []
         self.waiting: list[tuple[Future, tuple[bytes, bytes, int | None]]] = []
         self.sends_while_down = 0
+        self.wedged: set[int] = set()  # producers that neither send nor expire any more (kafka-python 3.0.x)
+        self.producers = 0
 
-    def send(self, key: bytes, value: bytes, timestamp_ms: int | None) -> Future:
+    def send(self, key: bytes, value: bytes, timestamp_ms: int | None, producer: int = 0) -> Future:
         future = Future()
         with self.lock:
-            if self.up:
+            if producer in self.wedged:
+                pass  # held for ever: never sent, never failed
+            elif self.up:
                 self.log.append((key, value, timestamp_ms))
                 future.is_done = True
             else:
@@ -83,13 +87,15 @@ def broker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Broker]:
 
     class Producer:
         def __init__(self, **config: object) -> None:
-            self.config = config
+            self.config = {"delivery_timeout_ms": 120_000, **config}
+            the_broker.producers += 1
+            self.number = the_broker.producers
 
         def partitions_for(self, topic: str) -> set[int]:
             return {0, 1, 2, 3}
 
         def send(self, topic: str, value: bytes, key: bytes, partition: int, timestamp_ms: int | None = None) -> Future:
-            return the_broker.send(key, value, timestamp_ms)
+            return the_broker.send(key, value, timestamp_ms, self.number)
 
         def close(self, timeout: float | None = None) -> None:
             pass
@@ -157,6 +163,31 @@ def test_an_outage_keeps_the_cadence_and_every_reading_reaches_the_topic_once(br
     assert summary.messages_lost == 0 and summary.spool_records == 0
     assert summary.kafka_outages == 1 and summary.kafka_unavailable_s > 0
     assert read_spool(settings.fleet_spool_path) == []
+
+
+def test_a_producer_that_stops_sending_in_an_outage_is_replaced_and_nothing_is_lost(broker: Broker) -> None:
+    # kafka-python 3.0.x: once a batch it had sent expires, the idempotent producer sends nothing again
+    # and fails nothing either. Past its delivery timeout the fleet replaces it.
+    settings = fleet_settings(interval_seconds=INTERVAL, fleet_stall_seconds=STALL, topic="readings")
+    stop, seen, result = threading.Event(), [], {}
+    thread = threading.Thread(target=lambda: result.update(summary=run_live(
+        settings, panels=PANELS, seed=3, stop=stop, on_cycle=lambda s: seen.append(PublishSummary(**s.__dict__)),
+        producer_config={"delivery_timeout_ms": 500})), daemon=True)
+    thread.start()
+    wait_for(lambda: len(seen) >= 5)
+    broker.up = False
+    broker.wedged.add(broker.producers)
+    wait_for(lambda: seen[-1].kafka_outages == 1)
+    wait_for(lambda: seen[-1].producers_replaced >= 1)  # 0.5 s + the 0.3 s stall after its oldest record
+    broker.come_back()  # the wedged producer's records never arrive: only the spool has them
+    wait_for(lambda: seen[-1].spool_records == 0 and seen[-1].messages_drained > 0)
+    stop.set()
+    thread.join(timeout=10)
+    summary = result["summary"]
+    by_time = Counter(to_epoch_ms(parse_reading(value).time_utc) for _k, value, _s in broker.log)
+    assert all(count == PANELS for count in by_time.values()) and len(by_time) == summary.cycles
+    assert summary.messages_lost == 0 and summary.spool_records == 0
+    assert broker.producers == 1 + summary.producers_replaced
 
 
 def test_records_that_expire_in_the_producer_are_spooled_and_resent_identically(broker: Broker) -> None:
