@@ -22,6 +22,7 @@ from solar_platform.contracts import Reading, format_timestamp
 from solar_platform.storage import pipeline_status, queries
 from solar_platform.storage.notifications import DeliveryStatus
 from solar_platform.storage.periods import local_iso
+from solar_platform.storage.sites import SiteRow
 
 Row = TypeVar("Row")
 Key = TypeVar("Key")
@@ -187,9 +188,10 @@ def energy_coverage(figures: Sequence[queries.EnergyFigure]) -> float | None:
 
 
 def energy_json(panel_id: str | None, unit: str, tz_name: str, start: datetime, end: datetime,
-                figures: Sequence[queries.EnergyFigure]) -> dict[str, object]:
+                figures: Sequence[queries.EnergyFigure], site_id: str | None = None) -> dict[str, object]:
     return {
         "panel_id": panel_id,
+        **({"site_id": site_id} if site_id is not None else {}),
         "time_unit": unit,
         "unit": "Wh",
         "time_zone": tz_name,
@@ -199,6 +201,17 @@ def energy_json(panel_id: str | None, unit: str, tz_name: str, start: datetime, 
         "coverage": energy_coverage(figures),
         "values": [{"date": local_iso(f.period.label), "value": f.energy_wh, "coverage": f.coverage} for f in figures],
     }
+
+
+def site_json(site: SiteRow) -> dict[str, object]:
+    return {"site_id": site.site_id, "name": site.name, "latitude": site.latitude, "longitude": site.longitude,
+            "time_zone": site.time_zone,
+            "commissioned_on": site.commissioned_on.isoformat() if site.commissioned_on else None,
+            "panels": site.panels, "kwp": site.kwp}
+
+
+def site_detail_json(site: SiteRow, today: queries.EnergyFigure) -> dict[str, object]:
+    return {**site_json(site), "today_energy_wh": today.energy_wh or 0.0, "today_coverage": today.coverage}
 
 
 def energy_csv_rows(figures: Iterable[queries.EnergyFigure]) -> Iterator[tuple[object, ...]]:

@@ -31,6 +31,7 @@ FLEET_BUCKETS = "fleet_energy_15min"
 PANEL_LATEST = "panel_latest"
 # What Dagster and the operator's commands keep: the registry, alerts, daily rollups and their stages.
 PANELS = "panels"
+SITES = "sites"  # where panels are (storage/sites.py)
 PANEL_ALERTS = "panel_alerts"
 PLATFORM_ALERTS = "platform_alerts"  # alarms about the platform itself: one open row per kind
 FLEET_NOW = "fleet_now"  # the fleet's counters as of the stream's newest batch

@@ -335,8 +335,10 @@ def _grouped(
     sums: str,
     panel_id: str | None,
     zone_name: str | None = None,
+    site_id: str | None = None,
 ) -> dict[int, tuple[float, float]]:
-    """Rows of `source` (one panel's, or all) with `key` in any of `ranges`, summed per period.
+    """Rows of `source` (one panel's, one site's panels', or all) with `key` in any of `ranges`,
+    summed per period.
 
     INTERVAL() finds each row's period among the sorted `edges` by binary search, so one index
     range scan serves any calendar, DST days included.
@@ -344,13 +346,15 @@ def _grouped(
     if not ranges:
         return {}
     where = " OR ".join(f"({key} >= :lo{i} AND {key} < :hi{i})" for i in range(len(ranges)))
-    params: dict[str, object] = {"p": panel_id, "tz": zone_name}
+    params: dict[str, object] = {"p": panel_id, "tz": zone_name, "site": site_id}
     for i, (lo, hi) in enumerate(ranges):
         params[f"lo{i}"], params[f"hi{i}"] = lo, hi
     for i, edge in enumerate(edges):
         params[f"e{i}"] = edge
     edge_list = ", ".join(f":e{i}" for i in range(len(edges)))
     panel_filter = "panel_id = :p AND " if panel_id is not None else ""
+    if site_id is not None:  # a semi-join driven by the panels' (site_id, ...) index
+        panel_filter += f"panel_id IN (SELECT panel_id FROM {PANELS} WHERE site_id = :site) AND "
     if zone_name is not None:
         panel_filter += "time_zone = :tz AND "
     stmt = text(
@@ -360,14 +364,23 @@ def _grouped(
     return {int(k): (float(e or 0.0), float(c or 0.0)) for k, e, c in conn.execute(stmt, params)}
 
 
-def registered_panels(conn: Connection) -> int:
+def registered_panels(conn: Connection, site_id: str | None = None) -> int:
+    """Panels in the registry: the fleet's, or one site's."""
+    if site_id is not None:
+        return int(conn.execute(text(f"SELECT COUNT(*) FROM {PANELS} WHERE site_id = :s"), {"s": site_id}).scalar()
+                   or 0)
     return int(conn.execute(text(f"SELECT COUNT(*) FROM {PANELS}")).scalar() or 0)
 
 
 def energy_series(
-    conn: Connection, panel_id: str | None, spans: Sequence[Period], *, now: datetime, tz: ZoneInfo
+    conn: Connection, panel_id: str | None, spans: Sequence[Period], *, now: datetime, tz: ZoneInfo,
+    site_id: str | None = None,
 ) -> list[EnergyFigure]:
-    """Energy per period of `spans` (contiguous, from `periods()`), for one panel or the fleet (None).
+    """Energy per period of `spans` (contiguous, from `periods()`), for one panel, one site's panels
+    (`site_id`) or the fleet (both None).
+
+    A site's energy sums its panels' 15-minute buckets (the panels come from the registry's site
+    index); coverage is over the seconds times the site's panels.
 
     Sums 15-minute buckets. For DAY and coarser, whole days before today that the daily rollups
     hold in the same zone (`fleet_daily_energy` has the day, `time_zone` = `tz`) come from the
@@ -389,7 +402,7 @@ def energy_series(
     first_day, last_day = spans[0].first_day, spans[-1].last_day
     zone_name = getattr(tz, "key", "UTC")
     rolled: list[date] = []
-    if first_day is not None and last_day is not None:
+    if first_day is not None and last_day is not None and site_id is None:
         rolled = [
             d
             for (d,) in conn.execute(
@@ -420,10 +433,11 @@ def energy_series(
     else:
         bucket_ranges = [(spans[0].start, spans[-1].end)]
     edges = [_datetime_number(p.start) for p in spans] + [_datetime_number(spans[-1].end)]
-    source = FLEET_BUCKETS if panel_id is None else PANEL_BUCKETS
-    add(_grouped(conn, source, "bucket_start", edges, bucket_ranges, "SUM(energy_wh), SUM(covered_seconds)", panel_id))
+    source = FLEET_BUCKETS if panel_id is None and site_id is None else PANEL_BUCKETS
+    add(_grouped(conn, source, "bucket_start", edges, bucket_ranges, "SUM(energy_wh), SUM(covered_seconds)", panel_id,
+                 site_id=site_id))
 
-    panels = 1 if panel_id is not None else registered_panels(conn)
+    panels = 1 if panel_id is not None else registered_panels(conn, site_id)
     figures = []
     for k, period in enumerate(spans):
         elapsed = max(0.0, (min(period.end, now) - period.start).total_seconds())
