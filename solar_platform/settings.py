@@ -59,6 +59,10 @@ class FleetSite(NamedTuple):
     longitude: float
     time_zone: str
 
+    def __str__(self) -> str:
+        """The form SOLAR_FLEET_SITES takes: `id:latitude:longitude:zone`."""
+        return f"{self.site_id}:{self.latitude!r}:{self.longitude!r}:{self.time_zone}"
+
 
 class _StackSecrets(PydanticBaseSettingsSource):
     """The generated `<SOLAR_HOME>/secrets.env` (credentials.py), below env and `.env`."""
