@@ -9,9 +9,18 @@ from flask_openapi3 import Tag
 from sqlalchemy import Connection
 
 from solar_platform.api.context import api_context, read_connection
-from solar_platform.api.energy import energy_response
+from solar_platform.api.energy import energy_response, yield_response
 from solar_platform.api.errors import BAD_REQUEST, NOT_FOUND, RANGE_TOO_LONG, ApiError
-from solar_platform.api.models import Energy, EnergyQuery, SiteDetail, SitePath, SitesPage, SitesQuery
+from solar_platform.api.models import (
+    Energy,
+    EnergyQuery,
+    SiteDetail,
+    SitePath,
+    SitesPage,
+    SitesQuery,
+    Yield,
+    YieldQuery,
+)
 from solar_platform.api.shaping import decode_cursor, encode_cursor, keyset_page, site_detail_json, site_json
 from solar_platform.api.v1 import tag_blueprint
 from solar_platform.storage import queries, sites
@@ -58,3 +67,12 @@ def site_energy(path: SitePath, query: EnergyQuery) -> Response:
     with read_connection() as conn:
         site = require_site(conn, path.site_id)
     return energy_response(None, query, site=site)
+
+
+@bp.get("/sites/<string:site_id>/yield", responses={200: Yield, **BAD_REQUEST, **NOT_FOUND, **RANGE_TOO_LONG})
+def site_yield(path: SitePath, query: YieldQuery) -> Response:
+    """A site's specific yield (kWh/kWp) and performance ratio (measured / expected energy) per day or
+    month, in the site's zone unless `tz` says otherwise."""
+    with read_connection() as conn:
+        site = require_site(conn, path.site_id)
+    return yield_response(query, site=site)

@@ -39,6 +39,7 @@ from solar_platform.storage.db import (
     PANELS,
     PLATFORM_ALERTS,
     READINGS,
+    SITE_DAILY_ENERGY,
     STREAM_PROGRESS,
     WINDOWS,
 )
@@ -353,7 +354,9 @@ def _grouped(
         params[f"e{i}"] = edge
     edge_list = ", ".join(f":e{i}" for i in range(len(edges)))
     panel_filter = "panel_id = :p AND " if panel_id is not None else ""
-    if site_id is not None:  # a semi-join driven by the panels' (site_id, ...) index
+    if site_id is not None and source == SITE_DAILY_ENERGY:
+        panel_filter += "site_id = :site AND "
+    elif site_id is not None:  # a semi-join driven by the panels' (site_id, ...) index
         panel_filter += f"panel_id IN (SELECT panel_id FROM {PANELS} WHERE site_id = :site) AND "
     if zone_name is not None:
         panel_filter += "time_zone = :tz AND "
@@ -380,7 +383,8 @@ def energy_series(
     (`site_id`) or the fleet (both None).
 
     A site's energy sums its panels' 15-minute buckets (the panels come from the registry's site
-    index); coverage is over the seconds times the site's panels.
+    index), and for whole past days its site daily rollup (`site_daily_energy`) in the same zone;
+    coverage is over the seconds times the site's panels.
 
     Sums 15-minute buckets. For DAY and coarser, whole days before today that the daily rollups
     hold in the same zone (`fleet_daily_energy` has the day, `time_zone` = `tz`) come from the
@@ -402,24 +406,26 @@ def energy_series(
     first_day, last_day = spans[0].first_day, spans[-1].last_day
     zone_name = getattr(tz, "key", "UTC")
     rolled: list[date] = []
-    if first_day is not None and last_day is not None and site_id is None:
+    day_table = SITE_DAILY_ENERGY if site_id is not None else FLEET_DAILY_ENERGY
+    if first_day is not None and last_day is not None:
         rolled = [
             d
             for (d,) in conn.execute(
                 text(
-                    f"SELECT day FROM {FLEET_DAILY_ENERGY} WHERE day >= :a AND day <= :b AND day < :today "
-                    "AND time_zone = :tz ORDER BY day"
+                    f"SELECT day FROM {day_table} WHERE day >= :a AND day <= :b AND day < :today "
+                    f"AND time_zone = :tz {'AND site_id = :site ' if site_id is not None else ''}ORDER BY day"
                 ),
-                {"a": first_day, "b": last_day, "today": local_day(now, tz), "tz": zone_name},
+                {"a": first_day, "b": last_day, "today": local_day(now, tz), "tz": zone_name, "site": site_id},
             )
         ]
     if rolled:
-        table = FLEET_DAILY_ENERGY if panel_id is None else PANEL_DAILY_ENERGY
+        table = day_table if panel_id is None else PANEL_DAILY_ENERGY
         day_edges = [_day_number(p.first_day) for p in spans if p.first_day is not None]
         day_edges.append(_day_number(last_day + timedelta(days=1)))  # type: ignore[operator]
         ranges = [(a, b + timedelta(days=1)) for a, b in _runs(rolled)]
         add(
-            _grouped(conn, table, "day", day_edges, ranges, "SUM(energy_wh), SUM(covered_seconds)", panel_id, zone_name)
+            _grouped(conn, table, "day", day_edges, ranges, "SUM(energy_wh), SUM(covered_seconds)", panel_id, zone_name,
+                     site_id=site_id)
         )
 
     # Buckets for everything the rollups did not give: UTC spans of the remaining local days.

@@ -31,10 +31,13 @@ ADDITIONS = {
     "Health.platform_alerts", "PlatformAlert", "StreamStatus.batch_in_flight", "StreamStatus.batch_running_seconds",
     # sites: the registry and each site's energy in its own zone
     "Site", "SiteDetail", "SitesPage", "Energy.site_id",
+    # yield figures: specific yield and performance ratio
+    "Yield", "YieldValue", "YieldUnit",
 }
 ADDED_TAGS = {"sites"}
 ADDED_OPERATIONS = {
     "GET /api/v1/sites", "GET /api/v1/sites/{site_id}", "GET /api/v1/sites/{site_id}/energy",
+    "GET /api/v1/sites/{site_id}/yield", "GET /api/v1/panels/{panel_id}/yield", "GET /api/v1/fleet/yield",
 }
 
 
