@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/stream_throughput.py [--panels 200000] [--interval 5] [--measure 120]
     .venv/bin/python bench/stream_throughput.py --spark-master 'local[*]' spark://127.0.0.1:17077  # same run
+    .venv/bin/python bench/stream_throughput.py --skip jdbc live --spark-master 'local[1]' 'local[2]' \
+        spark://127.0.0.1:17077 --cluster-cores 1 2      # the backlog drain per Spark core
     # before/after in one run: the same script against an older checkout's code
     PYTHONPATH=<older checkout> .venv/bin/python bench/stream_throughput.py ...
 
@@ -11,7 +13,8 @@ Measures, on scratch databases and topics it creates and drops:
    MariaDB driver, per batching option (driver default, useBulkStmts on/off,
    rewriteBatchedStatements), against `LOAD DATA LOCAL INFILE` of the same rows: the ceiling.
 2. `backlog`: the job draining a fast-forwarded backlog with `--trigger available-now`: capacity,
-   per the batches' own durations and including the query's start.
+   per the batches' own durations and including the query's start; each step's seconds over the
+   batches, and the Kafka read's rows/s per Spark core (the one step that runs on Spark's cores).
 3. `live`: the fleet publishing live (`--panels` every `--interval` s) while the job runs
    continuously: sustained readings/s and freshness, the time from a reading's timestamp (the
    fleet stamps a cycle when it publishes it) to the moment its whole cycle is visible in panelData
@@ -128,7 +131,8 @@ def _progress_rows(settings: Settings) -> list[dict[str, object]]:
         return [dict(row._mapping) for row in result]
 
 
-def bench_backlog(spark: SparkSession, settings: Settings, panels: int, cycles: int) -> dict[str, object]:
+def bench_backlog(spark: SparkSession, settings: Settings, panels: int, cycles: int,
+                  spark_cores: int | None) -> dict[str, object]:
     start = datetime(2024, 5, 1, 12, tzinfo=UTC)
     published = fast_forward(settings, start=start, end=start + timedelta(seconds=5 * cycles), panels=panels, seed=1)
     started = time.perf_counter()
@@ -148,7 +152,61 @@ def bench_backlog(spark: SparkSession, settings: Settings, panels: int, cycles: 
         "drain rows/s (batches)": round(published.messages_delivered / batch_seconds) if batch_seconds else None,
         "readings_batches": len(batches),
         "batch_profile_ms_p50": batch_profile(batches),
+        **where_the_time_goes(batches, published.messages_delivered, spark_cores),
     }
+
+
+def where_the_time_goes(batches: list[dict[str, object]], messages: int,
+                        spark_cores: int | None) -> dict[str, object]:
+    """Each step's seconds summed over the batches, and the rate each step alone would drain at.
+
+    Only the Kafka read runs on Spark's cores (its tasks read the partitions; the driver receives
+    the records as Arrow); the parse runs in the driver and the commit in MariaDB, whatever the
+    cores. So the per-core figure is the read's."""
+    profiles = [json.loads(str(row["profile"])) for row in batches if row.get("profile")]
+    if not profiles:
+        return {}
+    totals = {step: sum(profile.get(step, 0) for profile in profiles) / 1000
+              for step in sorted({step for profile in profiles for step in profile})}
+    read_s = totals.get("kafka_read_ms", 0.0)  # summed in seconds, under the profile's key
+    # The profile is written inside the batch's transaction: the rest of the commit (dead letters,
+    # fleet counters, the progress row, COMMIT) and the step timer's gaps are what remains.
+    batch_s = sum(int(row["duration_ms"]) for row in batches) / 1000
+    other_s = batch_s - sum(totals.values())
+    return {
+        "batches": [{"rows_in": row["rows_in"], "appended": row.get("readings_appended"),
+                     "duration_ms": row["duration_ms"],
+                     "profile_ms": json.loads(str(row["profile"])) if row.get("profile") else None}
+                    for row in batches],
+        "step_seconds_total": {**{step.removesuffix("_ms"): round(value, 1) for step, value in totals.items()},
+                               "rest of the batch (commit's other statements, COMMIT)": round(other_s, 1)},
+        "rows/s if only this step": {step.removesuffix("_ms"): round(messages / value)
+                                     for step, value in totals.items() if value and not step.startswith("sql_")},
+        "spark_cores": spark_cores,
+        "kafka_read rows/s per Spark core": round(messages / read_s / spark_cores) if read_s and spark_cores else None,
+        **steady_state(batches[1:], spark_cores),
+    }
+
+
+def steady_state(batches: list[dict[str, object]], spark_cores: int | None) -> dict[str, object]:
+    """The batches after the first: the first batch of a session also pays for starting the
+    executors and warming their JVMs (it reads Kafka 2-5x slower), which a stream running for days
+    pays once."""
+    profiles = [json.loads(str(row["profile"])) for row in batches if row.get("profile")]
+    rows = sum(int(row["rows_in"]) for row in batches)
+    batch_s = sum(int(row["duration_ms"]) for row in batches) / 1000
+    read_s = sum(profile.get("kafka_read_ms", 0) for profile in profiles) / 1000
+    if not profiles or not rows or not batch_s:
+        return {"steady (after the first batch)": None}
+    return {"steady (after the first batch)": {
+        "batches": len(batches), "rows": rows,
+        "drain rows/s (batches)": round(rows / batch_s),
+        "kafka_read rows/s": round(rows / read_s) if read_s else None,
+        "kafka_read rows/s per Spark core": round(rows / read_s / spark_cores) if read_s and spark_cores else None,
+        "share of the batch time": {
+            step.removesuffix("_ms"): round(sum(profile.get(step, 0) for profile in profiles) / 1000 / batch_s, 3)
+            for step in sorted({step for profile in profiles for step in profile})},
+    }}
 
 
 def batch_profile(batches: list[dict[str, object]]) -> dict[str, float] | None:
@@ -275,30 +333,50 @@ def bench_live(spark: SparkSession, settings: Settings, panels: int, interval: f
     }
 
 
-def run_on(master: str, base: Settings, args: argparse.Namespace) -> dict[str, object]:
-    """Every selected benchmark on one Spark master (one session, stopped afterwards)."""
+def spark_cores(master: str, base: Settings, cores_max: int | None) -> int | None:
+    """The cores the application gets: local[N]'s N, a cluster's `spark.cores.max`, or all of the
+    local stack's cluster; None when not known (another cluster without a cap)."""
+    if master.startswith("local"):
+        inside = master.partition("[")[2].rstrip("]")
+        return os.cpu_count() if inside in ("", "*") else int(inside.split(",")[0])
+    if cores_max:
+        return cores_max
+    if master == base.spark_master_url and base.spark_workers:
+        return base.spark_workers * base.spark_worker_cores
+    return None
+
+
+def run_on(master: str, base: Settings, args: argparse.Namespace, cores_max: int | None = None) -> dict[str, object]:
+    """Every selected benchmark on one Spark master (one session, stopped afterwards); on a cluster,
+    `cores_max` caps the application's cores (`spark.cores.max`: that many one-core executors)."""
     started = time.perf_counter()
-    spark = build_session(base, app_name="bench-stream-throughput", master=master)
+    conf = {"spark.cores.max": str(cores_max)} if cores_max else None
+    spark = build_session(base, app_name="bench-stream-throughput", master=master, conf=conf)
+    cores = spark_cores(master, base, cores_max)
     results: dict[str, object] = {
-        "machine": {"cpus": os.cpu_count(), "spark_master": master,
-                    "spark_session_start_s": round(time.perf_counter() - started, 1)},
+        "machine": {"cpus": os.cpu_count(), "spark_master": master, "spark_cores": cores,
+                    "spark_session_start_s": round(time.perf_counter() - started, 1),
+                    "load_average_at_start": [round(value, 2) for value in os.getloadavg()]},
         "job_jdbc_options": JDBC_BATCH_OPTIONS,
     }
     label = "c" if master.startswith("spark://") else "l"  # scratch names differ per master
     benches = {
         "jdbc": lambda settings: bench_jdbc(spark, settings, args.jdbc_rows, args.repeats),
-        "backlog": lambda settings: bench_backlog(spark, settings, args.backlog_panels, args.backlog_cycles),
+        "backlog": lambda settings: bench_backlog(spark, settings, args.backlog_panels, args.backlog_cycles, cores),
         "live": lambda settings: bench_live(spark, settings, args.panels, args.interval, args.warmup, args.measure),
     }
     try:
         for name, bench in benches.items():
             if name in args.skip:
                 continue
+            load_before = [round(value, 2) for value in os.getloadavg()]
             try:
                 with scratch(f"{name}{label}", args.keep) as settings:
                     results[name] = bench(settings)
             except Exception as exc:  # noqa: BLE001 - the bench reports, never raises
                 results[name] = {"error": f"{type(exc).__name__}: {exc}"[:1000]}
+            results[name]["load_average_before_after"] = [  # type: ignore[index]
+                load_before, [round(value, 2) for value in os.getloadavg()]]
     finally:
         spark.stop()  # the next master gets a new SparkContext in this same process
     return results
@@ -320,13 +398,19 @@ def main() -> None:
     parser.add_argument("--spark-master", nargs="+", default=None, metavar="URL",
                         help="run everything on each master in turn, in this one run (e.g. 'local[*]' "
                              "spark://127.0.0.1:17077); default: the settings' (SOLAR_SPARK_MASTER/WORKERS)")
+    parser.add_argument("--cluster-cores", nargs="+", type=int, default=None, metavar="N",
+                        help="on each spark:// master, one run per N with spark.cores.max=N (e.g. 1 2: "
+                             "one and two one-core workers' executors); default: all the cluster offers")
     args = parser.parse_args()
 
     os.environ["SOLAR_STREAM_TRIGGER_SECONDS"] = str(args.trigger_seconds)
     base = load_settings()
     masters = args.spark_master or [base.spark_master_url]
-    by_master = {master: run_on(master, base, args) for master in masters}
-    results = by_master[masters[0]] if len(masters) == 1 else {"by_spark_master": by_master}
+    runs = [(master, cores) for master in masters
+            for cores in (args.cluster_cores if master.startswith("spark://") and args.cluster_cores else [None])]
+    by_master = {master if cores is None else f"{master} (spark.cores.max={cores})": run_on(master, base, args, cores)
+                 for master, cores in runs}
+    results = by_master[next(iter(by_master))] if len(by_master) == 1 else {"by_spark_master": by_master}
     print(json.dumps(results, indent=2, default=str))
 
 

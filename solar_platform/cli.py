@@ -13,12 +13,12 @@ import typer
 from solar_platform.api.commands import app as api_app
 from solar_platform.cli_errors import user_error_message
 from solar_platform.fleet.commands import app as fleet_app
+from solar_platform.history.commands import rebuild_command
 from solar_platform.notifications.commands import app as notify_app
 from solar_platform.settings import Settings, SettingsError, load_settings
 from solar_platform.stack.commands import app as stack_app
 from solar_platform.stack.commands import db_app, platform_down, platform_up
 from solar_platform.storage.health.commands import health_app, panels_app
-from solar_platform.storage.rebuild_commands import rebuild_command
 from solar_platform.storage.site_commands import sites_app
 from solar_platform.streaming.commands import app as stream_app
 

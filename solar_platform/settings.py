@@ -179,7 +179,7 @@ class Settings(BaseSettings):
     # cycles then go to the spool instead of the producer.
     fleet_stall_seconds: float = Field(10.0, gt=0, validation_alias=_alias("fleet_stall_seconds"))
 
-    # --- fault detection (storage/faults.py; README "Fault detection") ---
+    # --- fault detection (storage/health/faults.py; README "Fault detection") ---
     # A whole number of 30-s windows: fault detection reads the window summaries (storage/windows.py).
     health_step_seconds: float = Field(60.0, gt=0, multiple_of=30.0, validation_alias=_alias("health_step_seconds"))
     health_lookback_minutes: float = Field(20.0, gt=0, validation_alias=_alias("health_lookback_minutes"))
@@ -239,6 +239,22 @@ class Settings(BaseSettings):
     stream_progress_retention_hours: float = Field(
         24.0, gt=0, validation_alias=_alias("stream_progress_retention_hours")
     )
+    # --- history (storage/history/, history/): retention of every growing table, the raw archive ---
+    # Panel and fleet 15-min buckets of a site day older than this fold into its daily rollup (the
+    # buckets are deleted once the rollup equals them; a day without a current rollup is never folded).
+    bucket_retention_days: int = Field(35, ge=1, le=36500, validation_alias=_alias("bucket_retention_days"))
+    # dead_letters rows are kept this many days.
+    dead_letter_retention_days: int = Field(30, ge=1, le=36500, validation_alias=_alias("dead_letter_retention_days"))
+    # The raw archive: a Parquet dataset by UTC day. Unset = `<SOLAR_HOME>/archive/<database>`; any
+    # Hadoop-compatible URI (hdfs://, s3a://, file://) by setting (README "Raw archive").
+    archive_uri: str | None = Field(None, validation_alias=_alias("archive_uri"))
+    # UTC days of the archive kept; 0 = everything, for ever (the default).
+    archive_retention_days: int = Field(0, ge=0, le=36500, validation_alias=_alias("archive_retention_days"))
+    # Compaction writes a closed day of the archive as this many Parquet files at most.
+    archive_compacted_files_per_day: int = Field(
+        4, ge=1, le=10_000, validation_alias=_alias("archive_compacted_files_per_day"))
+    # The compaction check compares this many panels' rows with panelData, row for row, per day.
+    archive_check_sample_panels: int = Field(20, ge=1, validation_alias=_alias("archive_check_sample_panels"))
 
     # --- Spark streaming job ---
     # Unset = `local[*]`, or the local standalone cluster when SOLAR_SPARK_WORKERS > 0
@@ -543,6 +559,11 @@ class Settings(BaseSettings):
             host = "127.0.0.1" if self.spark_host == "auto" else self.spark_host
             return f"spark://{host}:{self.spark_master_port}"
         return "local[*]"
+
+    @property
+    def archive_location(self) -> str:
+        """Where the raw archive lives: `SOLAR_ARCHIVE_URI`, or a local directory per database."""
+        return self.archive_uri or str(self.home_dir / "archive" / self.mysql_database)
 
     @property
     def fleet_spool_path(self) -> Path:

@@ -9,6 +9,7 @@ solar_platform_tests/orchestration/test_imports.py).
 import dagster as dg
 
 from solar_platform.orchestration.health.definitions import defs as health_defs
+from solar_platform.orchestration.history.definitions import defs as history_defs
 from solar_platform.orchestration.ingestion.definitions import defs as ingestion_defs
 from solar_platform.orchestration.live.definitions import defs as live_defs
 from solar_platform.orchestration.notifications.definitions import defs as notifications_defs
@@ -46,6 +47,7 @@ def build_defs(solar: SolarSettingsResource | None = None, **resource_overrides:
         health_defs,
         notifications_defs,
         build_rollups_defs(settings.site_timezone),
+        history_defs,
         dg.Definitions(resources={**resources, **resource_overrides}),
     )
 

@@ -21,3 +21,6 @@ ALERT_NOTIFICATIONS = dg.AssetKey("alert_notifications")
 # rollups
 PANEL_DAILY_ENERGY = dg.AssetKey("panel_daily_energy")
 FLEET_DAILY_ENERGY = dg.AssetKey("fleet_daily_energy")
+
+# history
+RAW_ARCHIVE = dg.AssetKey("raw_archive")

@@ -28,7 +28,7 @@ def jdbc_url(settings: Settings, batch_options: str = JDBC_BATCH_OPTIONS) -> str
 
     `permitMysqlScheme` lets the MariaDB driver accept `jdbc:mysql:`, the scheme Spark maps to its
     MySQL dialect (backtick quoting); `sessionVariables` keeps NOW() and friends in UTC, and the
-    JVM's own UTC zone (streaming/session.py) makes java.sql.Timestamp values arrive as UTC wall
+    JVM's own UTC zone (runtime/spark_session.py) makes java.sql.Timestamp values arrive as UTC wall
     clocks.
     """
     options = ["permitMysqlScheme", "sessionVariables=time_zone='+00:00'", batch_options]

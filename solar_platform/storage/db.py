@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, MetaData, Table, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, event
 
 from solar_platform.settings import MysqlRole, Settings
 
@@ -44,6 +44,10 @@ RUN_FAILURES = "orchestration_run_failures"
 # Alert notifications (storage/notifications.py): the outbox of alert events and each message's delivery.
 ALERT_EVENTS = "alert_events"
 NOTIFICATION_DELIVERIES = "notification_deliveries"
+# History (storage/history/): the 15-min buckets whose figures changed since their day was rolled up.
+ENERGY_CHANGES = "energy_changes"
+# What retention dropped from each partitioned raw table (readings before an instant).
+RETENTION_HORIZONS = "retention_horizons"
 
 # DATETIME columns hold UTC; every session keeps NOW() and friends in UTC too.
 UTC_SESSION = "SET time_zone = '+00:00'"
@@ -69,6 +73,13 @@ def engine(settings: Settings, *, readonly: bool = False, role: MysqlRole | None
     INFILE` (the stream's writes, `storage.stream.bulk`); the server must allow it too (the local
     stack's MariaDB runs with --local-infile=1)."""
     return _engine_for(settings.mysql_url(role, readonly=readonly), bulk_load)
+
+
+def read_committed(engine: Engine) -> Connection:
+    """A connection whose transactions are READ COMMITTED: an `INSERT ... SELECT` or a range read
+    then takes no shared locks that the stream's batch transaction would wait on (REPEATABLE READ,
+    the default, does). Use as a context manager; the level is reset when it goes back to the pool."""
+    return engine.connect().execution_options(isolation_level="READ COMMITTED")
 
 
 def bulk_load_connection(settings: Settings, role: MysqlRole | None = None) -> pymysql.Connection:

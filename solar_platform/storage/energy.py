@@ -155,7 +155,18 @@ NO_READINGS = "0 AS readings, 0 AS readings_on, NULL AS peak_w, NULL AS min_w"
 
 
 # ------------------------------------------------------------------------------ recompute from raw
-def _raw_segments(max_gap_s: float) -> str:
+PanelRange = tuple[str | None, str | None]  # [first, past) of panel ids; None: unbounded
+ALL_PANELS: PanelRange = (None, None)
+
+
+def panel_range_sql(column: str, panels: PanelRange) -> str:
+    """A condition on `column` for the panel range (bind :lo, :hi); '1 = 1' for all panels."""
+    parts = ([f"{column} >= :lo"] if panels[0] is not None else []) + (
+        [f"{column} < :hi"] if panels[1] is not None else [])
+    return " AND ".join(parts) or "1 = 1"
+
+
+def _raw_segments(max_gap_s: float, panels: PanelRange = ALL_PANELS) -> str:
     """Consecutive readings of each panel around `[:a, :b)` no further apart than the max gap."""
     gap = gap_us(max_gap_s)
     return f"""(
@@ -164,41 +175,56 @@ def _raw_segments(max_gap_s: float) -> str:
                    LAG(time_data) OVER w AS t0, LAG(power_panel) OVER w AS p0
             FROM panelData
             WHERE time_data >= TIMESTAMPADD(MICROSECOND, -{gap}, :a)
-              AND time_data < TIMESTAMPADD(MICROSECOND, {gap}, :b)
+              AND time_data < TIMESTAMPADD(MICROSECOND, {gap}, :b) AND {panel_range_sql("Panel_id", panels)}
             WINDOW w AS (PARTITION BY Panel_id ORDER BY time_data)
         ) pairs WHERE t0 IS NOT NULL AND TIMESTAMPDIFF(MICROSECOND, t0, t1) <= {gap})"""
 
 
-def recompute_buckets_select(max_gap_s: float) -> str:
-    """Panel bucket rows for buckets in `[:a, :b)` straight from panelData (bind :a, :b)."""
+def recompute_buckets_select(max_gap_s: float, panels: PanelRange = ALL_PANELS) -> str:
+    """Panel bucket rows for buckets in `[:a, :b)` straight from panelData (bind :a, :b, and :lo,
+    :hi for a panel range)."""
     bucket = floor_to("time_data", BUCKET_SECONDS)
     return f"""
         SELECT panel_id, bucket_start, SUM(energy_wh) AS energy_wh, SUM(covered_seconds) AS covered_seconds,
                SUM(readings) AS readings, SUM(readings_on) AS readings_on, MAX(peak_w) AS peak_w,
                MIN(min_w) AS min_w
         FROM (
-            {pieces_select(_raw_segments(max_gap_s), max_gap_s, NO_READINGS)}
+            {pieces_select(_raw_segments(max_gap_s, panels), max_gap_s, NO_READINGS)}
           UNION ALL
             SELECT Panel_id, {bucket}, 0, 0, 1, current_status = 1, power_panel, power_panel
-            FROM panelData WHERE time_data >= :a AND time_data < :b
+            FROM panelData WHERE time_data >= :a AND time_data < :b AND {panel_range_sql("Panel_id", panels)}
         ) parts
         WHERE bucket_start >= :a AND bucket_start < :b
         GROUP BY panel_id, bucket_start"""
 
 
-def recompute_buckets(conn: Connection, start: datetime, end: datetime, max_gap_s: float) -> int:
-    """Rewrite the panel and fleet buckets starting in `[start, end)` (15-min aligned) from panelData."""
-    params = {"a": start, "b": end}
-    conn.execute(text(f"DELETE FROM {PANEL_BUCKETS} WHERE bucket_start >= :a AND bucket_start < :b"), params)
-    conn.execute(text(f"DELETE FROM {FLEET_BUCKETS} WHERE bucket_start >= :a AND bucket_start < :b"), params)
-    written = conn.execute(text(
+def recompute_panel_buckets(conn: Connection, start: datetime, end: datetime, max_gap_s: float,
+                            panels: PanelRange = ALL_PANELS) -> int:
+    """Rewrite the panel buckets starting in `[start, end)` (15-min aligned) of a panel range from
+    panelData; the fleet buckets are the caller's (`recompute_fleet_buckets`)."""
+    params = {"a": start, "b": end, "lo": panels[0], "hi": panels[1]}
+    conn.execute(text(f"DELETE FROM {PANEL_BUCKETS} WHERE bucket_start >= :a AND bucket_start < :b "
+                      f"AND {panel_range_sql('panel_id', panels)}"), params)
+    return int(conn.execute(text(
         f"INSERT INTO {PANEL_BUCKETS} (panel_id, bucket_start, energy_wh, covered_seconds, readings, "
-        f"readings_on, peak_w, min_w) {recompute_buckets_select(max_gap_s)}"), params).rowcount
+        f"readings_on, peak_w, min_w) {recompute_buckets_select(max_gap_s, panels)}"), params).rowcount)
+
+
+def recompute_fleet_buckets(conn: Connection, start: datetime, end: datetime) -> None:
+    """Rewrite the fleet buckets starting in `[start, end)` as the sums of the panel buckets."""
+    params = {"a": start, "b": end}
+    conn.execute(text(f"DELETE FROM {FLEET_BUCKETS} WHERE bucket_start >= :a AND bucket_start < :b"), params)
     conn.execute(text(
         f"INSERT INTO {FLEET_BUCKETS} (bucket_start, energy_wh, covered_seconds, readings, readings_on) "
         f"SELECT bucket_start, SUM(energy_wh), SUM(covered_seconds), SUM(readings), SUM(readings_on) "
         f"FROM {PANEL_BUCKETS} WHERE bucket_start >= :a AND bucket_start < :b GROUP BY bucket_start"), params)
-    return int(written)
+
+
+def recompute_buckets(conn: Connection, start: datetime, end: datetime, max_gap_s: float) -> int:
+    """Rewrite the panel and fleet buckets starting in `[start, end)` (15-min aligned) from panelData."""
+    written = recompute_panel_buckets(conn, start, end, max_gap_s)
+    recompute_fleet_buckets(conn, start, end)
+    return written
 
 
 def recompute_latest(conn: Connection, panel_ids: Sequence[str] | None = None) -> int:

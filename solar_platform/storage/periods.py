@@ -85,6 +85,13 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return local.astimezone(UTC).replace(tzinfo=None)
 
 
+def local_day_span(day: date, tz: str) -> tuple[datetime, datetime]:
+    """`[start of local day, start of the next)` of zone `tz` as naive UTC: the UTC buckets a site day
+    sums (23 or 25 hours on DST days)."""
+    zone_info = ZoneInfo(tz)
+    return local_midnight(day, zone_info), local_midnight(day + timedelta(days=1), zone_info)
+
+
 def local_day(moment: datetime, tz: ZoneInfo) -> date:
     """The local date holding naive UTC `moment`."""
     return moment.replace(tzinfo=UTC).astimezone(tz).date()

@@ -465,24 +465,24 @@ def bucket_energy(conn: Connection, panel_id: str | None, start: datetime, end: 
     return float(value or 0.0)
 
 
-def lifetime_energy(conn: Connection, panel_id: str | None, *, now: datetime, site_tz: ZoneInfo) -> float:
-    """All energy recorded (Wh): the daily rollups (site zone) through the newest rolled-up day
-    before today, plus the buckets after that day."""
-    zone_name = getattr(site_tz, "key", "UTC")
-    rolled_through = conn.execute(
-        text(f"SELECT MAX(day) FROM {FLEET_DAILY_ENERGY} WHERE day < :today AND time_zone = :tz"),
-        {"today": local_day(now, site_tz), "tz": zone_name},
-    ).scalar()
-    if rolled_through is None:
-        return bucket_energy(conn, panel_id, datetime(1970, 1, 1))
+def lifetime_energy(conn: Connection, panel_id: str | None, *, now: datetime | None = None,
+                    site_tz: ZoneInfo | None = None) -> float:
+    """All energy recorded (Wh): every 15-minute bucket kept, plus the daily rollups whose buckets
+    were folded into them (`storage/history/folding.py` deletes exactly the buckets a folded rollup
+    sums). Exact whichever days are rolled up or folded, in whichever zone; no rollup of a day whose
+    buckets are kept counts. `now` and `site_tz` do not change the answer (kept for callers).
+
+    Cost: the kept buckets (one index range, `SOLAR_BUCKET_RETENTION_DAYS` x 96 rows) and the
+    folded days' rows.
+    """
+    del now, site_tz
     table = FLEET_DAILY_ENERGY if panel_id is None else PANEL_DAILY_ENERGY
     panel_filter = "" if panel_id is None else "panel_id = :p AND "
-    rolled = conn.execute(
-        text(f"SELECT SUM(energy_wh) FROM {table} WHERE {panel_filter}day <= :r AND time_zone = :tz"),
-        {"p": panel_id, "r": rolled_through, "tz": zone_name},
+    folded = conn.execute(
+        text(f"SELECT SUM(energy_wh) FROM {table} WHERE {panel_filter}buckets_folded_at IS NOT NULL"),
+        {"p": panel_id},
     ).scalar()
-    after = to_grid(local_midnight(rolled_through + timedelta(days=1), site_tz))
-    return float(rolled or 0.0) + bucket_energy(conn, panel_id, after)
+    return float(folded or 0.0) + bucket_energy(conn, panel_id, datetime(1970, 1, 1))
 
 
 # ---------------------------------------------------------------- fleet, alerts, health

@@ -13,7 +13,9 @@
 - `prune_stream_progress` deletes heartbeat rows older than `stream_progress_retention_hours`, in
   bounded chunks along its `recorded_at` index.
 
-Rollups (energy buckets, daily tables) are kept forever: nothing here touches them.
+`run_retention` also keeps every other growing table bounded (`storage/history/folding.py`): old
+energy buckets fold into their daily rollups (which are kept forever), dead letters are pruned, and
+the raw archive's old days go when `SOLAR_ARCHIVE_RETENTION_DAYS` is set (never by default).
 
 Periodic paths never `COUNT(*)` a large table: `estimated_rows` reads the storage engine's own
 estimate from `information_schema`.
@@ -29,7 +31,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Connection, text
 
 from solar_platform.settings import Settings
-from solar_platform.storage.db import READINGS, WINDOWS, engine
+from solar_platform.storage.db import READINGS, RETENTION_HORIZONS, WINDOWS, engine
+from solar_platform.storage.history import archive, folding
 
 # partitioned raw table -> the column its partitions are by (also its indexed time column)
 PARTITIONED = {READINGS: "time_data", WINDOWS: "window_start"}
@@ -159,8 +162,18 @@ def drop_expired_partitions(settings: Settings, *, today: date | None = None) ->
             report.rows_estimate[table] = sum(p.rows_estimate for p in expired)
             if expired:
                 conn.execute(text(f"ALTER TABLE `{table}` DROP PARTITION {', '.join(p.name for p in expired)}"))
+                # Readings before the newest dropped day's end are gone: a rebuild reads the archive there.
+                record_dropped_before(conn, table, max(p.upper for p in expired if p.upper is not None))
         conn.commit()
     return report
+
+
+def record_dropped_before(conn: Connection, table: str, day: date) -> None:
+    """Note that `table` holds nothing before `day` (UTC midnight) any more; the horizon only moves on."""
+    conn.execute(text(
+        f"INSERT INTO {RETENTION_HORIZONS} (table_name, dropped_before, changed_at) VALUES (:t, :d, UTC_TIMESTAMP(3)) "
+        f"ON DUPLICATE KEY UPDATE dropped_before = GREATEST(dropped_before, VALUES(dropped_before)), "
+        "changed_at = VALUES(changed_at)"), {"t": table, "d": datetime.combine(day, datetime.min.time())})
 
 
 def prune_stream_progress(settings: Settings, *, now: datetime | None = None, chunk: int = 10_000) -> int:
@@ -186,6 +199,9 @@ class RetentionReport:
     created: dict[str, list[str]]
     dropped: DropReport
     stream_progress_pruned: int
+    folded: folding.FoldReport
+    dead_letters_pruned: int
+    archive_days_dropped: list[str]
 
     def metadata(self) -> dict[str, object]:
         return {
@@ -195,14 +211,25 @@ class RetentionReport:
             "stream_progress_rows_pruned": self.stream_progress_pruned,
             "created": {t: v for t, v in self.created.items() if v},
             "dropped": {t: v for t, v in self.dropped.dropped.items() if v},
+            "days_folded": self.folded.folded,
+            "panel_buckets_folded": self.folded.buckets_deleted,
+            "days_waiting_for_rollup": self.folded.waiting_for_rollup,
+            "days_not_folded_rollup_differs": self.folded.mismatched,
+            "dead_letters_pruned": self.dead_letters_pruned,
+            "archive_days_dropped": self.archive_days_dropped,
         }
 
 
 def run_retention(settings: Settings, *, now: datetime | None = None) -> RetentionReport:
-    """The daily upkeep: make the days ahead, drop expired days, prune the heartbeat table."""
+    """The daily upkeep of every growing table: make the raw days ahead, drop expired raw days, prune
+    the heartbeat table and the dead letters, fold old buckets into their daily rollups, and drop
+    the archive's days past its retention (none by default)."""
     now = now or datetime.now(UTC)
     today = now.astimezone(UTC).date()
     created = ensure_day_partitions(settings, today=today)
     dropped = drop_expired_partitions(settings, today=today)
     pruned = prune_stream_progress(settings, now=now)
-    return RetentionReport(created, dropped, pruned)
+    folded = folding.fold_buckets(settings, now=now)
+    letters = folding.prune_dead_letters(settings, now=now)
+    archived = archive.drop_expired_days(settings, today=today)
+    return RetentionReport(created, dropped, pruned, folded, letters, [d.isoformat() for d in archived])

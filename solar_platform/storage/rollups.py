@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -41,6 +41,8 @@ from solar_platform.storage.db import (
     STAGE_PANEL_DAILY_ENERGY,
 )
 from solar_platform.storage.energy import BUCKET_SECONDS, trapezoid_buckets
+from solar_platform.storage.history import changes, folding, sources
+from solar_platform.storage.periods import local_day_span
 
 DAY_SECONDS = 86_400
 
@@ -57,12 +59,7 @@ def expected_readings_per_day(interval_seconds: float) -> int:
 
 def local_day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
     """`[local midnight of day, next local midnight)` as naive UTC datetimes (what the tables hold)."""
-    zone = ZoneInfo(tz)
-
-    def utc(d: date) -> datetime:
-        return datetime.combine(d, time(), tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
-
-    return utc(day), utc(day + timedelta(days=1))
+    return local_day_span(day, tz)
 
 
 def days_between(first: date, last: date) -> list[date]:
@@ -129,13 +126,16 @@ _FLEET_COLUMNS = ("day, energy_wh, covered_seconds, peak_panel_w, panels_reporti
                   "readings_expected, mean_uptime_share, day_seconds, time_zone, computed_at")
 
 
-def swap_in(engine: Engine, run_key: str, days: Sequence[date]) -> tuple[int, int]:
-    """Replace `days` in both served tables with the staged rows, in one transaction; clears the stage.
+def swap_in(engine: Engine, run_key: str, days: Sequence[date],
+            seen: Sequence[changes.Mark] = ()) -> tuple[int, int]:
+    """Replace `days` in both served tables with the staged rows, in one transaction; clears the stage
+    and consumes the change marks `seen` (read before staging) that did not move since.
 
     Returns (panel rows, fleet rows) served. A day the stage has no rows for is emptied (its
     buckets are gone, so are its rollups). Re-running gives the same rows (idempotent per day).
     """
     with engine.begin() as conn:
+        changes.consume(conn, seen)
         params = {"k": run_key, "days": list(days)}
         for served in (PANEL_DAILY_ENERGY, FLEET_DAILY_ENERGY):
             conn.execute(text(f"DELETE FROM {served} WHERE day IN :days").bindparams(
@@ -230,25 +230,21 @@ def sample_panels(ids: Sequence[str], size: int, seed: int) -> list[str]:
     return sorted(np.random.default_rng(seed).choice(ids, size=size, replace=False).tolist())
 
 
-def raw_kept_from(settings: Settings, now: datetime | None = None) -> datetime:
-    """The oldest instant raw readings are surely kept from (UTC, naive): older days are expired."""
-    today = (now or datetime.now(UTC)).astimezone(UTC).date()
-    return datetime.combine(today - timedelta(days=settings.raw_retention_days), time())
-
-
 def check_against_raw(engine: Engine, settings: Settings, run_key: str, days: Sequence[date], sample_size: int,
                       rel_tol: float) -> CheckOutcome:
     """Staged panel rows vs the numpy recompute from panelData on a sample of panels per day.
 
-    Days whose raw readings have expired (retention) cannot be recomputed and are listed apart.
+    Days whose raw readings retention dropped (`storage.history.sources`) cannot be recomputed and
+    are listed apart.
     """
     checked = mismatched = 0
     worst = 0.0
     examples: list[str] = []
     expired: list[str] = []
-    kept_from = raw_kept_from(settings)
+    with engine.connect() as conn:
+        dropped_before = sources.raw_dropped_before(conn)
     for day in days:
-        if local_day_bounds(day, settings.site_timezone)[0] < kept_from:
+        if dropped_before is not None and local_day_bounds(day, settings.site_timezone)[0] < dropped_before:
             expired.append(day.isoformat())
             continue
         staged_ids = list(staged_panel_days(engine, run_key, day))
@@ -348,6 +344,9 @@ class RollupRun:
     checks: dict[str, CheckOutcome]
     blocking: tuple[str, ...]
     served: tuple[int, int] | None = None  # (panel rows, fleet rows), None when not swapped
+    # A blocking check failed while the stream changed these days (a late reading between the stage
+    # and the check): nothing is served, and their marks make the sensor roll them up again.
+    changed_meanwhile: list[date] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -364,14 +363,44 @@ COMPLETENESS_CHECK = "readings_complete"
 BLOCKING = (RECOMPUTE_CHECK, FLEET_CHECK, PEAK_CHECK)
 
 
+class FoldedDaysNeedTheArchive(RuntimeError):
+    """Folded days whose raw readings retention dropped: their buckets come back from the archive."""
+
+    def __init__(self, days: Sequence[date]) -> None:
+        self.days = list(days)
+        super().__init__(f"the buckets of {', '.join(d.isoformat() for d in self.days)} were folded and their raw "
+                         "readings have expired: rebuild them from the archive first (solar-platform rebuild)")
+
+
+def _marks_of(engine: Engine, tz: str, days: Sequence[date]) -> list[changes.Mark]:
+    """The change marks of buckets inside `days` (local days of `tz`)."""
+    if not days:
+        return []
+    with engine.connect() as conn:
+        a, b = local_day_bounds(min(days), tz)[0], local_day_bounds(max(days), tz)[1]
+        wanted = set(days)
+        return [m for m in changes.marks(conn, a, b) if m.bucket_start < b and _day_of(m, tz) in wanted]
+
+
+def _day_of(mark: changes.Mark, tz: str) -> date:
+    return mark.bucket_start.replace(tzinfo=UTC).astimezone(ZoneInfo(tz)).date()
+
+
 def roll_up_days(engine: Engine, settings: Settings, run_key: str, days: Sequence[date]) -> RollupRun:
     """Stage `days`, run the checks on the stage, and swap in only if every blocking check passed.
 
-    When one fails the stage is cleared and the served tables are left untouched. The checks' limits
+    When one fails the stage is cleared and the served tables are left untouched; when the stream
+    changed some of the days meanwhile (`changed_meanwhile`), that is no fault of the rollup: their
+    change marks remain and the sensor rolls them up again. The checks' limits
     are settings: `rollup_check_sample_panels`, `rollup_check_relative_tolerance`, and the over_range
     rule's `health_over_range_factor` for the peaks.
     """
     days = list(days)
+    # Folded days get their buckets back first (from panelData; the archive is the caller's).
+    expired = folding.restore_folded(engine, settings, days)
+    if expired:
+        raise FoldedDaysNeedTheArchive(expired)
+    seen = _marks_of(engine, settings.site_timezone, days)  # before staging: see `changes`
     try:
         staged = stage_days(engine, settings, run_key, days)
         checks = {
@@ -383,7 +412,11 @@ def roll_up_days(engine: Engine, settings: Settings, run_key: str, days: Sequenc
         }
         run = RollupRun(days, staged, checks, BLOCKING)
         if run.passed:
-            run.served = swap_in(engine, run_key, days)
+            run.served = swap_in(engine, run_key, days, seen)
+        else:
+            tz, before = settings.site_timezone, {(m.bucket_start, m.version) for m in seen}
+            run.changed_meanwhile = sorted({_day_of(m, tz) for m in _marks_of(engine, tz, days)
+                                            if (m.bucket_start, m.version) not in before})
         return run
     finally:
         clear_stage(engine, run_key)

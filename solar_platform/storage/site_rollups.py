@@ -19,7 +19,7 @@ from sqlalchemy import Engine, text
 from solar_platform.settings import Settings
 from solar_platform.storage.db import PANEL_BUCKETS, PANELS, SITE_DAILY_ENERGY
 from solar_platform.storage.periods import Period
-from solar_platform.storage.rollups import days_between, local_day_bounds
+from solar_platform.storage.rollups import days_between, days_touching, local_day_bounds
 from solar_platform.storage.sites import list_sites
 from solar_platform.storage.yields import expected_wh
 
@@ -62,3 +62,14 @@ def roll_up_site_days(engine: Engine, settings: Settings, days: Sequence[date] |
                      "x": expected, "now": moment.replace(tzinfo=None)})
                 written += 1
     return written
+
+
+def roll_up_site_days_touching(engine: Engine, settings: Settings, start: datetime, end: datetime) -> int:
+    """Recompute every site day that overlaps the UTC range `[start, end)`, each in its site's zone.
+
+    Called after the fleet's rollup of a day (`orchestration/rollups/assets.py`): when late data
+    makes the sensor roll a fleet day up again, the site days holding the same buckets follow."""
+    with engine.connect() as conn:
+        sites = list_sites(conn, limit=1_000_000)
+    return sum(roll_up_site_days(engine, settings, days_touching(start, end, site.time_zone), site_ids=[site.site_id])
+               for site in sites)

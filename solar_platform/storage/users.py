@@ -33,14 +33,18 @@ Statements = Sequence[tuple[str, tuple[str, ...]]]
 DAGSTER_DATABASE = "dagster"
 
 STREAM_WRITES = (db.READINGS, db.WINDOWS, db.DEAD_LETTERS, db.STREAM_PROGRESS, db.STREAM_PULSE, db.FLEET_NOW,
-                 db.PANEL_BUCKETS, db.FLEET_BUCKETS, db.PANEL_LATEST)
-DAGSTER_WRITES = (db.PANELS, db.SITES, db.SITE_DAILY_ENERGY, db.PANEL_ALERTS, db.PLATFORM_ALERTS, db.PANEL_DAILY_ENERGY,
-                  db.FLEET_DAILY_ENERGY,
+                 db.PANEL_BUCKETS, db.FLEET_BUCKETS, db.PANEL_LATEST, db.ENERGY_CHANGES)
+DAGSTER_WRITES = (db.PANELS, db.SITES, db.SITE_DAILY_ENERGY, db.PANEL_ALERTS, db.PLATFORM_ALERTS,
+                  db.PANEL_DAILY_ENERGY, db.FLEET_DAILY_ENERGY,
                   db.STAGE_PANEL_DAILY_ENERGY, db.STAGE_FLEET_DAILY_ENERGY, db.RUN_FAILURES, db.STREAM_PROGRESS,
                   # Alert events are recorded with the alert changes; Dagster and `notify deliver` deliver them.
                   db.ALERT_EVENTS, db.NOTIFICATION_DELIVERIES,
                   # `solar-platform rebuild` recomputes the derived tables from raw.
-                  db.WINDOWS, db.PANEL_BUCKETS, db.FLEET_BUCKETS, db.PANEL_LATEST, db.DERIVED_GENERATION)
+                  db.WINDOWS, db.PANEL_BUCKETS, db.FLEET_BUCKETS, db.PANEL_LATEST, db.DERIVED_GENERATION,
+                  # History: rollups consume the change marks; retention notes what it dropped.
+                  db.ENERGY_CHANGES, db.RETENTION_HORIZONS)
+# Retention prunes the dead letters: it may delete them, never write one.
+DAGSTER_PRUNES = (db.DEAD_LETTERS,)
 # Retention adds and drops the raw tables' day partitions: ALTER and DROP on those two only.
 DAGSTER_PARTITIONS = (db.READINGS, db.WINDOWS)
 
@@ -91,6 +95,7 @@ def grant_table_rights(conn: Connection, settings: Settings) -> None:
     host = conn.exec_driver_sql("SELECT CURRENT_USER()").scalar().rpartition("@")[2]
     rights = [(settings.mysql_stream_user, "SELECT, INSERT, UPDATE, DELETE", STREAM_WRITES),
               (settings.mysql_dagster_user, "SELECT, INSERT, UPDATE, DELETE", DAGSTER_WRITES),
+              (settings.mysql_dagster_user, "SELECT, DELETE", DAGSTER_PRUNES),
               (settings.mysql_dagster_user, "ALTER, DROP", DAGSTER_PARTITIONS)]
     for user, privileges, tables in rights:
         for name in tables:

@@ -25,6 +25,8 @@ import numpy.typing as npt
 from sqlalchemy import Connection, text
 
 from solar_platform.storage.db import WINDOWS
+from solar_platform.storage.energy import panel_range_sql
+from solar_platform.storage.stream import bulk
 
 WINDOW_SECONDS = 30
 WINDOW_MICROS = WINDOW_SECONDS * 1_000_000
@@ -130,6 +132,20 @@ def aggregate_windows(panel: npt.NDArray[np.int64], time_us: npt.NDArray[np.int6
     )
 
 
+def window_load_columns(panel_ids: npt.NDArray[np.object_], w: WindowRows) -> list[bulk.Column]:
+    """Window rows (`panel_ids`: each row's panel) as the columns `bulk.load` writes into a
+    `panelDataAgg`-shaped table, in `COLUMNS` order."""
+    values = dict(zip(COLUMNS, (
+        panel_ids, w.power_sum / w.reading_count, w.window_start_us, w.window_start_us + WINDOW_MICROS,
+        w.reading_count, w.power_sum, w.power_min, w.power_max, w.readings_on, w.power_on_sum, w.power_on_min,
+        w.power_on_max, w.first_time_us, w.first_power, w.last_time_us, w.last_power, w.last_on_time_us,
+        w.last_off_time_us), strict=True))
+    kinds: dict[str, bulk.Kind] = {
+        "window_start": "time_us", "window_end": "time_us", "first_time": "time_us", "last_time": "time_us",
+        "last_on_time": "time_us", "last_off_time": "time_us", "power_on_min": "nullable", "power_on_max": "nullable"}
+    return [bulk.Column(name, values[name], kinds.get(name, "plain")) for name in COLUMNS]
+
+
 # Appended readings are later than everything stored for their panel: sums add, extremes widen,
 # the last reading replaces, the first stays. MariaDB applies the assignments left to right, so
 # `total_power` sees the new sum and count.
@@ -154,10 +170,14 @@ MERGE_APPENDED_WINDOWS = f"""
         {WINDOWS}.last_off_time = COALESCE(VALUES(last_off_time), {WINDOWS}.last_off_time)"""
 
 
-def recompute_windows(conn: Connection, start: datetime, end: datetime) -> int:
-    """Rewrite panelDataAgg for windows starting in `[start, end)` (30-s aligned) from panelData."""
-    params = {"a": start, "b": end}
-    conn.execute(text(f"DELETE FROM {WINDOWS} WHERE window_start >= :a AND window_start < :b"), params)
+def recompute_windows(conn: Connection, start: datetime, end: datetime,
+                      panels: tuple[str | None, str | None] = (None, None)) -> int:
+    """Rewrite panelDataAgg for windows starting in `[start, end)` (30-s aligned) from panelData, for
+    all panels or a range `[first, past)` of panel ids."""
+    params = {"a": start, "b": end, "lo": panels[0], "hi": panels[1]}
+    conn.execute(text(f"DELETE FROM {WINDOWS} WHERE window_start >= :a AND window_start < :b "
+                      f"AND {panel_range_sql('Panel_id', panels)}"), params)
     return int(conn.execute(text(
-        f"INSERT INTO {WINDOWS} ({', '.join(COLUMNS)}) "
-        + recompute_windows_select("panelData d", "d.time_data >= :a AND d.time_data < :b")), params).rowcount)
+        f"INSERT INTO {WINDOWS} ({', '.join(COLUMNS)}) " + recompute_windows_select(
+            "panelData d", f"d.time_data >= :a AND d.time_data < :b AND {panel_range_sql('d.Panel_id', panels)}")),
+        params).rowcount)

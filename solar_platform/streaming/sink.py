@@ -4,11 +4,13 @@ Each micro-batch reads its Kafka records once and:
 
 1. collects them to the driver as one Arrow table, and judges them with the contract's parser and
    the clock rules (`parse`): valid readings, and the rejects with their raw records;
-2. in one MariaDB transaction (`storage.stream`): checks the stage lock, skips the batch if its
+2. archives them (`storage.history.archive`): a Parquet file per UTC day at a path named by the
+   query and batch id, written before the transaction below, so a replay rewrites the same file;
+3. in one MariaDB transaction (`storage.stream`): checks the stage lock, skips the batch if its
    progress row exists (a replay of a batch that committed), writes the readings (appends in bulk,
    corrections exactly), inserts the rejects into `dead_letters` and records the progress row
    (the heartbeat and the replay guard, with a per-step profile);
-3. keeps the panels' latest readings in memory for the next batch, once the transaction committed.
+4. keeps the panels' latest readings in memory for the next batch, once the transaction committed.
 
 While a batch runs, a pulse thread refreshes `stream_pulse` every few seconds: the heartbeat
 sensor tells a slow batch from a stuck stream by it.
@@ -28,6 +30,7 @@ from pyspark.sql import DataFrame, SparkSession
 from sqlalchemy import Engine
 
 from solar_platform.settings import Settings
+from solar_platform.storage.history.archive import Archive, write_batch
 from solar_platform.storage.stream import progress
 from solar_platform.storage.stream.appends import AppendConflict
 from solar_platform.storage.stream.commit import commit_batch
@@ -137,6 +140,7 @@ class ReadingsSink:
         self._spark = spark
         self._query_id: str | None = None
         self.latest = LatestReadings()  # loaded in the first batch's transaction
+        self.archive = Archive.of(settings)
         self.pulse = BatchPulse(engine, query_name, every_s=min(5.0, settings.stream_stale_after_seconds / 4))
 
     def query_id(self) -> str:
@@ -167,6 +171,8 @@ class ReadingsSink:
                                  settings.min_reading_time)
             readings = from_arrow(judged.readings.select(list(READING_COLUMNS)))
         rejected, rows_in = judged.rejected, judged.records
+        with steps("archive"):  # before the commit: a committed batch is always archived
+            write_batch(self.archive, self.query_id(), batch_id, ingested_at, judged.readings)
         timings: dict[str, float] = {}
         try:
             outcome = self._commit(batch_id, readings, rejected, rows_in, started, steps, timings, all_exact=False)

@@ -4,7 +4,8 @@ Four panels report every 5 s from 2024-05-01 00:00 to NOW (2024-05-03 13:00 UTC)
 `Pmax / cosh(x)^30` during a daily 1-h window opening at 11:00 UTC (Pmax = 400 W x U(0.8, 1.2)).
 - panel-0003 falls silent at 12:30 on the last day; panel-0004 goes offline (power 0, status 0) at 12:00;
 - panel-0005 is registered but never reported;
-- 2024-04-30 exists only as rollup rows (its readings and buckets predate the database), 2024-05-01
+- 2024-04-30 exists only as rollup rows whose buckets were folded into them (its readings and buckets
+  are gone), 2024-05-01
   is rolled up by the platform's daily rollup (from the buckets), 2024-05-02 and 2024-05-03 are not
   rolled up yet (the API must sum their buckets);
 - two malformed messages on the topic, which the stream turns into dead letters;
@@ -153,21 +154,22 @@ def _load_dagster_tables(engine: Engine, fleet: Fleet) -> None:
                 for pid in (*PANELS, NEVER_SEEN)
             ],
         )
-        # A day from before this database's readings: only its rollup rows exist.
+        # A day from before this database's readings: only its rollup rows exist, its buckets folded.
         conn.execute(
             text(
                 "INSERT INTO panel_daily_energy (day, panel_id, energy_wh, covered_seconds, peak_w, uptime_share, "
-                "readings_received, readings_expected, computed_at) "
-                "VALUES (:d, :p, :e, 86400, 400, 1.0, 17280, 17280, '2024-05-01 00:10:00')"
+                "readings_received, readings_expected, computed_at, buckets_folded_at) "
+                "VALUES (:d, :p, :e, 86400, 400, 1.0, 17280, 17280, '2024-05-01 00:10:00', '2024-06-05 00:05:00')"
             ),
             [{"d": PRUNED_DAY, "p": pid, "e": fleet.pruned_day_wh[pid]} for pid in PANELS],
         )
         conn.execute(
             text(
                 "INSERT INTO fleet_daily_energy (day, energy_wh, covered_seconds, peak_panel_w, panels_reporting, "
-                "readings_received, readings_expected, mean_uptime_share, computed_at) "
+                "readings_received, readings_expected, mean_uptime_share, computed_at, buckets_folded_at) "
                 "SELECT day, SUM(energy_wh), SUM(covered_seconds), MAX(peak_w), COUNT(*), SUM(readings_received), "
-                "SUM(readings_expected), AVG(uptime_share), '2024-05-01 00:10:00' FROM panel_daily_energy GROUP BY day"
+                "SUM(readings_expected), AVG(uptime_share), '2024-05-01 00:10:00', MAX(buckets_folded_at) "
+                "FROM panel_daily_energy GROUP BY day"
             )
         )
         conn.execute(

@@ -154,3 +154,20 @@ def test_dagster_syncs_sites_and_rolls_up_site_days(yield_db: Settings) -> None:
     assert sites_now == {"panel-000000": "madrid", "panel-000001": "lima", "panel-000002": "madrid",
                          "panel-000003": "lima"}
     assert tuple(lima_day) == ("America/Lima", 2, 86400)
+
+
+def test_the_fleet_rollup_of_a_day_rolls_its_site_days_again(yield_db: Settings) -> None:
+    """What the late-data sensor runs (`daily_rollups` for a day) brings the site days over the same
+    buckets along, so a site day follows late data as the fleet's day does."""
+    from solar_platform_tests.orchestration.conftest import defs_for
+
+    with db.engine(yield_db).begin() as conn:  # a stale site day, as before a late reading was rolled up
+        conn.execute(text("INSERT INTO site_daily_energy (site_id, day, time_zone, energy_wh, covered_seconds, "
+                          "day_seconds, panels, panels_reporting, kwp, expected_wh, computed_at) VALUES "
+                          "('madrid', :d, 'Europe/Madrid', 1, 0, 86400, 2, 1, 0.7, 1, UTC_TIMESTAMP())"), {"d": DAY})
+    result = defs_for(yield_db).resolve_job_def("daily_rollups").execute_in_process(partition_key=DAY.isoformat())
+    assert result.success
+    with db.engine(yield_db).connect() as conn:
+        energy = conn.execute(text("SELECT energy_wh FROM site_daily_energy WHERE site_id = 'madrid' AND day = :d"),
+                              {"d": DAY}).scalar_one()
+    assert energy == pytest.approx(A_WH + B_WH)

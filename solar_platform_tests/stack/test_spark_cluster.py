@@ -59,7 +59,8 @@ def test_cluster_ports_must_not_collide() -> None:
     from solar_platform.settings import SettingsError
 
     with pytest.raises(SettingsError, match="Spark cluster ports"):
-        load_settings(spark_workers=2, spark_worker_ui_port=18080)  # worker 1 on the master's UI port
+        # Worker 1 on the master's UI port (both given: a developer's SOLAR_SPARK_* ports must not matter).
+        load_settings(spark_workers=2, spark_master_ui_port=18080, spark_worker_ui_port=18080)
 
 
 def test_cluster_programs_run_pyspark_spark_on_loopback(tmp_path: Path) -> None:
@@ -178,8 +179,9 @@ def test_stream_survives_a_killed_worker(fresh_settings: Settings, stack_setting
 
     publisher = threading.Thread(target=publish_while_running, daemon=True)
     try:
-        # 1. The job runs on the cluster: its first batch lands (Kafka read and JDBC writes happen on
-        #    the executors, with the jars the driver shipped), with an executor on each worker.
+        # 1. The job runs on the cluster: its first batch lands (the executors read the Kafka partitions
+        #    with the connector jar the driver shipped; the driver parses and commits), with an
+        #    executor on each worker.
         _wait("the first micro-batch", lambda: stream.poll() is not None
               or _count(settings, f"SELECT COUNT(*) FROM `{db.READINGS}`") > 0, 150, log)
         assert stream.poll() is None, log.read_text(errors="replace")[-3000:]
@@ -205,6 +207,9 @@ def test_stream_survives_a_killed_worker(fresh_settings: Settings, stack_setting
                                        ready=lambda ws: {w["id"] for w in ws} != alive_before)
         _wait("the job's executor on the restarted worker",
               lambda: all(_executors_of(app["id"], ui) for ui in worker_uis), 90)
+        # The kill reached the job itself, not only the worker's daemon: the driver lost that executor.
+        _wait("the driver to report the killed worker's executor lost",
+              lambda: "Lost executor" in log.read_text(errors="replace"), 60, log)
 
         publisher.join(timeout=120)
         assert not publisher.is_alive() and not publisher_error, publisher_error

@@ -18,8 +18,9 @@ sync_panel_registry = dg.define_asset_job(
 )
 
 
-@dg.job(description="Raw-table retention: day partitions ahead, expired days dropped (rollups are kept forever), "
-                    "stream_progress pruned.")
+@dg.job(description="Retention of every growing table: raw day partitions ahead and expired days dropped, "
+                    "stream_progress and dead_letters pruned, old energy buckets folded into their daily rollups "
+                    "(kept forever), the archive's expired days dropped (never by default).")
 def raw_retention() -> None:
     apply_retention()
 

@@ -25,8 +25,7 @@ from solar_platform.storage.energy import BUCKET_SECONDS, gap_us, segment_pieces
 from solar_platform.storage.stream import bulk
 from solar_platform.storage.stream.latest import NONE, LatestReadings
 from solar_platform.storage.stream.readings import Readings
-from solar_platform.storage.windows import COLUMNS as WINDOW_COLUMNS
-from solar_platform.storage.windows import MERGE_APPENDED_WINDOWS, WINDOW_SECONDS, WindowRows, aggregate_windows
+from solar_platform.storage.windows import MERGE_APPENDED_WINDOWS, WindowRows, aggregate_windows, window_load_columns
 
 BUCKET_MICROS = BUCKET_SECONDS * 1_000_000
 
@@ -84,8 +83,12 @@ def predecessors(appends: Readings, positions: npt.NDArray[np.int64], latest: La
     return prev_us, prev_power
 
 
-def _bucket_rows(appends: Readings, prev_us: npt.NDArray[np.int64], prev_power: npt.NDArray[np.float64],
-                 max_gap_s: float) -> BucketRows:
+def bucket_rows(appends: Readings, prev_us: npt.NDArray[np.int64], prev_power: npt.NDArray[np.float64],
+                max_gap_s: float) -> BucketRows:
+    """Per (panel, bucket): the energy and coverage of the segments ending at each reading (from its
+    predecessor `prev_*`, `NONE` for none; credited within the max gap, cut at bucket edges by
+    `energy.segment_pieces`), and the readings stamped in it. The stream's appends and the rebuild
+    on Spark (`history.derive`) both run it."""
     code, time_us, power = appends.panel, appends.time_us, appends.power
     # Segments ending at each append, credited when no longer than the max gap.
     has_prev = prev_us != NONE
@@ -126,7 +129,7 @@ def plan_appends(appends: Readings, positions: npt.NDArray[np.int64], latest: La
     return AppendPlan(
         readings=appends,
         windows=aggregate_windows(code, appends.time_us, appends.power, appends.status),
-        buckets=_bucket_rows(appends, prev_us, prev_power, max_gap_s),
+        buckets=bucket_rows(appends, prev_us, prev_power, max_gap_s),
         latest=LatestRows(panel=code[last], first_us=np.where(where >= 0, stored_first, appends.time_us[first]),
                           last_us=appends.time_us[last], power=appends.power[last], status=appends.status[last]),
     )
@@ -204,27 +207,12 @@ def write_appends(conn: Connection, plan: AppendPlan, timings: dict[str, float] 
     conn.execute(text("DELETE FROM tmp_append_windows"))
     conn.execute(text("DELETE FROM tmp_append_buckets"))
     w = plan.windows
-    window_ids = ids[readings.panel[w.row]]
-    values = dict(zip(WINDOW_COLUMNS, (
-        window_ids, w.power_sum / w.reading_count, w.window_start_us, w.window_start_us + WINDOW_SECONDS * 1_000_000,
-        w.reading_count, w.power_sum, w.power_min, w.power_max, w.readings_on, w.power_on_sum, w.power_on_min,
-        w.power_on_max, w.first_time_us, w.first_power, w.last_time_us, w.last_power, w.last_on_time_us,
-        w.last_off_time_us), strict=True))
-    kinds = {"window_start": "time_us", "window_end": "time_us", "first_time": "time_us", "last_time": "time_us",
-             "last_on_time": "time_us", "last_off_time": "time_us", "power_on_min": "nullable",
-             "power_on_max": "nullable"}
-    bulk.load(conn, "tmp_append_windows", [bulk.Column(name, values[name], kinds.get(name, "plain"))  # type: ignore[arg-type]
-                                           for name in WINDOW_COLUMNS])
+    bulk.load(conn, "tmp_append_windows", window_load_columns(ids[readings.panel[w.row]], w))
     conn.execute(text(MERGE_APPENDED_WINDOWS))
     timed("append_windows", started)
 
     started = perf_counter()
-    b = plan.buckets
-    bulk.load(conn, "tmp_append_buckets", [
-        bulk.Column("panel_id", ids[b.panel]), bulk.Column("bucket_start", b.bucket_start_s * 1_000_000, "time_us"),
-        bulk.Column("energy_wh", b.energy_wh), bulk.Column("covered_seconds", b.covered_s),
-        bulk.Column("readings", b.readings), bulk.Column("readings_on", b.readings_on),
-        bulk.Column("peak_w", b.peak_w, "nullable"), bulk.Column("min_w", b.min_w, "nullable")])
+    bulk.load(conn, "tmp_append_buckets", bucket_load_columns(ids, plan.buckets))
     conn.execute(text(_MERGE_BUCKETS))
     conn.execute(text(_MERGE_FLEET))
     timed("append_energy", started)
@@ -238,6 +226,16 @@ def write_appends(conn: Connection, plan: AppendPlan, timings: dict[str, float] 
         bulk.Column("current_status", latest.status)], replace=True)
     timed("append_latest", started)
     return len(readings)
+
+
+def bucket_load_columns(panel_ids: npt.NDArray[np.object_], b: BucketRows) -> list[bulk.Column]:
+    """Bucket rows as the columns `bulk.load` writes into a `panel_energy_15min`-shaped table
+    (`panel_ids[b.panel]` is each row's panel)."""
+    return [bulk.Column("panel_id", panel_ids[b.panel]),
+            bulk.Column("bucket_start", b.bucket_start_s * 1_000_000, "time_us"),
+            bulk.Column("energy_wh", b.energy_wh), bulk.Column("covered_seconds", b.covered_s),
+            bulk.Column("readings", b.readings), bulk.Column("readings_on", b.readings_on),
+            bulk.Column("peak_w", b.peak_w, "nullable"), bulk.Column("min_w", b.min_w, "nullable")]
 
 
 def apply_to_latest(latest: LatestReadings, plan: AppendPlan) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import Connection, text
 
+from solar_platform.storage.history import changes
 from solar_platform.storage.stream import appends, corrections
 from solar_platform.storage.stream.latest import NONE, LatestReadings, current_generation
 from solar_platform.storage.stream.readings import Readings
@@ -58,12 +59,16 @@ def commit_batch(conn: Connection, readings: Readings, latest: LatestReadings, m
     else:
         positions, is_append = split(readings, working)
     appended = 0
+    appended_buckets = None
     if is_append.any():
         plan = appends.plan_appends(readings.take(is_append), positions, working, max_gap_s)
         appended = appends.write_appends(conn, plan, timings)
         appends.apply_to_latest(working, plan)
+        appended_buckets = plan.buckets.bucket_start_s
     exact = readings.take(~is_append)
     corrected = corrections.apply_corrections(conn, exact, max_gap_s, timings)
     if corrected:
         working.refresh(conn, np.asarray(corrections.changed_panels(conn), dtype=object))
+    # Daily figures follow late data: mark the buckets this batch changed (storage/history/changes.py).
+    changes.mark_changed_buckets(conn, appended_buckets, exact_path_changed=corrected > 0)
     return Committed(appended, corrected, len(exact), working)
