@@ -286,6 +286,12 @@ class Settings(BaseSettings):
         "earliest", validation_alias=_alias("stream_starting_offsets")
     )
     stream_checkpoint_dir: Path | None = Field(None, validation_alias=_alias("stream_checkpoint_dir"))
+    # MariaDB's disk full, or MariaDB unreachable: the stream keeps its batch and retries it after
+    # base x 2^(attempt - 1) seconds, at most the max (how long it may take to notice freed space).
+    stream_write_retry_base_seconds: float = Field(
+        2.0, gt=0, validation_alias=_alias("stream_write_retry_base_seconds"))
+    stream_write_retry_max_seconds: float = Field(
+        30.0, gt=0, validation_alias=_alias("stream_write_retry_max_seconds"))
 
     # --- Dagster and the API ---
     # Who runs the long-lived fleet and stream: the local stack's supervisord (Dagster starts,
@@ -315,6 +321,9 @@ class Settings(BaseSettings):
     check_dead_letter_window_minutes: float = Field(
         60.0, gt=0, validation_alias=_alias("check_dead_letter_window_minutes"))
     check_dead_letter_max_rate: float = Field(0.01, ge=0, le=1, validation_alias=_alias("check_dead_letter_max_rate"))
+    # The lost-offsets check fails while Kafka offsets found lost (retention deleted them unread) are this recent.
+    check_lost_offsets_window_hours: float = Field(
+        24.0, gt=0, validation_alias=_alias("check_lost_offsets_window_hours"))
     # Messages the stream has not committed, in seconds of fleet output.
     check_stream_lag_max_seconds: float = Field(60.0, gt=0, validation_alias=_alias("check_stream_lag_max_seconds"))
     # The daily rollups' numpy recompute check: panels sampled per day, allowed relative difference.

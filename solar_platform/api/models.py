@@ -360,10 +360,36 @@ class StreamStatus(BaseModel):
                                                           "heartbeat with a batch in flight is a slow stream, not a "
                                                           "stuck one.")
     batch_running_seconds: float | None = Field(None, description="How long the batch in flight has been running.")
+    waiting_for: str | None = Field(None, description="What the batch in flight waits for: `disk full: MariaDB at "
+                                                      "…, data directory … (error 1114: …)`. The stream holds the "
+                                                      "batch, retries it, and resumes by itself once there is space.")
+    waiting_since: str | None = Field(None, description="Since when the batch in flight waits.")
+
+
+class LostOffsetsGap(BaseModel):
+    """Kafka offsets of one partition that retention deleted before the stream read them."""
+
+    topic: str
+    partition: int
+    first_offset: int
+    last_offset: int
+    records: int
+    published_after: str | None = Field(description="The Kafka time of the last record read before the gap.")
+    published_before: str | None = Field(description="The Kafka time of the first record read after the gap.")
+    detected_at: str
+
+
+class LostOffsets(BaseModel):
+    """Records the stream never read: Kafka's retention deleted them first (the stream was down longer)."""
+
+    gaps_last_24h: int
+    records_last_24h: int
+    newest: list[LostOffsetsGap] = Field(description="The 10 newest gaps, newest first, whenever they were found.")
 
 
 class PlatformAlert(BaseModel):
-    """An open alarm about the platform itself (`pipeline_lag`: the stream's frontier is behind the clock)."""
+    """An open alarm about the platform itself (`pipeline_lag`: the stream's frontier is behind the clock;
+    `disk_full`: the stream holds a batch because MariaDB's disk is full)."""
 
     kind: str
     severity: str
@@ -399,3 +425,6 @@ class Health(BaseModel):
         None, description="Alert notifications' delivery; null when the database is down.")
     platform_alerts: list[PlatformAlert] | None = Field(
         None, description="Open alarms about the platform itself (one per kind); null when the database is down.")
+    lost_offsets: LostOffsets | None = Field(
+        None, description="Kafka records deleted by retention before the stream read them; null when the database "
+                          "is down.")

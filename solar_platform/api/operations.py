@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Response, jsonify
 from flask_openapi3 import Tag
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,6 +23,7 @@ from solar_platform.api.shaping import (
 from solar_platform.api.v1 import tag_blueprint
 from solar_platform.storage import notifications, pipeline_status, queries
 from solar_platform.storage.health.faults import ALERT_KINDS
+from solar_platform.storage.stream import offsets
 
 TAG = Tag(name="operations", description="Alerts and platform health.")
 bp = tag_blueprint(TAG, __name__)
@@ -57,9 +60,11 @@ def health() -> Response:
     200 when the database answers (status ok, or degraded when the stream heartbeat is missing
     or older than `SOLAR_STREAM_STALE_AFTER_TRIGGERS` triggers, default 12, and at least
     `SOLAR_STREAM_STALE_MIN_SECONDS`, default 60 s: the limit Dagster's heartbeat sensor uses,
-    while no batch is in flight; or when a platform alarm such as `pipeline_lag` is open);
+    while no batch is in flight; when the batch in flight waits, `stream.waiting_for` saying for what,
+    e.g. MariaDB's disk full; or when a platform alarm such as `pipeline_lag` or `disk_full` is open);
     503 with status down when it does not. `notifications` counts alert notifications pending,
-    failing and abandoned, with the newest error.
+    failing and abandoned, with the newest error. `lost_offsets` counts the Kafka records that
+    retention deleted before the stream read them, with the newest gaps.
     """
     ctx = api_context()
     now = ctx.now()
@@ -70,6 +75,7 @@ def health() -> Response:
             delivery = notifications.delivery_status(conn, now)
             pulse = pipeline_status.pulse(conn)
             platform_alerts = queries.open_platform_alerts(conn)
+            lost = offsets.lost_offsets_summary(conn, since=now - timedelta(days=1))
     except SQLAlchemyError as exc:
         response = jsonify(health_down_json(type(exc).__name__))
         response.status_code = 503
@@ -79,4 +85,5 @@ def health() -> Response:
     in_flight = pipeline_status.batch_in_flight(pulse, now, stale_after, ctx.settings.stream_max_batch_seconds)
     return jsonify(health_json(stream, age_seconds=age, stale=stale, stale_after_seconds=stale_after,
                                notifications=notifications_json(delivery, ctx.settings.notify_channels),
-                               pulse=pulse, in_flight=in_flight, platform_alerts=platform_alerts, now=now))
+                               pulse=pulse, in_flight=in_flight, platform_alerts=platform_alerts,
+                               lost_offsets=lost, now=now))

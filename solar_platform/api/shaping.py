@@ -23,6 +23,7 @@ from solar_platform.storage import pipeline_status, queries, yields
 from solar_platform.storage.notifications import DeliveryStatus
 from solar_platform.storage.periods import local_iso
 from solar_platform.storage.sites import SiteRow
+from solar_platform.storage.stream.offsets import LostOffsetsSummary
 
 Row = TypeVar("Row")
 Key = TypeVar("Key")
@@ -299,12 +300,26 @@ def notifications_json(status: DeliveryStatus, channels: Sequence[str]) -> dict[
     }
 
 
+def lost_offsets_json(summary: LostOffsetsSummary) -> dict[str, object]:
+    return {
+        "gaps_last_24h": summary.gaps,
+        "records_last_24h": summary.records,
+        "newest": [{"topic": gap.topic, "partition": gap.partition, "first_offset": gap.first_offset,
+                    "last_offset": gap.last_offset, "records": gap.records,
+                    "published_after": iso(gap.published_after), "published_before": iso(gap.published_before),
+                    "detected_at": iso(gap.detected_at)} for gap in summary.newest],
+    }
+
+
 def health_json(stream: queries.StreamHealth, *, age_seconds: float | None, stale: bool,
                 stale_after_seconds: float, notifications: dict[str, object], pulse: pipeline_status.Pulse | None,
-                in_flight: bool, platform_alerts: list[queries.PlatformAlertRow], now: datetime) -> dict[str, object]:
+                in_flight: bool, platform_alerts: list[queries.PlatformAlertRow], lost_offsets: LostOffsetsSummary,
+                now: datetime) -> dict[str, object]:
+    waiting = in_flight and pulse is not None and pulse.waiting_for is not None
     return {
-        # A stale heartbeat with a batch in flight is a slow stream, not a stuck one.
-        "status": "degraded" if (stale and not in_flight) or platform_alerts else "ok",
+        # A stale heartbeat with a batch in flight is a slow stream, not a stuck one; a batch that
+        # waits (MariaDB's disk full) is a paused one.
+        "status": "degraded" if (stale and not in_flight) or waiting or platform_alerts else "ok",
         "database_reachable": True,
         "stream": {
             "last_heartbeat": iso(stream.last_heartbeat),
@@ -314,6 +329,8 @@ def health_json(stream: queries.StreamHealth, *, age_seconds: float | None, stal
             "newest_event_time": iso(stream.newest_event_time),
             "batch_in_flight": pulse.batch_id if in_flight and pulse is not None else None,
             "batch_running_seconds": round(pulse.running_seconds(now), 1) if in_flight and pulse is not None else None,
+            "waiting_for": pulse.waiting_for if waiting and pulse is not None else None,
+            "waiting_since": iso(pulse.waiting_since) if waiting and pulse is not None else None,
         },
         "dead_letters_total": stream.dead_letters_total,
         "dead_letters_last_24h": stream.dead_letters_last_24h,
@@ -321,6 +338,7 @@ def health_json(stream: queries.StreamHealth, *, age_seconds: float | None, stal
         "platform_alerts": [{"kind": a.kind, "severity": a.severity, "opened_at": iso(a.opened_at),
                              "last_checked": iso(a.last_checked), "detail": a.detail, "metric": a.metric}
                             for a in platform_alerts],
+        "lost_offsets": lost_offsets_json(lost_offsets),
     }
 
 
@@ -334,5 +352,6 @@ def health_down_json(reason: str) -> dict[str, object]:
         "dead_letters_last_24h": None,
         "notifications": None,
         "platform_alerts": None,
+        "lost_offsets": None,
         "detail": reason,
     }

@@ -29,34 +29,47 @@ def mysql_socket(settings: Settings) -> Path:
     return settings.home_dir / "mariadb" / "mariadb.sock"
 
 
-def program(settings: Settings) -> Program:
+def server_command(datadir: Path, socket: Path, port: int, pid_file: Path, *, buffer_pool: str = "4G",
+                   redo_log: str = "512M", extra: tuple[str, ...] = ()) -> list[str]:
+    """`mariadbd` on loopback with the platform's options (the stack's server, or a test's own)."""
     mariadbd = find_program("mariadbd", f"{_INSTALL_HINT} (it need not run as a service).")
     command = [
         mariadbd,
         "--no-defaults",
-        f"--datadir={data_dir(settings)}",
-        f"--socket={mysql_socket(settings)}",
-        f"--port={settings.mysql_port}",
+        f"--datadir={datadir}",
+        f"--socket={socket}",
+        f"--port={port}",
         "--bind-address=127.0.0.1",
         "--user=root" if os.geteuid() == 0 else "",
         "--default-time-zone=+00:00",
-        # 4 GiB of the 24: the hot day partitions, the 15-min buckets and the latest rows stay
-        # in memory at 50M readings; a larger redo log spaces out checkpoint flushes under
-        # the stream's steady upserts.
-        "--innodb-buffer-pool-size=4G",
-        "--innodb-log-file-size=512M",
+        f"--innodb-buffer-pool-size={buffer_pool}",
+        f"--innodb-log-file-size={redo_log}",
         "--innodb-flush-log-at-trx-commit=2",
         "--max-connections=300",
         "--local-infile=1",
         "--skip-name-resolve",
-        f"--pid-file={settings.home_dir / 'mariadb' / 'mariadbd.pid'}",
+        f"--pid-file={pid_file}",
+        *extra,
     ]
-    return Program(PROGRAM, [arg for arg in command if arg], priority=10, port=settings.mysql_port)
+    return [arg for arg in command if arg]
+
+
+def program(settings: Settings) -> Program:
+    # 4 GiB of the 24: the hot day partitions, the 15-min buckets and the latest rows stay in
+    # memory at 50M readings; a larger redo log spaces out checkpoint flushes under the stream's
+    # steady upserts.
+    command = server_command(data_dir(settings), mysql_socket(settings), settings.mysql_port,
+                             settings.home_dir / "mariadb" / "mariadbd.pid", buffer_pool="4G", redo_log="512M")
+    return Program(PROGRAM, command, priority=10, port=settings.mysql_port)
 
 
 def ensure_data_dir(settings: Settings) -> None:
     """Create the system tables once (root authenticates by password, not by OS user)."""
-    datadir = data_dir(settings)
+    install_data_dir(data_dir(settings))
+
+
+def install_data_dir(datadir: Path, *extra: str) -> None:
+    """`mariadb-install-db` into `datadir` unless it holds the system tables already."""
     if (datadir / "mysql").exists():
         return
     install = find_program("mariadb-install-db", f"{_INSTALL_HINT}.")
@@ -67,18 +80,20 @@ def ensure_data_dir(settings: Settings) -> None:
         f"--datadir={datadir}",
         "--auth-root-authentication-method=normal",
         "--skip-test-db",
+        *extra,
     ]
     if os.geteuid() == 0:
         args.append("--user=root")
     run_or_raise(args, "mariadb-install-db")
 
 
-def admin_connection(settings: Settings, database: str | None = None) -> pymysql.Connection:
-    """root over the stack's private unix socket (root has no TCP access)."""
+def admin_connection(settings: Settings, database: str | None = None, *,
+                     socket: Path | None = None) -> pymysql.Connection:
+    """root over the stack's private unix socket (root has no TCP access), or another server's `socket`."""
     from solar_platform.storage.db import UTC_SESSION
 
     return pymysql.connect(
-        unix_socket=str(mysql_socket(settings)),
+        unix_socket=str(socket or mysql_socket(settings)),
         user="root",
         database=database,
         autocommit=True,
@@ -94,11 +109,12 @@ def mysql_ready(settings: Settings) -> bool:
         return False
 
 
-def provision_database(settings: Settings, database: str | None = None) -> None:
-    """Create the database and the platform's users for it, as root (idempotent; storage/users.py)."""
+def provision_database(settings: Settings, database: str | None = None, *, socket: Path | None = None) -> None:
+    """Create the database and the platform's users for it, as root (idempotent; storage/users.py);
+    on the stack's server, or the one listening on `socket`."""
     from solar_platform.storage import users
 
-    with admin_connection(settings) as conn, conn.cursor() as cur:
+    with admin_connection(settings, socket=socket) as conn, conn.cursor() as cur:
         users.execute_statements(cur, users.provision_statements(settings, database or settings.mysql_database,
                                                                  "127.0.0.1"))
 

@@ -24,6 +24,9 @@ DEAD_LETTERS = "dead_letters"
 STREAM_PROGRESS = "stream_progress"
 # The batch in flight (a slow batch is not a stuck one) and the generation of panel_latest.
 STREAM_PULSE = "stream_pulse"
+# Each partition's next expected Kafka offset, and the offsets retention deleted before the stream read them.
+STREAM_OFFSETS = "stream_offsets"
+LOST_OFFSETS = "lost_offsets"
 DERIVED_GENERATION = "derived_generation"
 # What the stream keeps beside the readings (storage/energy.py).
 PANEL_BUCKETS = "panel_energy_15min"

@@ -68,6 +68,8 @@ class Pulse:
     batch_started_at: datetime
     pulse_at: datetime
     in_flight: bool
+    waiting_for: str | None = None  # what the batch in flight waits for (MariaDB's disk full)
+    waiting_since: datetime | None = None
 
     def running_seconds(self, now: datetime) -> float:
         return max(0.0, (_as_utc(now) - self.batch_started_at).total_seconds())
@@ -78,10 +80,11 @@ class Pulse:
 
 def batch_in_flight(pulse: Pulse | None, now: datetime, limit_seconds: float, max_batch_seconds: float) -> bool:
     """A batch is running: its pulse is fresher than the staleness limit and it has not run past the
-    longest a batch may take. Such a stream is slow, not stuck: it is never restarted, and its
+    longest a batch may take, or it says it waits (for MariaDB's disk: a restart would only replay it
+    into the same full disk). Such a stream is slow, not stuck: it is never restarted, and its
     stale heartbeat raises no alarm."""
     return (pulse is not None and pulse.in_flight and pulse.age_seconds(now) <= limit_seconds
-            and pulse.running_seconds(now) <= max_batch_seconds)
+            and (pulse.waiting_for is not None or pulse.running_seconds(now) <= max_batch_seconds))
 
 
 @dataclass(frozen=True)
@@ -105,10 +108,11 @@ def heartbeat(conn: Connection, now: datetime | None = None) -> Heartbeat:
 
 def pulse(conn: Connection) -> Pulse | None:
     """The stream's batch in flight, or its last one (one row)."""
-    row = conn.execute(text(f"SELECT batch_id, batch_started_at, pulse_at, in_flight FROM {STREAM_PULSE} "
-                            "WHERE query_name = :q"), {"q": READINGS_QUERY}).first()
+    row = conn.execute(text(f"SELECT batch_id, batch_started_at, pulse_at, in_flight, waiting_for, waiting_since "
+                            f"FROM {STREAM_PULSE} WHERE query_name = :q"), {"q": READINGS_QUERY}).first()
     return None if row is None else Pulse(int(row[0]), row[1].replace(tzinfo=UTC), row[2].replace(tzinfo=UTC),
-                                          bool(row[3]))
+                                          bool(row[3]), row[4],
+                                          None if row[5] is None else row[5].replace(tzinfo=UTC))
 
 
 @dataclass(frozen=True)

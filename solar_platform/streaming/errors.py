@@ -11,3 +11,8 @@ class StreamAlreadyRunning(SetupError):
 
 class StreamQueryFailed(RuntimeError):
     """A streaming query stopped with an error; the message names the query and the root cause."""
+
+
+class BatchAbandoned(RuntimeError):
+    """A stop was requested while a batch waited for MariaDB (its disk full): the batch is left
+    uncommitted, and Spark replays it from its checkpoint at the next start."""

@@ -32,7 +32,7 @@ from solar_platform.runtime.signals import stop_on_signals
 from solar_platform.settings import Settings
 from solar_platform.storage import db
 from solar_platform.storage.stream.progress import READINGS_QUERY
-from solar_platform.streaming.errors import StreamQueryFailed
+from solar_platform.streaming.errors import BatchAbandoned, StreamQueryFailed
 from solar_platform.streaming.sink import ReadingsSink
 from solar_platform.streaming.stage_lock import StageLock
 
@@ -52,7 +52,8 @@ def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
         .option("groupIdPrefix", kafka_clients.STREAM_GROUP_PREFIX)
         .option("subscribe", settings.topic)
         .option("startingOffsets", settings.stream_starting_offsets)
-        # Offsets deleted by retention (or a re-created topic) are skipped, not a crash loop.
+        # Offsets deleted by retention (or a re-created topic) are skipped, not a crash loop; the sink
+        # records what was skipped (lost_offsets).
         .option("failOnDataLoss", "false")
         # A bounded batch: a restart after a backlog replays bounded work, never one huge batch.
         .option("maxOffsetsPerTrigger", str(settings.stream_max_offsets_per_trigger))
@@ -62,9 +63,11 @@ def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
     )
 
 
-def start_queries(spark: SparkSession, settings: Settings, trigger: Trigger, lock: StageLock) -> list[StreamingQuery]:
-    """Start the one query (`readings`) on the configured topic; returns it running, in a list."""
-    sink = ReadingsSink(settings, db.engine(settings, bulk_load=True), lock, spark, READINGS_QUERY)
+def start_queries(spark: SparkSession, settings: Settings, trigger: Trigger, lock: StageLock,
+                  stop: threading.Event | None = None) -> list[StreamingQuery]:
+    """Start the one query (`readings`) on the configured topic; returns it running, in a list.
+    `stop` ends a batch's wait for MariaDB's disk (the batch is left to be replayed)."""
+    sink = ReadingsSink(settings, db.engine(settings, bulk_load=True), lock, spark, READINGS_QUERY, stop)
     trigger_options: dict[str, Any] = (
         {"availableNow": True} if trigger == "available-now"
         else {"processingTime": f"{settings.stream_trigger_seconds} seconds"}
@@ -114,10 +117,17 @@ def _failure(query: StreamingQuery) -> str | None:
     return f"query {query.name!r} failed: {summarize_error(message) or repr(error)}"
 
 
+def _abandoned(query: StreamingQuery) -> bool:
+    error = query.exception()
+    return error is not None and BatchAbandoned.__name__ in (getattr(error, "desc", None) or str(error))
+
+
 def await_queries(queries: list[StreamingQuery], stop: threading.Event, poll_seconds: float = 0.5) -> None:
     """Wait until every query ended (available-now) or `stop` is set; raise if one of them failed."""
     while True:
-        failures = [message for query in queries if not query.isActive and (message := _failure(query))]
+        failures = [message for query in queries if not query.isActive and (message := _failure(query))
+                    # a batch abandoned at a stop (it waited for MariaDB's disk) is no failure
+                    and not (stop.is_set() and _abandoned(query))]
         if failures:
             stop_gracefully([query for query in queries if query.isActive], timeout_seconds=10)
             raise StreamQueryFailed("; ".join(failures))
@@ -157,7 +167,7 @@ def run_job(settings: Settings, trigger: Trigger = "continuous", *, spark: Spark
 
             spark = build_session(settings)
         with stop_on_signals(stop, on_signal=_log_stop_request):
-            queries = start_queries(spark, settings, trigger, lock)
+            queries = start_queries(spark, settings, trigger, lock, stop)
             try:
                 await_queries(queries, stop)
             finally:

@@ -27,6 +27,7 @@ from pyspark.sql import functions as sf
 
 from solar_platform import contracts
 from solar_platform.contracts import RejectReason
+from solar_platform.storage.stream.offsets import PartitionSpan
 
 REJECT_REASON = contracts.REJECT_REASON
 TIMESTAMP_MICROS = "timestamp_us"  # the record's Kafka timestamp, epoch µs
@@ -84,3 +85,20 @@ def judge(records: pa.Table, source_zone: str, ingested_at: datetime, max_clock_
         "partition": records.column("partition"), "offset": records.column("offset"),
     }).filter(pc.invert(rejected))
     return JudgedBatch(readings, records.append_column(REJECT_REASON, reasons).filter(rejected), records.num_rows)
+
+
+def partition_spans(records: pa.Table) -> list[PartitionSpan]:
+    """Per partition of the batch's records (valid or not): the first and last offset, with their
+    Kafka times: what the lost-offsets bookkeeping compares with the offsets it expected."""
+    if records.num_rows == 0:
+        return []
+    partition = np.asarray(records.column("partition"), dtype=np.int64)
+    offset = np.asarray(records.column("offset"), dtype=np.int64)
+    time_us = records.column(TIMESTAMP_MICROS).to_pylist()
+    order = np.lexsort((offset, partition))
+    ordered = partition[order]
+    firsts = np.flatnonzero(np.append(True, ordered[1:] != ordered[:-1]))
+    lasts = np.append(firsts[1:] - 1, ordered.size - 1)
+    return [PartitionSpan(int(ordered[first]), int(offset[order[first]]), time_us[order[first]],
+                          int(offset[order[last]]), time_us[order[last]]) for first, last in zip(firsts, lasts,
+                                                                                                  strict=True)]

@@ -12,8 +12,22 @@ Each micro-batch reads its Kafka records once and:
    (the heartbeat and the replay guard, with a per-step profile);
 4. keeps the panels' latest readings in memory for the next batch, once the transaction committed.
 
+The same transaction compares each partition's first offset in the batch with the offset it
+expected next (`storage.stream.offsets`): offsets that retention deleted before the stream read
+them are recorded as a gap in `lost_offsets`, and the stream carries on from the earliest offset.
+
 While a batch runs, a pulse thread refreshes `stream_pulse` every few seconds: the heartbeat
 sensor tells a slow batch from a stuck stream by it.
+
+**A full disk pauses, never loses.** When MariaDB refuses the transaction for lack of disk space,
+or cannot be reached (`storage.stream.write_errors`; on a full disk MariaDB may even abort and be
+restarted by its supervisor), the transaction is rolled back and the batch is kept in memory. The
+sink retries it with backoff (`SOLAR_STREAM_WRITE_RETRY_*`) for as long as it takes, taking
+the stage lock again if a restarted MariaDB dropped it (and failing if another job took it), while
+the pulse, and a file beside the checkpoint (`runtime.stream_wait`: MariaDB may not take even the
+pulse), say what it waits for. foreachBatch does not return meanwhile, so Spark does not move past
+the batch, and nothing is read twice or skipped. A stop requested during the wait abandons the
+batch uncommitted (`BatchAbandoned`): the next start replays it from the checkpoint.
 """
 
 from __future__ import annotations
@@ -23,33 +37,32 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from sqlalchemy import Engine
 
+from solar_platform.runtime import stream_wait
+from solar_platform.runtime.stream_wait import StreamWait
 from solar_platform.settings import Settings
 from solar_platform.storage.history.archive import Archive, write_batch
-from solar_platform.storage.stream import progress
+from solar_platform.storage.stream import offsets, progress
 from solar_platform.storage.stream.appends import AppendConflict
 from solar_platform.storage.stream.commit import commit_batch
 from solar_platform.storage.stream.latest import LatestReadings, record_fleet_now
 from solar_platform.storage.stream.readings import COLUMNS as READING_COLUMNS
 from solar_platform.storage.stream.readings import Readings, from_arrow
+from solar_platform.storage.stream.write_errors import data_directory, disk_full_error, server_away_error
 from solar_platform.streaming import parse
-from solar_platform.streaming.stage_lock import StageLock
+from solar_platform.streaming.errors import BatchAbandoned
+from solar_platform.streaming.stage_lock import StageLock, StageLockLost
 
 log = logging.getLogger(__name__)
 
-_EPOCH = datetime(1970, 1, 1)
-
-
-def _utc_naive(epoch_micros: int | None) -> datetime | None:
-    """What a DATETIME column holds: the UTC wall clock, from epoch microseconds."""
-    if epoch_micros is None:
-        return None
-    return _EPOCH + timedelta(microseconds=int(epoch_micros))
+_utc_naive = offsets.utc_naive  # what a DATETIME column holds: the UTC wall clock, from epoch microseconds
 
 
 def dead_letter_rows(rejected: pa.Table, topic: str) -> Iterator[dict[str, object]]:
@@ -61,6 +74,13 @@ def dead_letter_rows(rejected: pa.Table, topic: str) -> Iterator[dict[str, objec
                "key": None if key is None else bytes(key[: progress.DEAD_LETTER_KEY_BYTES]),
                "payload": row["value"], "reason": row[parse.REJECT_REASON],
                "timestamp": _utc_naive(row[parse.TIMESTAMP_MICROS])}
+
+
+def _lock_dropped(error: BaseException) -> str | None:
+    """The stage lock held by nobody: MariaDB restarted and released it with its connection."""
+    if isinstance(error, StageLockLost) and error.holder is None:
+        return "the stage lock was released (MariaDB restarted)"
+    return None
 
 
 class _StepTimer:
@@ -88,60 +108,95 @@ def _durations(seconds: dict[str, float]) -> str:
 class BatchPulse:
     """Refreshes `stream_pulse` every `every_s` while a batch is in flight, from a thread of its own
     (autocommitted, outside the batch's transaction). A failure to write it is logged, never raised:
-    the pulse only informs the heartbeat sensor."""
+    the pulse only informs the heartbeat sensor.
 
-    def __init__(self, engine: Engine, query_name: str, every_s: float) -> None:
+    While the batch waits for MariaDB's disk (`wait`), each pulse also says so, in the row and in
+    the wait file beside the checkpoint (`runtime.stream_wait`), which needs no MariaDB."""
+
+    def __init__(self, engine: Engine, query_name: str, every_s: float, wait_file: Path) -> None:
         self._engine = engine
         self._query_name = query_name
         self._every_s = every_s
+        self._wait_file = wait_file
         self._batch: tuple[int, datetime] | None = None
+        self._wait: StreamWait | None = None
         self._wake = threading.Event()
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
+        stream_wait.clear_wait(wait_file)  # left by a job that died while it waited
         self._thread = threading.Thread(target=self._run, name="stream-pulse", daemon=True)
         self._thread.start()
 
-    def _write(self, batch_id: int, started_at: datetime, in_flight: bool) -> None:
+    def _write_wait_file(self) -> None:
+        """The wait file as the wait is now (under `_lock`, so a cleared wait is never written back)."""
+        try:
+            if self._wait is None:
+                stream_wait.clear_wait(self._wait_file)
+            else:
+                stream_wait.write_wait(self._wait_file, replace(self._wait, updated_at=datetime.now(UTC)))
+        except OSError:
+            log.warning("could not update the stream's wait file %s", self._wait_file, exc_info=True)
+
+    def _write(self, batch_id: int, started_at: datetime, in_flight: bool, wait: StreamWait | None) -> None:
+        if wait is not None:
+            with self._lock:
+                self._write_wait_file()
         try:
             with self._engine.begin() as connection:
-                progress.record_pulse(connection, query_name=self._query_name, batch_id=batch_id,
-                                      started_at=started_at.replace(tzinfo=None), in_flight=in_flight)
-        except Exception:  # noqa: BLE001 - MariaDB away: the batch itself will say so
+                progress.record_pulse(
+                    connection, query_name=self._query_name, batch_id=batch_id,
+                    started_at=started_at.replace(tzinfo=None), in_flight=in_flight,
+                    waiting_for=None if wait is None else wait.headline(),
+                    waiting_since=None if wait is None else wait.since.replace(tzinfo=None))
+        except Exception:  # noqa: BLE001 - MariaDB away or full: the batch itself will say so
             log.debug("could not write the stream pulse", exc_info=True)
 
     def _run(self) -> None:
         while True:
             self._wake.wait(self._every_s)
             self._wake.clear()
-            with self._lock:
-                batch = self._batch
-            if batch is not None:
-                self._write(*batch, in_flight=True)
+            with self._writing:  # one write at a time: a late pulse never overwrites the end of its batch
+                with self._lock:
+                    batch, wait = self._batch, self._wait
+                if batch is not None:
+                    self._write(*batch, in_flight=True, wait=wait)
 
     def begin(self, batch_id: int, started_at: datetime) -> None:
         with self._lock:
-            self._batch = (batch_id, started_at)
+            self._batch, self._wait = (batch_id, started_at), None
+        self._wake.set()
+
+    def waiting(self, wait: StreamWait | None) -> None:
+        """The batch in flight waits (`wait`), or no longer does (None); said at once."""
+        with self._lock:
+            self._wait = wait
+            self._write_wait_file()
         self._wake.set()
 
     def end(self, batch_id: int, started_at: datetime) -> None:
-        with self._lock:
-            self._batch = None
-        self._write(batch_id, started_at, in_flight=False)
+        with self._writing:
+            with self._lock:
+                self._batch, self._wait = None, None
+                self._write_wait_file()
+            self._write(batch_id, started_at, in_flight=False, wait=None)
 
 
 class ReadingsSink:
     """foreachBatch of the query named `query_name`: Kafka records -> panelData, derived tables, dead letters."""
 
     def __init__(self, settings: Settings, engine: Engine, lock: StageLock, spark: SparkSession,
-                 query_name: str) -> None:
+                 query_name: str, stop: threading.Event | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.lock = lock
         self.query_name = query_name
         self._spark = spark
+        self._stop = stop or threading.Event()
         self._query_id: str | None = None
         self.latest = LatestReadings()  # loaded in the first batch's transaction
         self.archive = Archive.of(settings)
-        self.pulse = BatchPulse(engine, query_name, every_s=min(5.0, settings.stream_stale_after_seconds / 4))
+        self.pulse = BatchPulse(engine, query_name, every_s=min(5.0, settings.stream_stale_after_seconds / 4),
+                                wait_file=stream_wait.wait_file(settings))
 
     def query_id(self) -> str:
         """The running query's id (stable across restarts: the checkpoint's)."""
@@ -173,32 +228,91 @@ class ReadingsSink:
         rejected, rows_in = judged.rejected, judged.records
         with steps("archive"):  # before the commit: a committed batch is always archived
             write_batch(self.archive, self.query_id(), batch_id, ingested_at, judged.readings)
+        batch = _Batch(batch_id, readings, rejected, rows_in, parse.partition_spans(collected))
         timings: dict[str, float] = {}
-        try:
-            outcome = self._commit(batch_id, readings, rejected, rows_in, started, steps, timings, all_exact=False)
-        except AppendConflict as conflict:
-            log.warning("batch %d: %s; panel_latest is behind panelData (a bulk import without a rebuild?): "
-                        "committing the whole batch by the exact path", batch_id, conflict)
-            self.latest = LatestReadings()
-            timings.clear()
-            outcome = self._commit(batch_id, readings, rejected, rows_in, started, steps, timings, all_exact=True)
+        outcome = self._commit_when_mariadb_can(batch, started, steps, timings)
         if outcome is None:
             log.info("batch %d: already committed (a replay after a restart); skipped", batch_id)
             return
+        for gap in outcome.gaps:
+            log.warning("batch %d: offsets %d..%d of partition %d (%d records, published between %s and %s) were "
+                        "deleted by Kafka's retention before the stream read them; recorded in lost_offsets, "
+                        "carrying on from offset %d", batch_id, gap.first_offset, gap.last_offset, gap.partition,
+                        gap.records, gap.published_after, gap.published_before, gap.last_offset + 1)
         log.info("batch %d: %d in, %d appended, %d corrected, %d rejected (%s; sql %s)", batch_id, rows_in,
-                 outcome[0], outcome[1], rejected.num_rows, steps, _durations(timings))
+                 outcome.appended, outcome.corrected, rejected.num_rows, steps, _durations(timings))
 
-    def _commit(self, batch_id: int, readings: Readings, rejected: pa.Table, rows_in: int, started: float,
-                steps: _StepTimer, timings: dict[str, float], *, all_exact: bool) -> tuple[int, int] | None:
+    def _commit_when_mariadb_can(self, batch: _Batch, started: float, steps: _StepTimer,
+                                 timings: dict[str, float]) -> _Outcome | None:
+        """Commit the batch, waiting for as long as MariaDB's disk is full or MariaDB does not answer
+        (see the module docstring)."""
+        attempts, since, data_dir, kind = 0, datetime.now(UTC), None, None
+        while True:
+            try:
+                if attempts:
+                    self.lock.reacquire()  # a restarted MariaDB dropped it with its connection
+                    # A commit whose answer was lost may have gone through: reload the latest readings.
+                    self.latest = LatestReadings()
+                outcome = self._commit_whole(batch, started, steps, timings)
+            except Exception as error:
+                problem = disk_full_error(error)
+                if problem is not None:
+                    kind = stream_wait.MARIADB_DISK_FULL
+                else:
+                    problem = server_away_error(error) or _lock_dropped(error)
+                    if problem is None:
+                        raise
+                    kind = kind or stream_wait.MARIADB_UNREACHABLE
+                attempts += 1
+                if attempts == 1:
+                    since = datetime.now(UTC)
+                if data_dir is None and kind == stream_wait.MARIADB_DISK_FULL:
+                    data_dir = data_directory(self.engine)
+                delay = min(self.settings.stream_write_retry_max_seconds,
+                            self.settings.stream_write_retry_base_seconds * 2 ** (attempts - 1))
+                wait = StreamWait(kind=kind, batch_id=batch.batch_id, since=since, updated_at=datetime.now(UTC),
+                                  attempts=attempts, retry_in_seconds=delay, error=problem,
+                                  server=f"{self.settings.mysql_host}:{self.settings.mysql_port}", data_dir=data_dir)
+                self.pulse.waiting(wait)
+                log.warning("batch %d: %s; rolled back and kept, retry %d in %.0f s (nothing is lost: Spark does "
+                            "not move on until it commits)", batch.batch_id, wait.headline(), attempts, delay)
+                timings.clear()
+                if self._stop.wait(delay):
+                    raise BatchAbandoned(f"stop requested while batch {batch.batch_id} waited for MariaDB; it is "
+                                         "replayed from the checkpoint at the next start") from None
+                continue
+            if attempts:
+                self.pulse.waiting(None)
+                log.warning("batch %d: committed after waiting %.0f s for MariaDB (%s; %d attempts)", batch.batch_id,
+                            (datetime.now(UTC) - since).total_seconds(), kind, attempts + 1)
+            return outcome
+
+    def _commit_whole(self, batch: _Batch, started: float, steps: _StepTimer,
+                      timings: dict[str, float]) -> _Outcome | None:
+        try:
+            return self._commit(batch, started, steps, timings, all_exact=False)
+        except AppendConflict as conflict:
+            log.warning("batch %d: %s; panel_latest is behind panelData (a bulk import without a rebuild?): "
+                        "committing the whole batch by the exact path", batch.batch_id, conflict)
+            self.latest = LatestReadings()
+            timings.clear()
+            return self._commit(batch, started, steps, timings, all_exact=True)
+
+    def _commit(self, batch: _Batch, started: float, steps: _StepTimer, timings: dict[str, float], *,
+                all_exact: bool) -> _Outcome | None:
         """The batch's one transaction; None when its progress row says it committed already."""
+        batch_id, readings, rejected, rows_in = batch.batch_id, batch.readings, batch.rejected, batch.rows_in
+        topic = self.settings.topic
         with steps("commit"), self.engine.begin() as connection:
             # Only a job that still holds the lock may write, and only once per batch.
             self.lock.verify(connection)
             if progress.batch_committed(connection, self.query_id(), batch_id):
                 return None
+            gaps = offsets.find_gaps(offsets.expected_offsets(connection, topic), batch.spans)
             committed = commit_batch(connection, readings, self.latest,
                                      self.settings.energy_max_gap_seconds, all_exact=all_exact, timings=timings)
-            progress.insert_dead_letters(connection, dead_letter_rows(rejected, self.settings.topic))
+            progress.insert_dead_letters(connection, dead_letter_rows(rejected, topic))
+            offsets.record_batch_offsets(connection, topic, batch.spans, gaps, batch_id)
             if len(readings):
                 record_fleet_now(connection, committed.latest, as_of=datetime.now(UTC),
                                  reference_us=readings.frontier_us(),
@@ -215,5 +329,23 @@ class ReadingsSink:
                 duration_ms=int((time.monotonic() - started) * 1000), profile=profile,
             )
         self.latest = committed.latest
-        return committed.appended, committed.corrected
+        return _Outcome(committed.appended, committed.corrected, gaps)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """What a micro-batch commits, kept whole for as long as it waits for MariaDB."""
+
+    batch_id: int
+    readings: Readings
+    rejected: pa.Table
+    rows_in: int
+    spans: list[offsets.PartitionSpan]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    appended: int
+    corrected: int
+    gaps: list[offsets.Gap]
 

@@ -14,6 +14,15 @@ from solar_platform.streaming.errors import StreamAlreadyRunning, StreamQueryFai
 
 log = logging.getLogger(__name__)
 
+
+class StageLockLost(StreamQueryFailed):
+    """This job no longer holds the stage lock: `holder` is the connection that does, None when
+    nobody does (MariaDB restarted and dropped the lock with its connection)."""
+
+    def __init__(self, message: str, holder: int | None) -> None:
+        super().__init__(message)
+        self.holder = holder
+
 _LOCK_NAME_MAX_CHARS = 64  # MariaDB's limit for GET_LOCK names
 
 
@@ -66,10 +75,25 @@ class StageLock:
         """Raise unless this job still holds the lock (checked on `connection`, in its transaction)."""
         holder = progress.stage_lock_holder(connection, self.name)
         if holder is None or holder != self._connection_id:
-            raise StreamQueryFailed(
+            raise StageLockLost(
                 f"lost the stage lock {self.name!r} (its MySQL connection dropped); stopping so that "
-                "two jobs never share the staging tables"
-            )
+                "two jobs never share the staging tables", holder)
+
+    def reacquire(self) -> None:
+        """Hold the lock again after MariaDB dropped its connection (a restart released it): a new
+        connection takes it, unless another job took it meanwhile (`StreamAlreadyRunning`). A no-op
+        while the lock's connection still holds it."""
+        if self._connection is not None:
+            try:
+                if progress.stage_lock_holder(self._connection, self.name) == self._connection_id:
+                    return
+            except Exception:  # noqa: BLE001 - the connection died with the server: take a new one
+                log.debug("the stage lock's connection is gone", exc_info=True)
+            connection, self._connection = self._connection, None
+            connection.invalidate()
+            connection.close()
+        self.acquire()
+        log.warning("took the stage lock %r again (MariaDB had dropped it)", self.name)
 
     def release(self) -> None:
         if self._connection is None:

@@ -29,6 +29,8 @@ ADDITIONS = {
     "Health.notifications", "NotificationStatus",  # alert notifications' delivery, in health
     # the platform's own alarms and the batch in flight (a slow stream is not a stuck one), in health
     "Health.platform_alerts", "PlatformAlert", "StreamStatus.batch_in_flight", "StreamStatus.batch_running_seconds",
+    # what the batch in flight waits for (MariaDB's disk full), and Kafka records retention deleted unread
+    "StreamStatus.waiting_for", "StreamStatus.waiting_since", "Health.lost_offsets", "LostOffsets", "LostOffsetsGap",
     # sites: the registry and each site's energy in its own zone
     "Site", "SiteDetail", "SitesPage", "Energy.site_id",
     # yield figures: specific yield and performance ratio

@@ -235,6 +235,7 @@ class StreamProcess:
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "SOLAR_HOME": str(self.settings.home_dir),
+                "SOLAR_MYSQL_PORT": str(self.settings.mysql_port),  # the stack's, or a test's own server
                 "SOLAR_MYSQL_DATABASE": self.settings.mysql_database, "SOLAR_TOPIC": self.settings.topic,
                 "SOLAR_STREAM_TRIGGER_SECONDS": str(STREAM_TRIGGER_SECONDS), "SOLAR_MYSQL_ROLE": "stream"}
 

@@ -83,3 +83,12 @@ def test_collect_records_hands_the_driver_kafkas_columns(spark: SparkSession) ->
     judged = parse.judge(table, "UTC", moment, 300, FLOOR)
     assert judged.readings.num_rows == 1 and judged.rejected.column(parse.REJECT_REASON).to_pylist() == [
         "invalid_json"]
+
+
+def test_partition_spans_give_each_partitions_first_and_last_record() -> None:
+    records = pa.table({
+        "key": [b"a"] * 5, "value": [b"{}"] * 5, "partition": pa.array([1, 0, 1, 0, 1], pa.int32()),
+        "offset": pa.array([12, 7, 10, 3, 11], pa.int64()), parse.TIMESTAMP_MICROS: [120, 70, 100, 30, 110]})
+    assert parse.partition_spans(records) == [
+        parse.PartitionSpan(0, 3, 30, 7, 70), parse.PartitionSpan(1, 10, 100, 12, 120)]
+    assert parse.partition_spans(records.slice(0, 0)) == []

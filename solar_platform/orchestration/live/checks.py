@@ -24,6 +24,7 @@ from solar_platform.settings import Settings
 from solar_platform.storage import db, pipeline_status
 from solar_platform.storage.health import quality
 from solar_platform.storage.pipeline_status import live_table_status
+from solar_platform.storage.stream import offsets
 from solar_platform.storage.windows import WINDOW_SECONDS
 
 
@@ -128,5 +129,27 @@ def stream_lag(solar: SolarSettingsResource, kafka: KafkaResource) -> dg.AssetCh
                                metadata={**figures, "max_seconds": max_seconds})
 
 
+@dg.asset_check(asset=keys.PANEL_DATA, name="no_lost_offsets", description="No Kafka records were deleted by the "
+                "topic's retention before the stream read them within SOLAR_CHECK_LOST_OFFSETS_WINDOW_HOURS (the "
+                "stream records each such gap in lost_offsets: partition, offsets, when they were published).")
+def no_lost_offsets(solar: SolarSettingsResource) -> dg.AssetCheckResult:
+    settings = solar.get()
+    hours = settings.check_lost_offsets_window_hours
+    with db.engine(settings).connect() as conn:  # a range of the detected_at index, and the newest rows
+        summary = offsets.lost_offsets_summary(conn, since=_since(hours * 60), limit=20)
+    gaps = [{"topic": gap.topic, "partition": gap.partition, "first_offset": gap.first_offset,
+             "last_offset": gap.last_offset, "records": gap.records,
+             "published_after": gap.published_after.isoformat() if gap.published_after else None,
+             "published_before": gap.published_before.isoformat() if gap.published_before else None,
+             "detected_at": gap.detected_at.isoformat()} for gap in summary.newest]
+    description = None if not summary.gaps else (
+        f"{summary.records} Kafka records in {summary.gaps} gap(s) were deleted by retention before the stream read "
+        "them (the stream was down longer than the topic keeps records); they are not in panelData.")
+    return dg.AssetCheckResult(passed=summary.gaps == 0, severity=dg.AssetCheckSeverity.ERROR,
+                               description=description,
+                               metadata={"gaps": summary.gaps, "records_lost": summary.records, "window_hours": hours,
+                                         "newest_gaps": dg.MetadataValue.json(gaps)})
+
+
 live_checks = [panel_data_fresh, panel_data_agg_fresh, panel_data_complete, panel_data_no_excess,
-               panel_data_power_bounds, dead_letter_rate, stream_lag]
+               panel_data_power_bounds, dead_letter_rate, stream_lag, no_lost_offsets]

@@ -13,7 +13,8 @@ One evaluation (the Dagster `panel_health` sensor, or `solar-platform health che
 4. One transaction writes the decisions as sets (a scratch table joined to `panel_alerts`, never an
    UPDATE per panel), the notification outbox, and the pipeline alarm: open while the frontier is
    more than `SOLAR_HEALTH_PIPELINE_LAG_SECONDS` behind the platform's clock, or while nothing was
-   committed lately although the platform has readings.
+   committed lately although the platform has readings. While the `disk_full` alarm is open (the
+   stream holds a batch until MariaDB has space: Dagster's heartbeat sensor), it is left as it is.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from solar_platform.storage.health.expected import SiteExpectation
 from solar_platform.storage.sites import site_places
 
 PIPELINE_LAG = "pipeline_lag"
+# The stream holds a batch because MariaDB's disk is full (written by Dagster's heartbeat sensor).
+DISK_FULL = "disk_full"
 
 
 @dataclass(frozen=True)
@@ -135,8 +138,14 @@ def judge_pipeline(conn: Connection, frontier: datetime | None, now: datetime, l
 
 def apply_pipeline_alarm(conn: Connection, alarm: PipelineAlarm, now: datetime) -> None:
     """Open, confirm or resolve the one `pipeline_lag` row of `platform_alerts`."""
-    params = {"k": PIPELINE_LAG, "now": _naive(now), "detail": alarm.detail[:255], "metric": alarm.lag_seconds}
-    if alarm.open:
+    apply_platform_alarm(conn, PIPELINE_LAG, alarm.open, alarm.detail, alarm.lag_seconds, now)
+
+
+def apply_platform_alarm(conn: Connection, kind: str, is_open: bool, detail: str, metric: float | None,
+                         now: datetime) -> None:
+    """Open or confirm (`is_open`), else resolve, the one row of `kind` in `platform_alerts`."""
+    params = {"k": kind, "now": _naive(now), "detail": detail[:255], "metric": metric}
+    if is_open:
         conn.execute(text(
             f"INSERT INTO {PLATFORM_ALERTS} (kind, state, severity, opened_at, last_checked, detail, metric) "
             "VALUES (:k, 'open', 'critical', :now, :now, :detail, :metric) ON DUPLICATE KEY UPDATE "
@@ -168,13 +177,17 @@ def run_health(engine: Engine, settings: Settings, *, now: datetime | None = Non
         feats = features.load_features(conn, th, until_s=until_s, cache=cache, expected=expected)
         open_keys = open_alert_keys(conn)
         pipeline = judge_pipeline(conn, frontier, now, settings.health_pipeline_lag_seconds, horizon)
+        # While MariaDB's disk is full, that is the one alarm: the lag it causes is not a second one.
+        disk_full = conn.execute(text(f"SELECT 1 FROM {PLATFORM_ALERTS} WHERE open_key = :k"),
+                                 {"k": DISK_FULL}).first() is not None
         conn.rollback()  # reads only: end the snapshot, hold nothing
     frontier_s = None if frontier is None else frontier.replace(tzinfo=UTC).timestamp()
     evaluation = fault_rules.evaluate(feats, th, now=now.timestamp(), open_alerts=open_keys, pipeline_time=frontier_s)
     decisions = fault_rules.decide(evaluation, open_keys)
     with engine.begin() as conn:
         opened, confirmed, resolved = apply_decisions(conn, decisions, now)
-        apply_pipeline_alarm(conn, pipeline, now)
+        if not disk_full:
+            apply_pipeline_alarm(conn, pipeline, now)
         by_kind = Counter(dict(conn.execute(text(  # the (state, kind) index
             f"SELECT kind, COUNT(*) FROM {PANEL_ALERTS} WHERE state = 'open' GROUP BY kind")).all()))
     starts = feats.bucket_start

@@ -150,6 +150,8 @@ _TEMP_TABLES = (
         energy_wh DOUBLE NOT NULL, covered_seconds DOUBLE NOT NULL, readings INT NOT NULL, readings_on INT NOT NULL,
         peak_w DOUBLE NULL, min_w DOUBLE NULL) ENGINE=MEMORY""",
 )
+# "The table is full" on these is their size limit (max_heap_table_size), not a full disk.
+MEMORY_SCRATCH_TABLES = ("tmp_append_windows", "tmp_append_buckets")
 
 _MERGE_BUCKETS = f"""
     INSERT INTO {PANEL_BUCKETS} (panel_id, bucket_start, energy_wh, covered_seconds, readings, readings_on, peak_w,

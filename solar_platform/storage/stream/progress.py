@@ -8,7 +8,8 @@ and the pulse of a batch in flight.
   they are the replay guard too: a batch whose row exists committed whole, and a replay of it (the
   same offsets, from Spark's checkpoint) is skipped without looking at a single reading.
 - The pulse (`stream_pulse`, one row per query, autocommitted) says a batch is running and since
-  when, refreshed every few seconds from a thread of the job: a slow batch is not a stuck one.
+  when, refreshed every few seconds from a thread of the job: a slow batch is not a stuck one. A
+  batch waiting for MariaDB's disk says so there too (`waiting_for`).
 """
 
 from __future__ import annotations
@@ -47,11 +48,15 @@ _PROGRESS_INSERT = text(
 )
 _COMMITTED = text(f"SELECT 1 FROM `{STREAM_PROGRESS}` WHERE query_id = :query_id AND batch_id = :batch_id")
 _PULSE = text(
-    f"INSERT INTO `{STREAM_PULSE}` (query_name, batch_id, batch_started_at, pulse_at, in_flight) "
-    "VALUES (:query_name, :batch_id, :started_at, UTC_TIMESTAMP(3), :in_flight) "
+    f"INSERT INTO `{STREAM_PULSE}` (query_name, batch_id, batch_started_at, pulse_at, in_flight, waiting_for, "
+    "waiting_since) VALUES (:query_name, :batch_id, :started_at, UTC_TIMESTAMP(3), :in_flight, :waiting_for, "
+    ":waiting_since) "
     "ON DUPLICATE KEY UPDATE batch_id = VALUES(batch_id), batch_started_at = VALUES(batch_started_at), "
-    "pulse_at = VALUES(pulse_at), in_flight = VALUES(in_flight)"
+    "pulse_at = VALUES(pulse_at), in_flight = VALUES(in_flight), waiting_for = VALUES(waiting_for), "
+    "waiting_since = VALUES(waiting_since)"
 )
+# `stream_pulse.waiting_for` is VARCHAR(255).
+WAITING_FOR_CHARS = 255
 
 
 # ------------------------------------------------------------------------------------ stage lock
@@ -115,7 +120,12 @@ def record_progress(connection: Connection, *, query_id: str, query_name: str, b
 
 
 def record_pulse(connection: Connection, *, query_name: str, batch_id: int, started_at: datetime,
-                 in_flight: bool) -> None:
-    """The batch in flight (or the last one, done): autocommitted, outside the batch's transaction."""
+                 in_flight: bool, waiting_for: str | None = None, waiting_since: datetime | None = None) -> None:
+    """The batch in flight (or the last one, done): autocommitted, outside the batch's transaction.
+
+    `waiting_for` says what a batch in flight waits for (MariaDB's disk full), since `waiting_since`
+    (naive UTC); None while it runs."""
     connection.execute(_PULSE, {"query_name": query_name, "batch_id": batch_id, "started_at": started_at,
-                                "in_flight": int(in_flight)})
+                                "in_flight": int(in_flight),
+                                "waiting_for": None if waiting_for is None else waiting_for[:WAITING_FOR_CHARS],
+                                "waiting_since": waiting_since})
