@@ -12,6 +12,12 @@
    sensor does: now = minute end + the settle delay, over the last `lookback` minutes of buckets,
    with the open alerts carried from one evaluation to the next.
 
+Options: `--power-model daylight` simulates clear-sky days (pvlib) instead of the seed's window;
+`--sites N` spreads the fleet over N sites (`BENCH_SITES`), peers being judged per site;
+`--expected-fallback model --min-peers K` judges panels whose site has fewer than K healthy peers
+against the power model's expected power (SOLAR_HEALTH_EXPECTED_FALLBACK), e.g. every panel with
+K above the panels per site.
+
 Reported per kind: precision and recall (an alert counts when its kind matches the panel's
 injected fault and it opened after the fault started), time to detect (open time - fault start)
 and how far that is past the kind's delay, and alerts that resolved while the fault still held.
@@ -29,8 +35,9 @@ import numpy as np
 from solar_platform.fleet.faults import FaultPlan
 from solar_platform.fleet.simulation import simulate_readings
 from solar_platform.fleet.state import FleetState
-from solar_platform.settings import load_settings
+from solar_platform.settings import FleetSite, load_settings
 from solar_platform.storage.health import faults as fault_rules
+from solar_platform.storage.health.expected import SiteExpectation
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 START_RANGES_H = {  # hours of the day (UTC) a fault of the kind may start in
@@ -43,6 +50,16 @@ START_RANGES_H = {  # hours of the day (UTC) a fault of the kind may start in
     # cannot be told apart (the peers are flat too); that is documented, not hidden
     "stuck": [(7.5, 11.5), (12.5, 15.0)],
 }
+
+
+# Sites close in longitude (solar noon near 12:00 UTC), so the UTC fault start ranges above fall in
+# every site's daylight; their days in UTC, so the seed's backfill window peaks at 12:00 UTC too.
+BENCH_SITES = (
+    FleetSite("madrid", 40.4168, -3.7038, "UTC"),
+    FleetSite("sevilla", 37.3891, -5.9845, "UTC"),
+    FleetSite("valencia", 39.4699, -0.3763, "UTC"),
+    FleetSite("bilbao", 43.2630, -2.9350, "UTC"),
+)
 
 
 def delay_minutes(th: fault_rules.FaultThresholds, kind: str) -> float:
@@ -72,10 +89,13 @@ def fault_spec(per_kind: int, seed: int) -> dict:
     return {"seed": seed, "faults": entries}
 
 
-def run(panels: int, per_kind: int, seed: int, hours: float = 24.0) -> dict:
+def run(panels: int, per_kind: int, seed: int, hours: float = 24.0, *, power_model: str = "sech", sites: int = 1,
+        expected_fallback: str = "off", min_peers: int | None = None) -> dict:
     settings = load_settings().model_copy(update={
         "interval_seconds": 5.0, "offline_probability_pct": 10.0, "recovery_probability_pct": 50.0,
-        "production_start": None, "seed": seed})
+        "production_start": None, "seed": seed, "power_model": power_model,
+        "fleet_sites": BENCH_SITES[:sites] if sites > 1 else (), "health_expected_fallback": expected_fallback,
+        **({"health_min_peers": min_peers} if min_peers is not None else {})})
     th = fault_rules.FaultThresholds.from_settings(settings)
     spec = fault_spec(per_kind, seed)
     t0 = time.perf_counter()
@@ -83,7 +103,8 @@ def run(panels: int, per_kind: int, seed: int, hours: float = 24.0) -> dict:
                                  history=True, faults=spec)
     simulated = time.perf_counter() - t0
     truth = FaultPlan.from_spec(spec, readings.panel_ids, first_day=DAY).truth()
-    pmax = FleetState.create(settings, panels=panels, seed=seed).pmax_w  # what the registry holds
+    state = FleetState.create(settings, panels=panels, seed=seed)
+    pmax = state.pmax_w  # what the registry holds
 
     step = th.step_seconds
     buckets = int(hours * 3600 / step)
@@ -91,6 +112,10 @@ def run(panels: int, per_kind: int, seed: int, hours: float = 24.0) -> dict:
     t1 = time.perf_counter()
     feats = fault_rules.features_from_readings(readings.panel_ids, pmax, readings.times_ms / 1000.0, readings.power_w,
                                      readings.status, readings.present, bucket_start=starts, step_seconds=step)
+    feats.site_index = state.site_index
+    if expected_fallback == "model":  # the power model per site, as the sensor reads it (storage.health.expected)
+        places = {site.site_id: site for site in state.sites}
+        feats.model_shape = SiteExpectation(settings, places)([s.site_id for s in state.sites], starts + step / 2.0)
     summarised = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -107,6 +132,8 @@ def run(panels: int, per_kind: int, seed: int, hours: float = 24.0) -> dict:
     evaluated = time.perf_counter() - t2
 
     result: dict[str, object] = {"panels": panels, "faults_per_kind": per_kind, "hours": hours,
+                                 "power_model": power_model, "sites": len(state.sites),
+                                 "expected_fallback": expected_fallback, "min_peers": th.min_peers,
                                  "readings": int(readings.count), "evaluations": buckets,
                                  "seconds": {"simulate": round(simulated, 1), "summarise": round(summarised, 1),
                                              "evaluate": round(evaluated, 1)}}
@@ -141,9 +168,14 @@ def main() -> None:
     parser.add_argument("--per-kind", type=int, default=100)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--power-model", choices=("sech", "daylight"), default="sech")
+    parser.add_argument("--sites", type=int, default=1, choices=range(1, len(BENCH_SITES) + 1))
+    parser.add_argument("--expected-fallback", choices=("off", "model"), default="off")
+    parser.add_argument("--min-peers", type=int, default=None)
     args = parser.parse_args()
     t = time.perf_counter()
-    result = run(args.panels, args.per_kind, args.seed, args.hours)
+    result = run(args.panels, args.per_kind, args.seed, args.hours, power_model=args.power_model, sites=args.sites,
+                 expected_fallback=args.expected_fallback, min_peers=args.min_peers)
     result["seconds"]["total"] = round(time.perf_counter() - t, 1)  # type: ignore[index]
     print(json.dumps(result, indent=2))
     print(f"\n{'kind':<17}{'inj':>5}{'alerts':>7}{'P':>8}{'R':>8}{'TTD med':>9}{'TTD max':>9}{'past delay':>11}"

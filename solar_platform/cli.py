@@ -19,6 +19,7 @@ from solar_platform.settings import Settings, SettingsError, load_settings
 from solar_platform.stack.commands import app as stack_app
 from solar_platform.stack.commands import db_app, platform_down, platform_up
 from solar_platform.storage.health.commands import health_app, panels_app
+from solar_platform.storage.site_commands import sites_app
 from solar_platform.streaming.commands import app as stream_app
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app.add_typer(fleet_app, name="fleet", help="The simulated panel fleet.")
 app.add_typer(stream_app, name="stream", help="The Spark Structured Streaming job.")
 app.add_typer(api_app, name="api", help="The REST API.")
 app.add_typer(panels_app, name="panels", help="The panel registry: register and retire panels.")
+app.add_typer(sites_app, name="sites", help="The site registry: where panels are, in which time zone.")
 app.add_typer(health_app, name="health", help="Fault detection (panel_alerts).")
 app.add_typer(notify_app, name="notify", help="Alert notifications: webhook and e-mail.")
 app.command("up")(platform_up)

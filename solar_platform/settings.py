@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,6 +35,33 @@ MysqlRole = Literal["migrator", "stream", "dagster", "reader"]
 KafkaRole = Literal["admin", "fleet", "stream", "dagster"]
 # Where alert notifications go (notifications/): a JSON webhook and SMTP e-mail.
 NotifyChannel = Literal["webhook", "email"]
+# The simulator's power curve (power_model.py): the seed's sech window, or clear-sky daylight.
+PowerModelName = Literal["sech", "daylight"]
+# The site every panel belongs to unless told otherwise (the migration makes it; sql/0021_sites.sql).
+DEFAULT_SITE_ID = "default"
+SITE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+def known_zone(value: str) -> str:
+    """`value` if it is an IANA time zone name, else a ValueError that says what is expected."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'Europe/Madrid')") from exc
+    return value
+
+
+class FleetSite(NamedTuple):
+    """Where a site is: what the power model and the site's days need."""
+
+    site_id: str
+    latitude: float
+    longitude: float
+    time_zone: str
+
+    def __str__(self) -> str:
+        """The form SOLAR_FLEET_SITES takes: `id:latitude:longitude:zone`."""
+        return f"{self.site_id}:{self.latitude!r}:{self.longitude!r}:{self.time_zone}"
 
 
 class _StackSecrets(PydanticBaseSettingsSource):
@@ -126,6 +153,15 @@ class Settings(BaseSettings):
     production_hours: float = Field(1.0, gt=0, le=24, validation_alias=_alias("production_hours"))
     curve_exponent: float = Field(30.0, gt=0, validation_alias=_alias("curve_exponent"))
     panel_id_prefix: str = Field("panel-", validation_alias=_alias("panel_id_prefix"))
+    # `sech`: the seed's curve (the default). `daylight`: clear-sky irradiance (pvlib) at each
+    # panel's site, for the site's location and date, scaled to the panel's Pmax (README "Daylight mode").
+    power_model: PowerModelName = Field("sech", validation_alias=_alias("power_model"))
+    # The default site's location (its zone is SOLAR_SITE_TIMEZONE); Madrid unless told otherwise.
+    site_latitude: float = Field(40.4168, ge=-90, le=90, validation_alias=_alias("site_latitude"))
+    site_longitude: float = Field(-3.7038, ge=-180, le=180, validation_alias=_alias("site_longitude"))
+    # Spread the simulated fleet over several sites: "id:lat:lon:zone,..." (panel i goes to site i mod
+    # the number of sites). Empty = every panel at the default site.
+    fleet_sites: Annotated[tuple[FleetSite, ...], NoDecode] = Field((), validation_alias=_alias("fleet_sites"))
     # Fast-forward over past days (backfills): every day gets a full production day, a window
     # opening at this time of day in the site's zone (SOLAR_SITE_TIMEZONE) and lasting this long.
     # Live mode keeps the seed's demo; an explicit SOLAR_PRODUCTION_START wins in both modes.
@@ -166,6 +202,11 @@ class Settings(BaseSettings):
     health_recovery_minutes: float = Field(5.0, gt=0, validation_alias=_alias("health_recovery_minutes"))
     health_min_expected_level: float = Field(0.1, gt=0, le=1, validation_alias=_alias("health_min_expected_level"))
     health_min_peers: int = Field(1, ge=1, validation_alias=_alias("health_min_peers"))
+    # Peers are the panels of the same site. `model`: where a site has fewer than
+    # SOLAR_HEALTH_MIN_PEERS healthy peers, expected power comes from the power model
+    # (SOLAR_POWER_MODEL) instead; `off`: such panels are not judged for production faults.
+    health_expected_fallback: Literal["off", "model"] = Field(
+        "off", validation_alias=_alias("health_expected_fallback"))
     # The pipeline alarm: the stream's frontier (median event time of its newest batches) this far
     # behind the platform's clock. One alarm, instead of a silent alert per panel.
     health_pipeline_lag_seconds: float = Field(120.0, gt=0, validation_alias=_alias("health_pipeline_lag_seconds"))
@@ -350,6 +391,34 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("fleet_sites", mode="before")
+    @classmethod
+    def _parse_sites(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        sites = []
+        for part in (p.strip() for p in value.split(",") if p.strip()):
+            fields = part.split(":")
+            if len(fields) != 4:
+                raise ValueError(f"site {part!r} is not id:latitude:longitude:zone")
+            sites.append((fields[0], float(fields[1]), float(fields[2]), fields[3]))
+        return tuple(sites)
+
+    @field_validator("fleet_sites")
+    @classmethod
+    def _valid_sites(cls, value: tuple[FleetSite, ...]) -> tuple[FleetSite, ...]:
+        import re
+
+        for site in value:
+            if not re.match(SITE_ID_PATTERN, site.site_id):
+                raise ValueError(f"site id {site.site_id!r} is not {SITE_ID_PATTERN}")
+            if not (-90 <= site.latitude <= 90 and -180 <= site.longitude <= 180):
+                raise ValueError(f"site {site.site_id!r}: latitude/longitude out of range")
+            known_zone(site.time_zone)
+        if len({site.site_id for site in value}) != len(value):
+            raise ValueError("site ids in SOLAR_FLEET_SITES must differ")
+        return value
+
     @field_validator("kafka_broker_ports", "kafka_controller_ports", mode="before")
     @classmethod
     def _split_ports(cls, value: object) -> object:
@@ -377,11 +446,7 @@ class Settings(BaseSettings):
     @field_validator("source_timezone", "site_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'Europe/Madrid')") from exc
-        return value
+        return known_zone(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -458,6 +523,12 @@ class Settings(BaseSettings):
     @property
     def mysql_readonly_url(self) -> str:
         return self.mysql_url("reader")
+
+    @property
+    def fleet_site_list(self) -> tuple[FleetSite, ...]:
+        """The simulated fleet's sites: SOLAR_FLEET_SITES, or the default site alone."""
+        return self.fleet_sites or (
+            FleetSite(DEFAULT_SITE_ID, self.site_latitude, self.site_longitude, self.site_timezone),)
 
     @property
     def energy_max_gap_seconds(self) -> float:

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from solar_platform.api import fleet, legacy_routes, operations, panels
+from solar_platform.api import fleet, legacy_routes, operations, panels, sites
 from solar_platform.api.context import EXTENSION, ApiContext
 from solar_platform.api.errors import ApiError, ErrorResponse, error_response, validation_error_response
 from solar_platform.api.ratelimit import TokenBucketLimiter
@@ -39,7 +39,7 @@ SECURITY_SCHEMES = {
 }
 TOKEN_SECURITY = [{"bearerToken": []}, {"apiKey": []}]
 # One blueprint module per OpenAPI tag, registered in this order (the order of the document's tags).
-BLUEPRINTS = (legacy_routes.bp, panels.bp, fleet.bp, operations.bp)
+BLUEPRINTS = (legacy_routes.bp, panels.bp, fleet.bp, sites.bp, operations.bp)
 
 
 def _presented_token() -> str | None:

@@ -8,9 +8,9 @@ from flask import Response, jsonify
 from flask_openapi3 import Tag
 
 from solar_platform.api.context import api_context, read_connection
-from solar_platform.api.energy import energy_response
+from solar_platform.api.energy import energy_response, yield_response
 from solar_platform.api.errors import BAD_REQUEST, RANGE_TOO_LONG
-from solar_platform.api.models import Energy, EnergyQuery, FleetOverview
+from solar_platform.api.models import Energy, EnergyQuery, FleetOverview, Yield, YieldQuery
 from solar_platform.api.shaping import overview_json
 from solar_platform.api.v1 import tag_blueprint
 from solar_platform.storage import queries
@@ -28,6 +28,14 @@ def fleet_energy(query: EnergyQuery) -> Response:
     panel-seconds over the bucket's seconds times the panels registered.
     """
     return energy_response(None, query)
+
+
+@bp.get("/fleet/yield", responses={200: Yield, **BAD_REQUEST, **RANGE_TOO_LONG})
+def fleet_yield(query: YieldQuery) -> Response:
+    """The fleet's specific yield (kWh/kWp) and performance ratio (measured / expected energy) per day
+    or month in `tz` (default `SOLAR_SITE_TIMEZONE`); expected is summed over the sites, each with its
+    own sky."""
+    return yield_response(query)
 
 
 @bp.get("/fleet/overview", responses={200: FleetOverview})

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
 from solar_platform.contracts import PANEL_ID_MAX_LENGTH, PANEL_ID_PATTERN
+from solar_platform.settings import SITE_ID_PATTERN
 from solar_platform.storage.health.faults import ALERT_KINDS
 from solar_platform.storage.periods import EnergyUnit, zone
 
@@ -202,6 +203,7 @@ class Energy(BaseModel):
     model_config = ConfigDict(openapi_extra=_CSV_CONTENT)  # type: ignore[typeddict-unknown-key]
 
     panel_id: str | None = Field(description="null for the fleet.")
+    site_id: str | None = Field(None, description="The site, for a site's energy; absent otherwise.")
     time_unit: EnergyUnit
     unit: Literal["Wh"] = "Wh"
     time_zone: str = Field(description="The zone the buckets follow.")
@@ -210,6 +212,79 @@ class Energy(BaseModel):
     total_wh: float
     coverage: float | None = Field(description="Coverage of the whole range.")
     values: list[EnergyValue]
+
+
+# ---------------------------------------------------------------- yield
+class YieldUnit(StrEnum):
+    DAY = "DAY"
+    MONTH = "MONTH"
+
+
+class YieldQuery(_TimeRange):
+    unit: YieldUnit = Field(YieldUnit.DAY, description="DAY (range at most 1 year, default the last 31 days) or "
+                            "MONTH (at most 10 years, default the last year).")
+    tz: str | None = Field(None, max_length=64, description="IANA zone of the days and months. Default: the site's "
+                           "zone for a site and its panels, `SOLAR_SITE_TIMEZONE` for the fleet.")
+
+    @field_validator("tz")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone(value)
+        return value
+
+
+class YieldValue(BaseModel):
+    date: str = Field(description="Period start in the request's zone, ISO 8601 with its offset.")
+    energy_wh: float | None = Field(description="Measured energy, Wh (null: no data in the period).")
+    expected_wh: float = Field(description="Energy the power model expected of the kWp over the period up to now, Wh.")
+    specific_yield: float | None = Field(description="kWh per kWp: measured kWh / nameplate kW.")
+    performance_ratio: float | None = Field(description="Measured / expected energy (null when nothing was expected).")
+    coverage: float | None = Field(description="As in the energy routes: the share of the period the data covers.")
+
+
+class Yield(BaseModel):
+    panel_id: str | None = Field(description="The panel; null for a site or the fleet.")
+    site_id: str | None = Field(description="The site; null for the fleet.")
+    time_unit: YieldUnit
+    time_zone: str
+    start: str = Field(alias="from", description="Start of the first period, UTC.")
+    end: str = Field(alias="to", description="End of the last period, UTC.")
+    kwp: float = Field(description="Nameplate peak power of the panels in service, kW.")
+    power_model: str = Field(description="The model expected energy comes from (SOLAR_POWER_MODEL): sech or daylight.")
+    total: YieldValue = Field(description="The whole range (its `date` is the first period's).")
+    values: list[YieldValue]
+
+
+# ---------------------------------------------------------------- sites
+class SitePath(BaseModel):
+    site_id: str = Field(min_length=1, max_length=64, pattern=SITE_ID_PATTERN, description="A site id.")
+
+
+class SitesQuery(_Query):
+    limit: int = Field(MAX_PAGE, ge=1, le=MAX_PAGE, description="Page size (at most 100).")
+    cursor: str | None = Field(None, max_length=200, description="`next_cursor` of the previous page.")
+
+
+class Site(BaseModel):
+    site_id: str
+    name: str
+    latitude: float = Field(description="Degrees north.")
+    longitude: float = Field(description="Degrees east.")
+    time_zone: str = Field(description="IANA zone of the site's days (its energy and daily rollups).")
+    commissioned_on: str | None = Field(description="Commissioning date, YYYY-MM-DD.")
+    panels: int = Field(description="Panels in service at the site.")
+    kwp: float = Field(description="Their nameplate peak power, kW.")
+
+
+class SitesPage(BaseModel):
+    items: list[Site]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class SiteDetail(Site):
+    today_energy_wh: float = Field(description="Energy since local midnight in the site's zone, Wh.")
+    today_coverage: float | None = Field(description="Coverage of today so far (see the energy routes).")
 
 
 # ---------------------------------------------------------------- fleet, alerts, health

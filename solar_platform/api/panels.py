@@ -10,7 +10,7 @@ from flask import Response, jsonify
 from flask_openapi3 import Tag
 
 from solar_platform.api.context import api_context, read_connection, require_panel
-from solar_platform.api.energy import energy_response
+from solar_platform.api.energy import energy_response, yield_response
 from solar_platform.api.errors import BAD_REQUEST, NOT_FOUND, RANGE_TOO_LONG, ApiError
 from solar_platform.api.models import (
     Energy,
@@ -24,6 +24,8 @@ from solar_platform.api.models import (
     ReadingsQuery,
     WindowsPage,
     WindowsQuery,
+    Yield,
+    YieldQuery,
 )
 from solar_platform.api.ranges import (
     READINGS_DEFAULT_SPAN,
@@ -172,3 +174,11 @@ def readings_csv(panel_id: str, query: ReadingsQuery) -> Response:
 
     rows = keyset_pages(fetch, key=lambda row: row.time_utc, after=after)
     return csv_response(READINGS_CSV_HEADER, (reading_csv_row(r) for r in rows), f"readings_{panel_id}.csv")
+
+
+@bp.get("/panels/<string:panel_id>/yield", responses={200: Yield, **BAD_REQUEST, **NOT_FOUND, **RANGE_TOO_LONG})
+def panel_yield(path: PanelPath, query: YieldQuery) -> Response:
+    """A panel's specific yield (kWh/kWp) and performance ratio (measured / expected energy) per day or
+    month, in its site's zone unless `tz` says otherwise. Expected = its Pmax x the power model's
+    expected hours at its site (`SOLAR_POWER_MODEL`)."""
+    return yield_response(query, panel_id=path.panel_id)

@@ -30,6 +30,10 @@ ENERGY_DEFAULT_SPAN: dict[EnergyUnit, timedelta] = {
     EnergyUnit.YEAR: timedelta(days=5 * 366),
 }
 
+# Yield figures integrate the power model per site and minute: a year of days, ten years of months.
+YIELD_MAX_SPAN: dict[EnergyUnit, timedelta] = {
+    EnergyUnit.DAY: timedelta(days=366), EnergyUnit.MONTH: timedelta(days=3660)}
+
 
 def _span_text(span: timedelta) -> str:
     """'151 days', '6 h 30 min': readable in an error message (str(timedelta) prints '151 days, 0:00:00')."""

@@ -19,9 +19,10 @@ from flask import Response, stream_with_context
 
 from solar_platform.api.errors import ApiError
 from solar_platform.contracts import Reading, format_timestamp
-from solar_platform.storage import pipeline_status, queries
+from solar_platform.storage import pipeline_status, queries, yields
 from solar_platform.storage.notifications import DeliveryStatus
 from solar_platform.storage.periods import local_iso
+from solar_platform.storage.sites import SiteRow
 from solar_platform.storage.stream.offsets import LostOffsetsSummary
 
 Row = TypeVar("Row")
@@ -188,9 +189,10 @@ def energy_coverage(figures: Sequence[queries.EnergyFigure]) -> float | None:
 
 
 def energy_json(panel_id: str | None, unit: str, tz_name: str, start: datetime, end: datetime,
-                figures: Sequence[queries.EnergyFigure]) -> dict[str, object]:
+                figures: Sequence[queries.EnergyFigure], site_id: str | None = None) -> dict[str, object]:
     return {
         "panel_id": panel_id,
+        **({"site_id": site_id} if site_id is not None else {}),
         "time_unit": unit,
         "unit": "Wh",
         "time_zone": tz_name,
@@ -200,6 +202,49 @@ def energy_json(panel_id: str | None, unit: str, tz_name: str, start: datetime, 
         "coverage": energy_coverage(figures),
         "values": [{"date": local_iso(f.period.label), "value": f.energy_wh, "coverage": f.coverage} for f in figures],
     }
+
+
+def site_json(site: SiteRow) -> dict[str, object]:
+    return {"site_id": site.site_id, "name": site.name, "latitude": site.latitude, "longitude": site.longitude,
+            "time_zone": site.time_zone,
+            "commissioned_on": site.commissioned_on.isoformat() if site.commissioned_on else None,
+            "panels": site.panels, "kwp": site.kwp}
+
+
+def site_detail_json(site: SiteRow, today: queries.EnergyFigure) -> dict[str, object]:
+    return {**site_json(site), "today_energy_wh": today.energy_wh or 0.0, "today_coverage": today.coverage}
+
+
+def yield_value_json(label: datetime, energy_wh: float | None, expected: float, kwp: float,
+                     coverage: float | None) -> dict[str, object]:
+    """One period's yield figures (`yields.YieldFigure`'s definitions, for one period or a whole range)."""
+    figure = yields.YieldFigure(None, energy_wh, coverage, kwp, expected)  # type: ignore[arg-type]
+    return {"date": local_iso(label), "energy_wh": energy_wh, "expected_wh": expected,
+            "specific_yield": figure.specific_yield, "performance_ratio": figure.performance_ratio,
+            "coverage": coverage}
+
+
+def yield_json(*, panel_id: str | None, site_id: str | None, unit: str, tz_name: str, power_model: str,
+               figures: Sequence[yields.YieldFigure]) -> dict[str, object]:
+    """A yield series (`storage/yields.py`); `figures` is never empty (a range has at least one period)."""
+    measured = [f.energy_wh for f in figures if f.energy_wh is not None]
+    kwp = figures[0].kwp if figures else 0.0
+    covered = [f for f in figures if f.coverage is not None]
+    return {
+        "panel_id": panel_id, "site_id": site_id, "time_unit": unit, "time_zone": tz_name,
+        "from": iso(figures[0].period.start), "to": iso(figures[-1].period.end), "kwp": kwp,
+        "power_model": power_model,
+        "total": yield_value_json(figures[0].period.label, sum(measured) if measured else None,
+                                  sum(f.expected_wh for f in figures), kwp,
+                                  _mean_coverage(covered) if covered else None),
+        "values": [yield_value_json(f.period.label, f.energy_wh, f.expected_wh, f.kwp, f.coverage) for f in figures],
+    }
+
+
+def _mean_coverage(figures: Sequence[yields.YieldFigure]) -> float:
+    """The range's coverage: each period's weighted by its length."""
+    seconds = [f.period.seconds for f in figures]
+    return sum((f.coverage or 0.0) * s for f, s in zip(figures, seconds, strict=True)) / (sum(seconds) or 1.0)
 
 
 def energy_csv_rows(figures: Iterable[queries.EnergyFigure]) -> Iterator[tuple[object, ...]]:

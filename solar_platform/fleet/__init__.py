@@ -9,9 +9,9 @@ Entry points for other parts (streaming tests, Dagster):
 from __future__ import annotations
 
 from solar_platform.fleet.live import run_live
-from solar_platform.fleet.model import PowerModel, power_curve
 from solar_platform.fleet.publisher import FleetError, PublishSummary, expected_messages, fast_forward
 from solar_platform.fleet.simulation import FleetReadings, FleetSimulator, simulate_readings
+from solar_platform.power_model import PowerModel, power_curve
 
 __all__ = [
     "FleetError",

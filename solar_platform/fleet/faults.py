@@ -180,11 +180,13 @@ class FaultPlan:
         np.round(power, 3, out=power)
         return present
 
-    def freeze(self, shape_at: Callable[[float], float], pmax_w: npt.NDArray[np.float64]) -> None:
-        """Fix each stuck panel's value: `level` x Pmax, or its healthy power when the fault starts."""
+    def freeze(self, shape_at: Callable[[float], npt.NDArray[np.float64]], pmax_w: npt.NDArray[np.float64]
+               ) -> None:
+        """Fix each stuck panel's value: `level` x Pmax, or its healthy power when the fault starts
+        (`shape_at(t)`: every panel's P/Pmax at t)."""
         for f in self.faults:
             if f.kind == "stuck":
-                factor = f.level if f.level is not None else shape_at(f.start_s)
+                factor = f.level if f.level is not None else float(shape_at(f.start_s)[f.panel_index])
                 self._frozen[f.panel_index] = round(float(pmax_w[f.panel_index]) * factor, 3)
 
 

@@ -17,8 +17,8 @@ import numpy.typing as npt
 
 from solar_platform.contracts import Reading
 from solar_platform.fleet.faults import FaultPlan
-from solar_platform.fleet.model import PowerModel
 from solar_platform.fleet.state import FleetState
+from solar_platform.power_model import FleetPowerModel
 from solar_platform.settings import Settings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -90,17 +90,18 @@ class FleetSimulator:
         faults: str | dict | None = None,
     ) -> None:
         """`history` True: past days, each a full production day (`PowerModel.for_history`);
-        False: live, the seed's demo window. `faults`: a fault spec (`fleet.faults`) to inject."""
+        False: live, the seed's demo window. Daylight mode (SOLAR_POWER_MODEL) is clear sky in both.
+        Each panel follows its own site's curve. `faults`: a fault spec (`fleet.faults`) to inject."""
         self.state = FleetState.create(settings, panels=panels, seed=seed)
         # Truncated to ms like every cycle time, so the seed's demo window opens on a cycle.
         self.fleet_start_ms = to_epoch_ms(fleet_start)
-        make = PowerModel.for_history if history else PowerModel.from_settings
-        self.model = make(settings, self.fleet_start_ms / 1000.0)
+        self.model = FleetPowerModel.for_sites(settings, self.state.sites, self.state.site_index,
+                                               self.fleet_start_ms / 1000.0, history=history)
         self.faults: FaultPlan | None = None
         if faults is not None:
             first_day = from_epoch_ms(self.fleet_start_ms)
             self.faults = FaultPlan.from_spec(faults, self.state.panel_ids, first_day=first_day)
-            self.faults.freeze(lambda t: float(self.model.shape(t)), self.state.pmax_w)
+            self.faults.freeze(self.model.panel_shape, self.state.pmax_w)
 
     @property
     def panel_ids(self) -> list[str]:

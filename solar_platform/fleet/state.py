@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from solar_platform.contracts import PANEL_ID_RULE, is_valid_panel_id
-from solar_platform.settings import Settings, SettingsError
+from solar_platform.settings import FleetSite, Settings, SettingsError
 
 PMAX_SPREAD = (0.8, 1.2)  # the seed: Pmax = nominal x U(0.8, 1.2)
 
@@ -46,9 +46,15 @@ def resolve_seed(seed: int | None) -> int:
     return secrets.randbits(32)
 
 
+def spread_over_sites(count: int, sites: int) -> npt.NDArray[np.int64]:
+    """Panel i's site: i mod the number of sites, so growing the fleet never moves a panel."""
+    return np.arange(count, dtype=np.int64) % max(1, sites)
+
+
 @dataclass(slots=True)
 class FleetState:
-    """The fleet's arrays, index-aligned: `panel_ids[i]`, `pmax_w[i]`, `online[i]`."""
+    """The fleet's arrays, index-aligned: `panel_ids[i]`, `pmax_w[i]`, `online[i]`, `site_index[i]`
+    (a row of `sites`, SOLAR_FLEET_SITES or the default site)."""
 
     panel_ids: list[str]
     pmax_w: npt.NDArray[np.float64]
@@ -57,6 +63,8 @@ class FleetState:
     recovery_probability: float
     seed: int
     _status_rng: np.random.Generator = field(repr=False)
+    sites: tuple[FleetSite, ...] = ()
+    site_index: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @classmethod
     def create(cls, settings: Settings, *, panels: int | None = None, seed: int | None = None) -> FleetState:
@@ -66,6 +74,7 @@ class FleetState:
             raise ValueError(f"a fleet needs at least one panel, got {count}")
         used_seed = resolve_seed(settings.seed if seed is None else seed)
         pmax_stream, status_stream = np.random.SeedSequence(used_seed).spawn(2)
+        sites = settings.fleet_site_list
         return cls(
             panel_ids=panel_ids(count, settings.panel_id_prefix),
             pmax_w=draw_pmax(np.random.default_rng(pmax_stream), count, settings.pmax_nominal_w),
@@ -74,7 +83,14 @@ class FleetState:
             recovery_probability=settings.recovery_probability_pct / 100.0,
             seed=used_seed,
             _status_rng=np.random.default_rng(status_stream),
+            sites=sites,
+            site_index=spread_over_sites(count, len(sites)),
         )
+
+    @property
+    def panel_sites(self) -> list[str]:
+        """Each panel's site id, index-aligned with `panel_ids`."""
+        return [self.sites[i].site_id for i in self.site_index.tolist()]
 
     @property
     def size(self) -> int:

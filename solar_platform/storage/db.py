@@ -34,6 +34,8 @@ FLEET_BUCKETS = "fleet_energy_15min"
 PANEL_LATEST = "panel_latest"
 # What Dagster and the operator's commands keep: the registry, alerts, daily rollups and their stages.
 PANELS = "panels"
+SITES = "sites"  # where panels are (storage/sites.py)
+SITE_DAILY_ENERGY = "site_daily_energy"  # per site day in the site's zone (storage/site_rollups.py)
 PANEL_ALERTS = "panel_alerts"
 PLATFORM_ALERTS = "platform_alerts"  # alarms about the platform itself: one open row per kind
 FLEET_NOW = "fleet_now"  # the fleet's counters as of the stream's newest batch

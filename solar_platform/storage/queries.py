@@ -39,6 +39,7 @@ from solar_platform.storage.db import (
     PANELS,
     PLATFORM_ALERTS,
     READINGS,
+    SITE_DAILY_ENERGY,
     STREAM_PROGRESS,
     WINDOWS,
 )
@@ -335,8 +336,10 @@ def _grouped(
     sums: str,
     panel_id: str | None,
     zone_name: str | None = None,
+    site_id: str | None = None,
 ) -> dict[int, tuple[float, float]]:
-    """Rows of `source` (one panel's, or all) with `key` in any of `ranges`, summed per period.
+    """Rows of `source` (one panel's, one site's panels', or all) with `key` in any of `ranges`,
+    summed per period.
 
     INTERVAL() finds each row's period among the sorted `edges` by binary search, so one index
     range scan serves any calendar, DST days included.
@@ -344,13 +347,17 @@ def _grouped(
     if not ranges:
         return {}
     where = " OR ".join(f"({key} >= :lo{i} AND {key} < :hi{i})" for i in range(len(ranges)))
-    params: dict[str, object] = {"p": panel_id, "tz": zone_name}
+    params: dict[str, object] = {"p": panel_id, "tz": zone_name, "site": site_id}
     for i, (lo, hi) in enumerate(ranges):
         params[f"lo{i}"], params[f"hi{i}"] = lo, hi
     for i, edge in enumerate(edges):
         params[f"e{i}"] = edge
     edge_list = ", ".join(f":e{i}" for i in range(len(edges)))
     panel_filter = "panel_id = :p AND " if panel_id is not None else ""
+    if site_id is not None and source == SITE_DAILY_ENERGY:
+        panel_filter += "site_id = :site AND "
+    elif site_id is not None:  # a semi-join driven by the panels' (site_id, ...) index
+        panel_filter += f"panel_id IN (SELECT panel_id FROM {PANELS} WHERE site_id = :site) AND "
     if zone_name is not None:
         panel_filter += "time_zone = :tz AND "
     stmt = text(
@@ -360,14 +367,24 @@ def _grouped(
     return {int(k): (float(e or 0.0), float(c or 0.0)) for k, e, c in conn.execute(stmt, params)}
 
 
-def registered_panels(conn: Connection) -> int:
+def registered_panels(conn: Connection, site_id: str | None = None) -> int:
+    """Panels in the registry: the fleet's, or one site's."""
+    if site_id is not None:
+        return int(conn.execute(text(f"SELECT COUNT(*) FROM {PANELS} WHERE site_id = :s"), {"s": site_id}).scalar()
+                   or 0)
     return int(conn.execute(text(f"SELECT COUNT(*) FROM {PANELS}")).scalar() or 0)
 
 
 def energy_series(
-    conn: Connection, panel_id: str | None, spans: Sequence[Period], *, now: datetime, tz: ZoneInfo
+    conn: Connection, panel_id: str | None, spans: Sequence[Period], *, now: datetime, tz: ZoneInfo,
+    site_id: str | None = None,
 ) -> list[EnergyFigure]:
-    """Energy per period of `spans` (contiguous, from `periods()`), for one panel or the fleet (None).
+    """Energy per period of `spans` (contiguous, from `periods()`), for one panel, one site's panels
+    (`site_id`) or the fleet (both None).
+
+    A site's energy sums its panels' 15-minute buckets (the panels come from the registry's site
+    index), and for whole past days its site daily rollup (`site_daily_energy`) in the same zone;
+    coverage is over the seconds times the site's panels.
 
     Sums 15-minute buckets. For DAY and coarser, whole days before today that the daily rollups
     hold in the same zone (`fleet_daily_energy` has the day, `time_zone` = `tz`) come from the
@@ -389,24 +406,26 @@ def energy_series(
     first_day, last_day = spans[0].first_day, spans[-1].last_day
     zone_name = getattr(tz, "key", "UTC")
     rolled: list[date] = []
+    day_table = SITE_DAILY_ENERGY if site_id is not None else FLEET_DAILY_ENERGY
     if first_day is not None and last_day is not None:
         rolled = [
             d
             for (d,) in conn.execute(
                 text(
-                    f"SELECT day FROM {FLEET_DAILY_ENERGY} WHERE day >= :a AND day <= :b AND day < :today "
-                    "AND time_zone = :tz ORDER BY day"
+                    f"SELECT day FROM {day_table} WHERE day >= :a AND day <= :b AND day < :today "
+                    f"AND time_zone = :tz {'AND site_id = :site ' if site_id is not None else ''}ORDER BY day"
                 ),
-                {"a": first_day, "b": last_day, "today": local_day(now, tz), "tz": zone_name},
+                {"a": first_day, "b": last_day, "today": local_day(now, tz), "tz": zone_name, "site": site_id},
             )
         ]
     if rolled:
-        table = FLEET_DAILY_ENERGY if panel_id is None else PANEL_DAILY_ENERGY
+        table = day_table if panel_id is None else PANEL_DAILY_ENERGY
         day_edges = [_day_number(p.first_day) for p in spans if p.first_day is not None]
         day_edges.append(_day_number(last_day + timedelta(days=1)))  # type: ignore[operator]
         ranges = [(a, b + timedelta(days=1)) for a, b in _runs(rolled)]
         add(
-            _grouped(conn, table, "day", day_edges, ranges, "SUM(energy_wh), SUM(covered_seconds)", panel_id, zone_name)
+            _grouped(conn, table, "day", day_edges, ranges, "SUM(energy_wh), SUM(covered_seconds)", panel_id, zone_name,
+                     site_id=site_id)
         )
 
     # Buckets for everything the rollups did not give: UTC spans of the remaining local days.
@@ -420,10 +439,11 @@ def energy_series(
     else:
         bucket_ranges = [(spans[0].start, spans[-1].end)]
     edges = [_datetime_number(p.start) for p in spans] + [_datetime_number(spans[-1].end)]
-    source = FLEET_BUCKETS if panel_id is None else PANEL_BUCKETS
-    add(_grouped(conn, source, "bucket_start", edges, bucket_ranges, "SUM(energy_wh), SUM(covered_seconds)", panel_id))
+    source = FLEET_BUCKETS if panel_id is None and site_id is None else PANEL_BUCKETS
+    add(_grouped(conn, source, "bucket_start", edges, bucket_ranges, "SUM(energy_wh), SUM(covered_seconds)", panel_id,
+                 site_id=site_id))
 
-    panels = 1 if panel_id is not None else registered_panels(conn)
+    panels = 1 if panel_id is not None else registered_panels(conn, site_id)
     figures = []
     for k, period in enumerate(spans):
         elapsed = max(0.0, (min(period.end, now) - period.start).total_seconds())

@@ -214,6 +214,12 @@ def _seed(settings, now: datetime) -> None:
                 "readings_received, readings_expected, mean_uptime_share, computed_at) "
                 "VALUES (:d, :e, 252000, :pk, 3, 2100, 2160, 0.97, :c)"),
                 {"d": day, "e": sum(panels.values()) * 0.6, "pk": 402.0, "c": ts(timedelta(0))})
+            conn.execute(text(
+                "INSERT INTO site_daily_energy (site_id, day, time_zone, energy_wh, covered_seconds, day_seconds, "
+                "panels, panels_reporting, kwp, expected_wh, computed_at) "
+                "VALUES ('default', :d, 'UTC', :e, 252000, 86400, 3, 3, :kwp, :x, :c)"),
+                {"d": day, "e": sum(panels.values()) * 0.6, "kwp": sum(panels.values()) / 1000,
+                 "x": sum(panels.values()) * 0.75, "c": ts(timedelta(0))})
         conn.execute(text("INSERT INTO orchestration_run_failures VALUES ('run-1', 'daily_rollup_job', :t, :m)"),
                      {"t": ts(timedelta(minutes=30)), "m": "Spark JDBC write failed"})
         # What the stream keeps beside the readings, built by the platform's own recompute.
@@ -244,10 +250,10 @@ def test_every_dashboard_query_runs_as_the_readonly_user(fresh_settings):
         assert cursor.fetchone()[0].startswith(fresh_settings.mysql_readonly_user + "@")
         # Grafana's session is UTC too (jsonData.timezone), so FROM_UNIXTIME matches the stored UTC.
         cursor.execute("SET time_zone = '+00:00'")
-        for board in dashboards().values():
+        for board, site in ((board, site) for board in dashboards().values() for site in ("(all)", "default")):
             start = relative_range(board["time"]["from"], now)
             for query in queries(board):
-                ctx = QueryContext(start, now, query.interval, {"panel": "panel-3"})
+                ctx = QueryContext(start, now, query.interval, {"panel": "panel-3", "site": site})
                 sql = expand(query.sql, ctx)
                 try:
                     cursor.execute(sql)
@@ -379,7 +385,8 @@ def test_api_and_grafana_energy_are_equal(fresh_settings):
         derive(conn, fresh_settings, start, start + timedelta(hours=3))
 
     range_from, range_to = start + timedelta(minutes=30), start + timedelta(hours=2, minutes=45)
-    ctx = QueryContext(range_from.replace(tzinfo=UTC), range_to.replace(tzinfo=UTC), "15m", {"panel": "panel-c"})
+    ctx = QueryContext(range_from.replace(tzinfo=UTC), range_to.replace(tzinfo=UTC), "15m",
+                       {"panel": "panel-c", "site": "(all)"})
     client = create_app(fresh_settings, rate_per_second=None,
                         clock=lambda: (start + timedelta(hours=3)).replace(tzinfo=UTC)).test_client()
     window = {"from": range_from.isoformat() + "Z", "to": range_to.isoformat() + "Z", "unit": "QUARTER_OF_AN_HOUR"}

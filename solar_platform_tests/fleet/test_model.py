@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta, timezone
 import numpy as np
 import pytest
 
-from solar_platform.fleet.model import (
+from solar_platform.power_model import (
     DAY_SECONDS,
     PowerModel,
     curve_shape,

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from solar_platform.contracts import Reading
-from solar_platform.fleet.model import epoch_seconds
 from solar_platform.fleet.simulation import (
     FleetSimulator,
     cycle_times_ms,
@@ -19,6 +18,7 @@ from solar_platform.fleet.simulation import (
     to_epoch_ms,
 )
 from solar_platform.fleet.state import FleetState
+from solar_platform.power_model import epoch_seconds
 from solar_platform_tests.fleet.support import fleet_settings
 
 START = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from solar_platform.fleet.model import power_curve
+from solar_platform.power_model import power_curve
 from solar_platform.storage import db, energy
 from solar_platform.storage import rollups as daily_rollups
 from solar_platform.storage.rebuild import RebuildError, align, chunks, rebuild

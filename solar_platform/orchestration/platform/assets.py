@@ -37,23 +37,32 @@ def configured_fleet(settings: Settings) -> dict[str, float]:
     Uses the fleet package's own derivation (`FleetState.create`), so the registry equals what the
     fleet simulates; the seed is fixed by default (SOLAR_SEED), so Pmax survives fleet restarts.
     """
+    return configured_fleet_sites(settings)[0]
+
+
+def configured_fleet_sites(settings: Settings) -> tuple[dict[str, float], dict[str, str]]:
+    """`({panel_id: Pmax}, {panel_id: site_id})` as the simulator spreads the fleet over its sites."""
     from solar_platform.fleet.state import FleetState
 
     state = FleetState.create(settings)
-    return dict(zip(state.panel_ids, state.pmax_w.tolist(), strict=True))
+    return (dict(zip(state.panel_ids, state.pmax_w.tolist(), strict=True)),
+            dict(zip(state.panel_ids, state.panel_sites, strict=True)))
 
 
 @dg.asset(key=keys.PANEL_REGISTRY, group_name=GROUP, kinds={"mysql"}, deps=[keys.MYSQL_SCHEMA, keys.PANEL_DATA])
 def panel_registry(solar: SolarSettingsResource) -> dg.MaterializeResult:
-    """The panel fleet registry (`panels` table): one row per panel with its rated Pmax.
+    """The panel fleet registry (`panels` and `sites`): one row per panel with its rated Pmax and site.
 
     Pmax comes from the fleet configuration through the simulator's own derivation (seeded), so the
     registry holds the very Pmax the fleet simulates; panels the stream has seen without being
-    configured are registered too (with no Pmax). Only new or changed panels are written.
+    configured are registered too (with no Pmax, at the default site). The fleet's sites
+    (SOLAR_FLEET_SITES, or the default site) are kept in step too; an operator's site or panel
+    (`solar-platform sites/panels`) is never overwritten. Only new or changed rows are written.
     """
     settings = solar.get()
-    configured = configured_fleet(settings)
-    figures = sync_panel_registry(db.engine(settings, bulk_load=True), configured)
+    configured, site_of = configured_fleet_sites(settings)
+    figures = sync_panel_registry(db.engine(settings, bulk_load=True), configured, configured_site=site_of,
+                                  fleet_sites=settings.fleet_site_list)
     return dg.MaterializeResult(metadata={
         "configured_panels": len(configured),
         "fleet_seed": settings.seed,
@@ -63,4 +72,6 @@ def panel_registry(solar: SolarSettingsResource) -> dg.MaterializeResult:
         "seen_added_now": figures["seen_added_now"],
         "retired_now": figures["retired_now"],
         "pmax_nominal_w": settings.pmax_nominal_w,
+        "sites": figures["sites"],
+        "fleet_sites": dg.MetadataValue.json([site._asdict() for site in settings.fleet_site_list]),
     })

@@ -20,6 +20,7 @@ from solar_platform.orchestration.rollups.partitions import partition_days
 from solar_platform.settings import Settings
 from solar_platform.storage import db
 from solar_platform.storage import rollups as daily_rollups
+from solar_platform.storage.site_rollups import roll_up_site_days_touching
 
 GROUP = "rollups"
 
@@ -116,6 +117,10 @@ def build_daily_energy_rollups(partitions_def: dg.PartitionsDefinition) -> dg.As
                             f"{', '.join(run.failures())} failed; the served rows are unchanged",
                 metadata={"staged_panel_days": run.staged})
         panel_rows, fleet_rows = run.served
+        # The site days over the same buckets (each in its site's zone) follow the fleet's days.
+        site_days = roll_up_site_days_touching(
+            engine, settings, daily_rollups.local_day_bounds(first, settings.site_timezone)[0],
+            daily_rollups.local_day_bounds(last, settings.site_timezone)[1])
         fleet = daily_rollups.fleet_days(engine, first, last)
         context.log.info(f"{first}..{last} ({settings.site_timezone}): served {panel_rows} panel-days, "
                          f"{fleet_rows} days")
@@ -123,6 +128,7 @@ def build_daily_energy_rollups(partitions_def: dg.PartitionsDefinition) -> dg.As
             "days": dg.MetadataValue.json([d.isoformat() for d in days]),
             "time_zone": settings.site_timezone,
             "panel_days": panel_rows,
+            "site_days_rerolled": site_days,
         })
         yield dg.MaterializeResult(asset_key=keys.FLEET_DAILY_ENERGY, metadata={
             "days_written": fleet_rows,

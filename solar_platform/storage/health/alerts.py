@@ -31,6 +31,8 @@ from solar_platform.storage import notifications, pipeline_status
 from solar_platform.storage.db import PANEL_ALERTS, PANEL_LATEST, PLATFORM_ALERTS
 from solar_platform.storage.health import faults as fault_rules
 from solar_platform.storage.health import features
+from solar_platform.storage.health.expected import SiteExpectation
+from solar_platform.storage.sites import site_places
 
 PIPELINE_LAG = "pipeline_lag"
 # The stream holds a batch because MariaDB's disk is full (written by Dagster's heartbeat sensor).
@@ -171,7 +173,8 @@ def run_health(engine: Engine, settings: Settings, *, now: datetime | None = Non
     with engine.connect() as conn:
         frontier = pipeline_status.frontier(conn, now, horizon)
         until_s = features.judged_until(now, settings.health_settle_seconds, frontier, th.step_seconds)
-        feats = features.load_features(conn, th, until_s=until_s, cache=cache)
+        expected = SiteExpectation(settings, site_places(conn)) if th.expected_fallback == "model" else None
+        feats = features.load_features(conn, th, until_s=until_s, cache=cache, expected=expected)
         open_keys = open_alert_keys(conn)
         pipeline = judge_pipeline(conn, frontier, now, settings.health_pipeline_lag_seconds, horizon)
         # While MariaDB's disk is full, that is the one alarm: the lag it causes is not a second one.

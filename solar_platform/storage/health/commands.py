@@ -22,13 +22,14 @@ console = Console()
 def register(
     panel_id: str = typer.Argument(..., help="The panel id its readings carry."),
     pmax: float = typer.Option(..., "--pmax", min=0.001, help="Nameplate peak power, W."),
+    site: str | None = typer.Option(None, "--site", help="Its site (default: where it is, or the default site)."),
 ) -> None:
-    """Register a panel (or re-register a retired one) with its nameplate Pmax."""
-    try:  # `register_panel` refuses a bad id or Pmax before it touches the database
-        registry.register_panel(db.engine(load_settings()), panel_id, pmax)
+    """Register a panel (or re-register a retired one) with its nameplate Pmax, at a site."""
+    try:  # `register_panel` refuses a bad id, Pmax or an unknown site
+        registry.register_panel(db.engine(load_settings()), panel_id, pmax, site_id=site)
     except ValueError as exc:
         _fail(str(exc))
-    console.print(f"registered {escape(panel_id)} with Pmax {pmax:g} W")
+    console.print(f"registered {escape(panel_id)} with Pmax {pmax:g} W" + (f" at {escape(site)}" if site else ""))
 
 
 @panels_app.command("retire")

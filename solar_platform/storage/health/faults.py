@@ -25,7 +25,10 @@ Kinds (thresholds in `FaultThresholds`, from `SOLAR_HEALTH_*` settings):
   is flat, and a stuck value cannot be told from a healthy one until the sun moves on).
 - `underperforming`: performance index PI = measured / expected below `underperforming_pi` for
   `underperforming` minutes of production. Expected = Pmax x the median normalised production
-  (P/Pmax) of the panel's healthy peers in that bucket, the panel itself left out.
+  (P/Pmax) of the panel's healthy peers in that bucket, the panel itself left out. Peers are the
+  panels of the same site (same sun). Where a site has fewer than `min_peers` healthy peers and
+  `expected_fallback` is `model`, expected = Pmax x the power model's P/Pmax for the site
+  (`BucketFeatures.model_shape`, from `power_model`: the curve the simulator uses).
 - `over_range`: any reading above `over_range_factor` x Pmax or below 0, for `over_range` minutes.
 
 The more specific diagnosis wins: a zero or stuck panel is not also underperforming, an
@@ -88,6 +91,8 @@ class FaultThresholds:
     recovery_minutes: float
     min_expected_level: float
     min_peers: int
+    # `model`: expected power from the power model where a site has too few healthy peers; `off`: not judged.
+    expected_fallback: str = "off"
 
     @classmethod
     def from_settings(cls, settings: object) -> FaultThresholds:
@@ -131,6 +136,10 @@ class BucketFeatures:
     last_off: FloatArray  # newest status-0 reading time
     first_time: FloatArray  # oldest reading time
     last_seen: FloatArray = field(default_factory=lambda: np.empty(0))  # (n,)
+    # Each panel's site (row of `model_shape`'s columns); None = one site. Peers are the same site's.
+    site_index: npt.NDArray[np.int64] | None = None  # (n,)
+    # The power model's P/Pmax per bucket and site, (m, sites); None = no model expectation.
+    model_shape: FloatArray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -148,7 +157,8 @@ class BucketFeatures:
         return BucketFeatures(
             self.panel_ids, self.pmax_w, self.bucket_start[part], self.count[part], self.count_on[part],
             self.mean_on[part], self.min_on[part], self.max_on[part], self.min_power[part], self.max_power[part],
-            self.last_on[part], self.last_off[part], self.first_time[part], seen)
+            self.last_on[part], self.last_off[part], self.first_time[part], seen, self.site_index,
+            None if self.model_shape is None else self.model_shape[part])
 
     @classmethod
     def empty(cls, panel_ids: list[str], pmax_w: FloatArray, bucket_start: FloatArray) -> BucketFeatures:
@@ -232,6 +242,21 @@ def peer_median(values: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
     return np.where(peers > 0, median, np.nan), peers
 
 
+def site_peer_median(values: FloatArray, site_index: npt.NDArray[np.int64] | None
+                     ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """`peer_median` within each site: a panel's peers are the other panels of its site."""
+    m, n = values.shape
+    if not (m and n):
+        return np.full((m, n), np.nan), np.zeros((m, n), np.int64)
+    if site_index is None or np.all(site_index == site_index[0]):
+        return peer_median(values)
+    ref, peers = np.full((m, n), np.nan), np.zeros((m, n), np.int64)
+    for site in np.unique(site_index).tolist():
+        columns = np.flatnonzero(site_index == site)
+        ref[:, columns], peers[:, columns] = peer_median(values[:, columns])
+    return ref, peers
+
+
 def trailing_run(condition: BoolArray, judged: BoolArray) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Per panel: how many of the newest judged buckets in a row satisfy `condition`, and the
     index of the first bucket of that run (-1 when the run is empty). Unjudged buckets are skipped."""
@@ -303,7 +328,14 @@ def evaluate(feats: BucketFeatures, thresholds: FaultThresholds, *, now: float,
         norm = feats.mean_on / pmax[None, :]
     in_range_on = feats.max_on <= th.over_range_factor * pmax[None, :]
     peer_values = np.where(~bad_peer[None, :] & np.isfinite(norm) & in_range_on, norm, np.nan)
-    ref, peers = peer_median(peer_values) if m and n else (np.full((m, n), np.nan), np.zeros((m, n), np.int64))
+    ref, peers = site_peer_median(peer_values, feats.site_index)
+    if th.expected_fallback == "model" and feats.model_shape is not None and m and n:
+        # too few healthy peers at the panel's site: the sun's own figure from the power model
+        site = feats.site_index if feats.site_index is not None else np.zeros(n, dtype=np.int64)
+        model = feats.model_shape[:, site]
+        few = peers < th.min_peers
+        ref = np.where(few, model, ref)
+        peers = np.where(few, th.min_peers, peers)
     with warnings.catch_warnings():  # buckets without any peer (night, tiny fleets) are NaN, not news
         warnings.simplefilter("ignore", RuntimeWarning)
         fleet_level = np.nanmedian(peer_values, axis=1) if m and n else np.full(m, np.nan)

@@ -19,6 +19,7 @@ read before its readings are in.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,6 +28,7 @@ import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from solar_platform.settings import DEFAULT_SITE_ID
 from solar_platform.storage.db import PANEL_LATEST, PANELS, WINDOWS
 from solar_platform.storage.health import faults as fault_rules
 from solar_platform.storage.windows import WINDOW_SECONDS
@@ -40,10 +42,14 @@ _MINUTES = f"""
     FROM {WINDOWS} WHERE window_start >= :since AND window_start < :until
     GROUP BY Panel_id, slot"""
 _REGISTRY_STAMP = f"SELECT COUNT(*), MAX(updated_at) FROM {PANELS}"
-_REGISTRY = f"SELECT panel_id, pmax_w, retired_at IS NOT NULL FROM {PANELS}"
+_REGISTRY = f"SELECT panel_id, pmax_w, retired_at IS NOT NULL, site_id FROM {PANELS}"
 _LAST_SEEN = f"SELECT panel_id, UNIX_TIMESTAMP(last_seen) FROM {PANEL_LATEST}"
 # BucketFeatures' float arrays in the column order of `_MINUTES` after the two counts.
 _FLOAT_FIELDS = ("mean_on", "min_on", "max_on", "min_power", "max_power", "last_on", "last_off", "first_time")
+
+
+# (site ids, times) -> the power model's P/Pmax, (times, sites): `storage.health.expected`.
+ExpectedShape = Callable[[list[str], npt.NDArray[np.float64]], npt.NDArray[np.float64]]
 
 
 def _naive(epoch_s: float) -> datetime:
@@ -66,7 +72,7 @@ class FeatureCache:
     until_s: float = -math.inf
     feats: fault_rules.BucketFeatures | None = None
     registry_stamp: tuple[object, ...] | None = None
-    registry: dict[str, tuple[float | None, bool]] | None = None  # panel -> (pmax, retired)
+    registry: dict[str, tuple[float | None, bool, str]] | None = None  # panel -> (pmax, retired, site)
     stored_last_seen: dict[str, float] | None = None  # panel_latest at the last full read
 
 
@@ -87,9 +93,13 @@ def _read_minutes(conn: Connection, origin_s: float, step: float, since_s: float
 
 
 def load_features(conn: Connection, th: fault_rules.FaultThresholds, *, until_s: float,
-                  cache: FeatureCache | None = None) -> fault_rules.BucketFeatures:
+                  cache: FeatureCache | None = None, expected: ExpectedShape | None = None
+                  ) -> fault_rules.BucketFeatures:
     """Features of the `lookback` minutes ending at `until_s` for every active panel (registered
-    and not retired, or seen in the window), reading only what `cache` does not hold yet."""
+    and not retired, or seen in the window), reading only what `cache` does not hold yet.
+
+    Each panel's site comes with them (peers are judged per site); `expected(site_ids, times)`,
+    when given, is the power model's P/Pmax per site at the buckets' middles (`model_shape`)."""
     step, m = th.step_seconds, th.lookback_buckets
     if step % WINDOW_SECONDS:
         raise ValueError(f"the health step ({step} s) must be a whole number of {WINDOW_SECONDS}-s windows")
@@ -101,8 +111,8 @@ def load_features(conn: Connection, th: fault_rules.FaultThresholds, *, until_s:
 
     stamp = tuple(conn.execute(text(_REGISTRY_STAMP)).one())
     if cache.registry is None or stamp != cache.registry_stamp:
-        cache.registry = {pid: (None if pmax is None else float(pmax), bool(gone))
-                          for pid, pmax, gone in conn.execute(text(_REGISTRY))}
+        cache.registry = {pid: (None if pmax is None else float(pmax), bool(gone), site)
+                          for pid, pmax, gone, site in conn.execute(text(_REGISTRY))}
         cache.registry_stamp = stamp
     if not warm or cache.stored_last_seen is None:
         # Panels silent for longer than the lookback: their newest reading, from what the stream keeps.
@@ -111,8 +121,8 @@ def load_features(conn: Connection, th: fault_rules.FaultThresholds, *, until_s:
 
     registry = cache.registry
     kept_ids = list(cache.feats.panel_ids) if warm and cache.feats is not None else []
-    ids = sorted(({pid for pid, (_, gone) in registry.items() if not gone} | set(kept_ids)
-                  | {row[0] for row in rows}) - {pid for pid, (_, gone) in registry.items() if gone})
+    ids = sorted(({pid for pid, (_, gone, _s) in registry.items() if not gone} | set(kept_ids)
+                  | {row[0] for row in rows}) - {pid for pid, (_, gone, _s) in registry.items() if gone})
     index = pd.Index(ids, dtype=object)
     feats = fault_rules.BucketFeatures.empty(
         ids, np.array([np.nan if registry.get(pid, (None,))[0] is None else registry[pid][0] for pid in ids]),
@@ -125,6 +135,12 @@ def load_features(conn: Connection, th: fault_rules.FaultThresholds, *, until_s:
     seen = np.fmax(np.where(np.isfinite(newest), newest, np.nan), stored)
     feats.last_seen = seen
     cache.feats, cache.until_s = feats, until_s
+    panel_site = [registry[pid][2] if pid in registry else DEFAULT_SITE_ID for pid in ids]
+    site_ids = sorted(set(panel_site))
+    feats.site_index = np.searchsorted(np.array(site_ids, dtype=object), np.array(panel_site, dtype=object)
+                                       ).astype(np.int64) if ids else np.zeros(0, np.int64)
+    if expected is not None:  # not cached: the model is cheap, and its sites may be edited
+        feats.model_shape = expected(site_ids, feats.bucket_start + step / 2.0)
     return feats
 
 

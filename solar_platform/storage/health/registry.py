@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -19,8 +19,10 @@ import pyarrow as pa
 from sqlalchemy import Connection, Engine, bindparam, text
 
 from solar_platform.contracts import PANEL_ID_RULE, is_valid_panel_id
+from solar_platform.settings import DEFAULT_SITE_ID, FleetSite
 from solar_platform.storage import notifications
-from solar_platform.storage.db import PANEL_ALERTS, PANELS
+from solar_platform.storage.db import PANEL_ALERTS, PANELS, SITES
+from solar_platform.storage.sites import sync_fleet_sites
 from solar_platform.storage.stream import bulk
 
 FLEET, OPERATOR, SEEN = "fleet", "operator", "seen"
@@ -43,13 +45,18 @@ def has_table(conn: Connection, name: str) -> bool:
 
 _CONFIGURED = """CREATE TEMPORARY TABLE IF NOT EXISTS tmp_configured (
     panel_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, pmax_w DOUBLE NOT NULL,
+    site_id VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
     PRIMARY KEY (panel_id)) ENGINE=InnoDB"""
 
 
-def sync_panel_registry(engine: Engine, configured_pmax: Mapping[str, float], now: datetime | None = None
+def sync_panel_registry(engine: Engine, configured_pmax: Mapping[str, float], now: datetime | None = None, *,
+                        configured_site: Mapping[str, str] | None = None, fleet_sites: Sequence[FleetSite] = ()
                         ) -> dict[str, int]:
     """Bring the registry in step with the fleet config and with what the stream has seen, writing
     only the panels that are new or changed.
+
+    `fleet_sites` are upserted first (`storage.sites.sync_fleet_sites`); `configured_site` gives
+    each configured panel's site (default: the default site). Panels only seen go to the default site.
 
     The config is loaded into a scratch table and compared in one join: new panels and changed
     Pmax are upserted (an operator's word stands), fleet panels no longer configured are retired,
@@ -61,19 +68,24 @@ def sync_panel_registry(engine: Engine, configured_pmax: Mapping[str, float], no
     moment = _now(now)
     with engine.begin() as conn:
         conn.execute(text("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
+        sites_changed = sync_fleet_sites(conn, fleet_sites, moment)
         conn.execute(text(_CONFIGURED))
         conn.execute(text("DELETE FROM tmp_configured"))
         ids = np.asarray(list(configured_pmax), dtype=object)
+        site_of = configured_site or {}
         bulk.load(conn, "tmp_configured", [
             bulk.Column("panel_id", pa.array(ids.tolist(), pa.string())),
-            bulk.Column("pmax_w", np.asarray([float(configured_pmax[pid]) for pid in ids.tolist()], dtype=np.float64))])
+            bulk.Column("pmax_w", np.asarray([float(configured_pmax[pid]) for pid in ids.tolist()], dtype=np.float64)),
+            bulk.Column("site_id", pa.array([site_of.get(pid, DEFAULT_SITE_ID) for pid in ids.tolist()],
+                                            pa.string()))])
         changed = conn.execute(text(
-            f"INSERT INTO {PANELS} (panel_id, pmax_w, registered_by, updated_at) "
-            "SELECT c.panel_id, c.pmax_w, 'fleet', :now FROM tmp_configured c "
+            f"INSERT INTO {PANELS} (panel_id, pmax_w, site_id, registered_by, updated_at) "
+            "SELECT c.panel_id, c.pmax_w, c.site_id, 'fleet', :now FROM tmp_configured c "
             f"LEFT JOIN {PANELS} p ON p.panel_id = c.panel_id "
             "WHERE p.panel_id IS NULL OR (p.registered_by <> 'operator' AND (NOT p.pmax_w <=> c.pmax_w "
-            "      OR p.retired_at IS NOT NULL OR p.registered_by <> 'fleet')) "
-            f"ON DUPLICATE KEY UPDATE {PANELS}.pmax_w = VALUES(pmax_w), {PANELS}.registered_by = 'fleet', "
+            "      OR NOT p.site_id <=> c.site_id OR p.retired_at IS NOT NULL OR p.registered_by <> 'fleet')) "
+            f"ON DUPLICATE KEY UPDATE {PANELS}.pmax_w = VALUES(pmax_w), {PANELS}.site_id = VALUES(site_id), "
+            f"{PANELS}.registered_by = 'fleet', "
             f"{PANELS}.retired_at = NULL, {PANELS}.updated_at = VALUES(updated_at)"), {"now": moment}).rowcount
         seen = conn.execute(text(
             f"INSERT INTO {PANELS} (panel_id, pmax_w, registered_by, first_seen, last_seen, updated_at) "
@@ -85,21 +97,30 @@ def sync_panel_registry(engine: Engine, configured_pmax: Mapping[str, float], no
         retired = _retire(conn, sorted(gone), moment, "left the fleet config")
         total, configured, retired_total = conn.execute(text(
             f"SELECT COUNT(*), COUNT(IF(retired_at IS NULL, pmax_w, NULL)), COUNT(retired_at) FROM {PANELS}")).one()
+        sites_total = conn.execute(text(f"SELECT COUNT(*) FROM {SITES}")).scalar()
     return {"panels": int(total), "configured": int(configured), "changed_now": int(changed),
-            "seen_added_now": int(seen), "retired_now": retired, "retired": int(retired_total)}
+            "seen_added_now": int(seen), "retired_now": retired, "retired": int(retired_total),
+            "sites": int(sites_total or 0), "sites_changed_now": int(sites_changed)}
 
 
-def register_panel(engine: Engine, panel_id: str, pmax_w: float, now: datetime | None = None) -> None:
-    """Register (or re-register, un-retiring) a panel with its nameplate Pmax, as an operator."""
+def register_panel(engine: Engine, panel_id: str, pmax_w: float, now: datetime | None = None, *,
+                   site_id: str | None = None) -> None:
+    """Register (or re-register, un-retiring) a panel with its nameplate Pmax, as an operator, at
+    `site_id` (None: where it is, or the default site for a new panel)."""
     if not is_valid_panel_id(panel_id):
         raise ValueError(f"invalid panel id {panel_id!r}: a panel id is {PANEL_ID_RULE}")
     if not pmax_w > 0:
         raise ValueError(f"Pmax must be positive, got {pmax_w}")
     with engine.begin() as conn:
+        if site_id is not None and conn.execute(text(f"SELECT 1 FROM {SITES} WHERE site_id = :s"),
+                                                {"s": site_id}).first() is None:
+            raise ValueError(f"no site {site_id!r}: register it first (`solar-platform sites register`)")
         conn.execute(text(
-            f"INSERT INTO {PANELS} (panel_id, pmax_w, registered_by, updated_at) VALUES (:p, :w, 'operator', :now) "
-            "ON DUPLICATE KEY UPDATE pmax_w = VALUES(pmax_w), registered_by = 'operator', retired_at = NULL, "
-            "updated_at = VALUES(updated_at)"), {"p": panel_id, "w": float(pmax_w), "now": _now(now)})
+            f"INSERT INTO {PANELS} (panel_id, pmax_w, site_id, registered_by, updated_at) "
+            "VALUES (:p, :w, COALESCE(:s, :default_site), 'operator', :now) "
+            "ON DUPLICATE KEY UPDATE pmax_w = VALUES(pmax_w), site_id = IF(:s IS NULL, site_id, VALUES(site_id)), "
+            "registered_by = 'operator', retired_at = NULL, updated_at = VALUES(updated_at)"),
+            {"p": panel_id, "w": float(pmax_w), "s": site_id, "default_site": DEFAULT_SITE_ID, "now": _now(now)})
 
 
 def retire_panel(engine: Engine, panel_id: str, now: datetime | None = None, reason: str = "retired by an operator"
