@@ -34,8 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from kafka.errors import KafkaError
-
+from solar_platform import kafka_clients
 from solar_platform.fleet.publisher import (
     CLOSE_TIMEOUT_S,
     SEND_CHUNK,
@@ -344,7 +343,8 @@ def run_live(
     with fewer_collections(), open_spool(settings) as spool:
         try:
             publisher = FleetPublisher(settings, simulator.panel_ids, producer_config=producer_config)
-        except KafkaError as exc:
+        except kafka_clients.UNREACHABLE_ERRORS as exc:
+            # A refused login or a missing ACL says what it is itself, not "cannot reach".
             raise FleetError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
         try:
             return LiveFleet(settings, simulator, publisher, spool, summary, stop).run(cycles, on_cycle)

@@ -8,6 +8,7 @@ recompute equals the numpy reference.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -20,7 +21,7 @@ from solar_platform.storage import db
 from solar_platform.storage.energy import recompute_buckets, recompute_latest, trapezoid_buckets
 from solar_platform.storage.stream.commit import commit_batch
 from solar_platform.storage.stream.corrections import apply_corrections
-from solar_platform.storage.stream.latest import LatestReadings
+from solar_platform.storage.stream.latest import LatestReadings, fleet_power
 from solar_platform.storage.windows import recompute_windows
 from solar_platform_tests.storage.derived import (
     assert_derived_equal_recompute_on,
@@ -41,6 +42,16 @@ def test_segment_cut_at_bucket_edge_keeps_total() -> None:
     assert math.isclose(total, 150.0 * 10 / 3600, rel_tol=1e-12)
     assert math.isclose(buckets[0][0], (100 + 140) / 2 * 4 / 3600, rel_tol=1e-12)
     assert buckets[0][1] == pytest.approx(4.0) and buckets[900][1] == pytest.approx(6.0)
+
+
+def test_fleet_power_stays_finite_with_hostile_powers() -> None:
+    # The contract accepts any finite power; the fleet's sum is stored in a DOUBLE column that
+    # refuses inf and nan.
+    assert fleet_power(np.array([1e308, 1e308, -1e308])) == 1e308
+    assert fleet_power(np.array([1e308, 1e308])) == sys.float_info.max
+    assert fleet_power(np.array([-1e308, -1e308, 5.0])) == -sys.float_info.max
+    assert fleet_power(np.array([1.5, 2.5])) == 4.0
+    assert fleet_power(np.array([], dtype=np.float64)) == 0.0
 
 
 def test_gap_longer_than_max_credits_nothing() -> None:

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, text
 
 from solar_platform.storage.db import FLEET_BUCKETS, PANEL_BUCKETS, PANEL_LATEST, READINGS
-from solar_platform.storage.energy import BUCKET_SECONDS, segment_pieces
+from solar_platform.storage.energy import BUCKET_SECONDS, gap_us, segment_pieces
 from solar_platform.storage.stream import bulk
 from solar_platform.storage.stream.latest import NONE, LatestReadings
 from solar_platform.storage.stream.readings import Readings
@@ -73,12 +73,12 @@ def predecessors(appends: Readings, positions: npt.NDArray[np.int64], latest: La
                  ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Each append's previous reading (time µs, power): the one before it in the batch, or for a
     panel's first append its newest stored reading; time `NONE` for a panel never seen."""
-    code, time_us, power = appends.panel, appends.time_us, appends.power
+    time_us, power = appends.time_us, appends.power
     prev_us = np.empty_like(time_us)
     prev_power = np.empty_like(power)
     prev_us[1:], prev_power[1:] = time_us[:-1], power[:-1]
-    first = np.append(True, code[1:] != code[:-1]) if code.size else np.zeros(0, dtype=bool)
-    where = positions[code[first]]
+    first = appends.first_of_panel()
+    where = positions[appends.panel[first]]
     prev_us[first] = latest.at(latest.last_us, where, NONE)
     prev_power[first] = latest.at(latest.power, where, 0.0)
     return prev_us, prev_power
@@ -89,8 +89,7 @@ def _bucket_rows(appends: Readings, prev_us: npt.NDArray[np.int64], prev_power: 
     code, time_us, power = appends.panel, appends.time_us, appends.power
     # Segments ending at each append, credited when no longer than the max gap.
     has_prev = prev_us != NONE
-    gap_us = int(round(max_gap_s * 1_000_000))
-    gap_ok = has_prev & (time_us - np.where(has_prev, prev_us, time_us) <= gap_us)
+    gap_ok = has_prev & (time_us - np.where(has_prev, prev_us, time_us) <= gap_us(max_gap_s))
     ends = np.flatnonzero(gap_ok)
     pieces = segment_pieces(prev_us[ends], prev_power[ends], time_us[ends], power[ends])
     reading_bucket = time_us // BUCKET_MICROS * BUCKET_SECONDS
@@ -121,8 +120,7 @@ def plan_appends(appends: Readings, positions: npt.NDArray[np.int64], latest: La
     `latest`, -1 for a new panel)."""
     prev_us, prev_power = predecessors(appends, positions, latest)
     code = appends.panel
-    last = np.append(code[1:] != code[:-1], True) if code.size else np.zeros(0, dtype=bool)
-    first = np.append(True, code[1:] != code[:-1]) if code.size else np.zeros(0, dtype=bool)
+    first, last = appends.first_of_panel(), appends.last_of_panel()
     where = positions[code[last]]
     stored_first = latest.at(latest.first_us, where, NONE)
     return AppendPlan(

@@ -11,6 +11,8 @@ joins the batch to what is stored). It is exact as long as only the stream write
 
 from __future__ import annotations
 
+import math
+import sys
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -116,6 +118,19 @@ class LatestReadings:
         return other
 
 
+def fleet_power(powers: npt.NDArray[np.float64]) -> float:
+    """The sum of the panels' power, finite whatever the readings: the contract accepts any finite
+    power, so hostile ones (±1e308) can overflow a plain sum to inf or nan, which MariaDB refuses.
+    A sum past the float range is held at the range's end, with its sign."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(powers.sum())
+    if math.isfinite(total):
+        return total
+    scaled = float((powers / 2.0**64).sum())  # the same sum, far from overflow
+    total = scaled * 2.0**64
+    return total if math.isfinite(total) else math.copysign(sys.float_info.max, scaled)
+
+
 def record_fleet_now(conn: Connection, latest: LatestReadings, *, as_of: datetime, reference_us: int | None,
                      horizon_seconds: float) -> None:
     """The fleet's counters from the latest readings, for the API's overview (one row, no scan):
@@ -127,5 +142,5 @@ def record_fleet_now(conn: Connection, latest: LatestReadings, *, as_of: datetim
     conn.execute(_FLEET_NOW, {
         "as_of": as_of.astimezone(UTC).replace(tzinfo=None), "horizon": horizon_seconds, "seen": len(latest),
         "reporting": int(reporting.sum()), "online": int((reporting & (latest.status == 1)).sum()),
-        "power": float(latest.power[reporting].sum()),
+        "power": fleet_power(latest.power[reporting]),
         "newest": None if newest is None else datetime(1970, 1, 1) + timedelta(microseconds=newest)})

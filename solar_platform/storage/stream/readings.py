@@ -38,6 +38,14 @@ class Readings:
         """A subset (still sorted); panel codes keep their meaning."""
         return Readings(self.panel_ids, self.panel[rows], self.time_us[rows], self.power[rows], self.status[rows])
 
+    def first_of_panel(self) -> npt.NDArray[np.bool_]:
+        """Each panel's oldest reading in the batch (the readings are sorted by panel, then time)."""
+        return np.append(True, self.panel[1:] != self.panel[:-1]) if self.panel.size else np.zeros(0, dtype=bool)
+
+    def last_of_panel(self) -> npt.NDArray[np.bool_]:
+        """Each panel's newest reading in the batch."""
+        return np.append(self.panel[1:] != self.panel[:-1], True) if self.panel.size else np.zeros(0, dtype=bool)
+
     def ids(self) -> pa.Array:
         """The panel id of every reading, as an Arrow string array."""
         return pa.array(self.panel_ids, pa.string()).take(pa.array(self.panel))
@@ -48,8 +56,7 @@ class Readings:
         and a catch-up batch of hours gives its panels' newest, not its middle."""
         if not self.panel.size:
             return None
-        newest = np.append(self.panel[1:] != self.panel[:-1], True)  # sorted by (panel, time)
-        return int(np.median(self.time_us[newest]))
+        return int(np.median(self.time_us[self.last_of_panel()]))
 
     @classmethod
     def empty(cls) -> Readings:
