@@ -25,6 +25,11 @@ def data_dir(settings: Settings) -> Path:
     return settings.home_dir / "mariadb" / "data"
 
 
+def tmp_dir(settings: Settings) -> Path:
+    """MariaDB's on-disk temporary tables: inside the stack, where no /tmp cleaner removes them mid-query."""
+    return settings.home_dir / "mariadb" / "tmp"
+
+
 def mysql_socket(settings: Settings) -> Path:
     return settings.home_dir / "mariadb" / "mariadb.sock"
 
@@ -49,6 +54,7 @@ def program(settings: Settings) -> Program:
         "--max-connections=300",
         "--local-infile=1",
         "--skip-name-resolve",
+        f"--tmpdir={tmp_dir(settings)}",
         f"--pid-file={settings.home_dir / 'mariadb' / 'mariadbd.pid'}",
     ]
     return Program(PROGRAM, [arg for arg in command if arg], priority=10, port=settings.mysql_port)
@@ -57,6 +63,7 @@ def program(settings: Settings) -> Program:
 def ensure_data_dir(settings: Settings) -> None:
     """Create the system tables once (root authenticates by password, not by OS user)."""
     datadir = data_dir(settings)
+    tmp_dir(settings).mkdir(parents=True, exist_ok=True)
     if (datadir / "mysql").exists():
         return
     install = find_program("mariadb-install-db", f"{_INSTALL_HINT}.")
