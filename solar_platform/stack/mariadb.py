@@ -25,12 +25,17 @@ def data_dir(settings: Settings) -> Path:
     return settings.home_dir / "mariadb" / "data"
 
 
+def tmp_dir(settings: Settings) -> Path:
+    """MariaDB's on-disk temporary tables: inside the stack, where no /tmp cleaner removes them mid-query."""
+    return settings.home_dir / "mariadb" / "tmp"
+
+
 def mysql_socket(settings: Settings) -> Path:
     return settings.home_dir / "mariadb" / "mariadb.sock"
 
 
 def server_command(datadir: Path, socket: Path, port: int, pid_file: Path, *, buffer_pool: str = "4G",
-                   redo_log: str = "512M", extra: tuple[str, ...] = ()) -> list[str]:
+                   redo_log: str = "512M", tmpdir: Path | None = None, extra: tuple[str, ...] = ()) -> list[str]:
     """`mariadbd` on loopback with the platform's options (the stack's server, or a test's own)."""
     mariadbd = find_program("mariadbd", f"{_INSTALL_HINT} (it need not run as a service).")
     command = [
@@ -48,6 +53,8 @@ def server_command(datadir: Path, socket: Path, port: int, pid_file: Path, *, bu
         "--max-connections=300",
         "--local-infile=1",
         "--skip-name-resolve",
+        # Its own temporary directory: a shared /tmp may be cleaned under a long query's temp table.
+        f"--tmpdir={tmpdir}" if tmpdir else "",
         f"--pid-file={pid_file}",
         *extra,
     ]
@@ -59,12 +66,14 @@ def program(settings: Settings) -> Program:
     # memory at 50M readings; a larger redo log spaces out checkpoint flushes under the stream's
     # steady upserts.
     command = server_command(data_dir(settings), mysql_socket(settings), settings.mysql_port,
-                             settings.home_dir / "mariadb" / "mariadbd.pid", buffer_pool="4G", redo_log="512M")
+                             settings.home_dir / "mariadb" / "mariadbd.pid", buffer_pool="4G", redo_log="512M",
+                             tmpdir=tmp_dir(settings))
     return Program(PROGRAM, command, priority=10, port=settings.mysql_port)
 
 
 def ensure_data_dir(settings: Settings) -> None:
     """Create the system tables once (root authenticates by password, not by OS user)."""
+    tmp_dir(settings).mkdir(parents=True, exist_ok=True)
     install_data_dir(data_dir(settings))
 
 

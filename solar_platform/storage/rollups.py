@@ -7,8 +7,10 @@ Definitions (the energy model itself lives once, in `storage/energy.py`):
   (`day_seconds` = 82 800 or 90 000);
 - **energy_wh** / **covered_seconds**: sums of the day's panel buckets (`panel_energy_15min`); the
   coverage is `covered_seconds / day_seconds`;
-- **peak_w**: the highest reading stamped that day (0 if none); **uptime_share**: the share of the
-  day's readings with status 1; **readings_received** vs **readings_expected** =
+- **peak_w**: the highest reading stamped that day (0 if none); **pmax_w**: the panel's registered
+  Pmax when the day is rolled up (NULL without one), so a day's panels rank by energy per rated
+  watt through an index (`wh_per_rated_w`); **uptime_share**: the share of the day's readings with
+  status 1; **readings_received** vs **readings_expected** =
   `floor(day_seconds / interval_seconds)`;
 - fleet rows sum the day's panel rows (panels reporting = panels with a reading that day).
 
@@ -81,12 +83,13 @@ def days_touching(start: datetime, end: datetime, tz: str) -> list[date]:
 
 # ---------------------------------------------------------------- stage
 _STAGE_PANEL = f"""
-    INSERT INTO {STAGE_PANEL_DAILY_ENERGY} (run_key, day, panel_id, energy_wh, covered_seconds, peak_w, uptime_share,
-        readings_received, readings_expected, day_seconds, time_zone, computed_at)
-    SELECT :k, :d, panel_id, SUM(energy_wh), SUM(covered_seconds), COALESCE(MAX(peak_w), 0),
-           COALESCE(SUM(readings_on) * 1e0 / NULLIF(SUM(readings), 0), 0), SUM(readings), :expected, :secs, :tz,
-           UTC_TIMESTAMP(3)
-    FROM panel_energy_15min WHERE bucket_start >= :a AND bucket_start < :b GROUP BY panel_id"""
+    INSERT INTO {STAGE_PANEL_DAILY_ENERGY} (run_key, day, panel_id, energy_wh, covered_seconds, peak_w, pmax_w,
+        uptime_share, readings_received, readings_expected, day_seconds, time_zone, computed_at)
+    SELECT :k, :d, b.panel_id, SUM(b.energy_wh), SUM(b.covered_seconds), COALESCE(MAX(b.peak_w), 0),
+           (SELECT p.pmax_w FROM {PANELS} p WHERE p.panel_id = b.panel_id),
+           COALESCE(SUM(b.readings_on) * 1e0 / NULLIF(SUM(b.readings), 0), 0), SUM(b.readings), :expected, :secs,
+           :tz, UTC_TIMESTAMP(3)
+    FROM panel_energy_15min b WHERE b.bucket_start >= :a AND b.bucket_start < :b GROUP BY b.panel_id"""
 
 _STAGE_FLEET = f"""
     INSERT INTO {STAGE_FLEET_DAILY_ENERGY} (run_key, day, energy_wh, covered_seconds, peak_panel_w, panels_reporting,
@@ -120,7 +123,7 @@ def clear_stage(engine: Engine, run_key: str) -> None:
         conn.execute(text(f"DELETE FROM {STAGE_FLEET_DAILY_ENERGY} WHERE run_key = :k"), {"k": run_key})
 
 
-_PANEL_COLUMNS = ("day, panel_id, energy_wh, covered_seconds, peak_w, uptime_share, readings_received, "
+_PANEL_COLUMNS = ("day, panel_id, energy_wh, covered_seconds, peak_w, pmax_w, uptime_share, readings_received, "
                   "readings_expected, day_seconds, time_zone, computed_at")
 _FLEET_COLUMNS = ("day, energy_wh, covered_seconds, peak_panel_w, panels_reporting, readings_received, "
                   "readings_expected, mean_uptime_share, day_seconds, time_zone, computed_at")

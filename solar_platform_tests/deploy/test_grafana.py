@@ -154,45 +154,39 @@ def test_panel_variable_lists_only_valid_ids_and_reaches_sql_percent_encoded():
 
 
 # ---------------------------------------------------------------- integration
+PANELS = {"panel-1": 410.0, "panel-2": 385.5, "panel-3": 402.25}
+
+
 def _seed(settings, now: datetime) -> None:
-    """A few minutes of a 3-panel fleet, as the stream, the fleet sync and Dagster would write it."""
+    """A few minutes of a 3-panel fleet, as the stream, the fleet sync and Dagster would write it: the
+    readings through the stream's own commit (windows, buckets, latest readings, fleet counters and
+    progress rows in step), the registry by its sync, the rest as Dagster writes it."""
     from sqlalchemy import text
 
     from solar_platform.storage import db
+    from solar_platform.storage.health.alerts import PipelineAlarm, apply_pipeline_alarm
+    from solar_platform.storage.health.registry import sync_panel_registry
+    from solar_platform_tests.stream_writes import write_as_stream
 
     def ts(delta: timedelta) -> datetime:
         return (now - delta).replace(tzinfo=None)
 
-    panels = {"panel-1": 410.0, "panel-2": 385.5, "panel-3": 402.25}
-    readings, windows = [], []
-    for i, (panel, pmax) in enumerate(panels.items()):
-        for step in range(60):  # 5 minutes at 5 s
-            at = ts(timedelta(seconds=5 * step))
+    sync_panel_registry(db.engine(settings, bulk_load=True), PANELS, now - timedelta(days=2))
+    readings = []
+    for i, (panel, pmax) in enumerate(PANELS.items()):
+        for step in range(60):  # 5 minutes at 5 s, the newest at `now`
             offline = panel == "panel-3" and step < 10
-            readings.append({"p": panel, "w": 0.0 if offline else pmax * (0.5 + 0.01 * i), "s": 0 if offline else 1,
-                             "t": at})
-        for k in range(10):
-            start = ts(timedelta(seconds=30 * (k + 1)))
-            windows.append({"p": panel, "w": pmax * 0.5, "s": start, "e": start + timedelta(seconds=30), "n": 6})
+            readings.append((panel, 0.0 if offline else pmax * (0.5 + 0.01 * i), 0 if offline else 1,
+                             ts(timedelta(seconds=5 * step))))
+    write_as_stream(settings, readings, commit_delay_seconds=0.0)
     today = now.date()
     with db.engine(settings, role="migrator").begin() as conn:
-        conn.execute(text("INSERT INTO panels (panel_id, pmax_w, first_seen, last_seen) VALUES (:p, :w, :f, :l)"),
-                     [{"p": p, "w": w, "f": ts(timedelta(days=2)), "l": ts(timedelta(0))} for p, w in panels.items()])
-        conn.execute(text("INSERT INTO panelData VALUES (:p, :w, :s, :t)"), readings)
-        conn.execute(text("INSERT INTO panelDataAgg (Panel_id, total_power, window_start, window_end, reading_count) "
-                          "VALUES (:p, :w, :s, :e, :n)"), windows)
         conn.execute(text(
             "INSERT INTO dead_letters (kafka_topic, kafka_partition, kafka_offset, kafka_key, payload, reason,"
             " kafka_timestamp, recorded_at) VALUES (:topic, 0, :o, 'panel-1', :payload, :reason, :t, :t)"),
             [{"topic": settings.topic, "o": o, "payload": b'{"Panel_id": "panel-1", "power_panel": "x"}',
               "reason": reason, "t": ts(timedelta(minutes=o))}
              for o, reason in enumerate(["invalid_json", "missing_field", "invalid_json"])])
-        conn.execute(text(
-            "INSERT INTO stream_progress (query_id, query_name, batch_id, rows_in, rows_written, dead_letters,"
-            " max_event_time, duration_ms, recorded_at) VALUES (:q, :name, :b, 12, 12, :dl, :ev, 180, :at)"),
-            [{"q": "00000000-0000-0000-0000-00000000000" + str(j), "name": name, "b": b, "dl": b % 2,
-              "ev": ts(timedelta(seconds=5 * b + 3)), "at": ts(timedelta(seconds=5 * b))}
-             for j, name in enumerate(["readings", "windows"]) for b in range(20)])
         conn.execute(text(
             "INSERT INTO panel_alerts (panel_id, kind, state, opened_at, resolved_at, last_checked, detail)"
             " VALUES (:p, :k, :s, :o, :r, :c, :d)"),
@@ -202,28 +196,29 @@ def _seed(settings, now: datetime) -> None:
               "r": ts(timedelta(hours=1)), "c": ts(timedelta(hours=1)), "d": "62% of fleet median"},
              {"p": "panel-1", "k": "silent", "s": "open", "o": ts(timedelta(minutes=20)), "r": None,
               "c": ts(timedelta(0)), "d": None}])
+        apply_pipeline_alarm(conn, PipelineAlarm(True, 185.0, "readings committed up to 3 min ago"),
+                             now - timedelta(minutes=2))
         for days_ago in (0, 1, 2):
             day = today - timedelta(days=days_ago)
             conn.execute(text(
-                "INSERT INTO panel_daily_energy (day, panel_id, energy_wh, covered_seconds, peak_w, uptime_share, "
-                "readings_received, readings_expected, computed_at) VALUES (:d, :p, :e, 84000, :pk, :u, 700, 720, :c)"),
-                [{"d": day, "p": p, "e": w * 0.6, "pk": w * 0.98, "u": 0.97, "c": ts(timedelta(0))}
-                 for p, w in panels.items()])
+                "INSERT INTO panel_daily_energy (day, panel_id, energy_wh, covered_seconds, peak_w, pmax_w, "
+                "uptime_share, readings_received, readings_expected, computed_at) "
+                "VALUES (:d, :p, :e, 84000, :pk, :w, :u, 700, 720, :c)"),
+                [{"d": day, "p": p, "e": w * 0.6, "pk": w * 0.98, "w": w, "u": 0.97, "c": ts(timedelta(0))}
+                 for p, w in PANELS.items()])
             conn.execute(text(
                 "INSERT INTO fleet_daily_energy (day, energy_wh, covered_seconds, peak_panel_w, panels_reporting, "
                 "readings_received, readings_expected, mean_uptime_share, computed_at) "
                 "VALUES (:d, :e, 252000, :pk, 3, 2100, 2160, 0.97, :c)"),
-                {"d": day, "e": sum(panels.values()) * 0.6, "pk": 402.0, "c": ts(timedelta(0))})
+                {"d": day, "e": sum(PANELS.values()) * 0.6, "pk": 402.0, "c": ts(timedelta(0))})
             conn.execute(text(
                 "INSERT INTO site_daily_energy (site_id, day, time_zone, energy_wh, covered_seconds, day_seconds, "
                 "panels, panels_reporting, kwp, expected_wh, computed_at) "
                 "VALUES ('default', :d, 'UTC', :e, 252000, 86400, 3, 3, :kwp, :x, :c)"),
-                {"d": day, "e": sum(panels.values()) * 0.6, "kwp": sum(panels.values()) / 1000,
-                 "x": sum(panels.values()) * 0.75, "c": ts(timedelta(0))})
+                {"d": day, "e": sum(PANELS.values()) * 0.6, "kwp": sum(PANELS.values()) / 1000,
+                 "x": sum(PANELS.values()) * 0.75, "c": ts(timedelta(0))})
         conn.execute(text("INSERT INTO orchestration_run_failures VALUES ('run-1', 'daily_rollup_job', :t, :m)"),
                      {"t": ts(timedelta(minutes=30)), "m": "Spark JDBC write failed"})
-        # What the stream keeps beside the readings, built by the platform's own recompute.
-        derive(conn, settings, ts(timedelta(hours=1)), ts(timedelta(0)) + timedelta(minutes=15))
 
 
 def derive(conn, settings, start: datetime, end: datetime) -> None:
@@ -362,13 +357,21 @@ def _panel_query(board_title: str, panel_title: str) -> str:
     return panel["targets"][0]["rawSql"]
 
 
+def _grafana_rows(cursor, board: str, panel: str, ctx: QueryContext, ref: int = 0) -> list[tuple]:
+    board_json = next(b for b in dashboards().values() if b["title"] == board)
+    (found,) = [p for p in walk_panels(board_json["panels"]) if p["title"] == panel]
+    cursor.execute(expand(found["targets"][ref]["rawSql"], ctx))
+    return [tuple(row) for row in cursor.fetchall()]
+
+
 @pytest.mark.integration
 def test_api_and_grafana_energy_are_equal(fresh_settings):
-    """Same readings, same range: the API's energy and the dashboards' energy panels agree exactly."""
+    """Same readings, same range: the API's energy and the dashboards' energy panels agree exactly, and
+    the rankings of the newest rolled-up day agree with the API's daily energy of each panel."""
     from sqlalchemy import text
 
     from solar_platform.api.app import create_app
-    from solar_platform.storage import db
+    from solar_platform.storage import db, rollups
 
     start = datetime(2024, 6, 3, 10, 0)
     rows = []
@@ -378,11 +381,14 @@ def test_api_and_grafana_energy_are_equal(fresh_settings):
                 continue
             rows.append({"p": panel, "w": 300.0 + 50 * i + 100 * math.sin(step / 1800), "s": 1,
                          "t": start + timedelta(seconds=step)})
+    pmax = {"panel-a": 400.0, "panel-b": 380.0, "panel-c": 420.0}
     with db.engine(fresh_settings, role="migrator").begin() as conn:
         conn.execute(text("INSERT INTO panelData VALUES (:p, :w, :s, :t)"), rows)
-        conn.execute(text("INSERT INTO panels (panel_id, pmax_w) VALUES ('panel-a', 400), ('panel-b', 400), "
-                          "('panel-c', 400)"))
+        conn.execute(text("INSERT INTO panels (panel_id, pmax_w) VALUES (:p, :w)"),
+                     [{"p": p, "w": w} for p, w in pmax.items()])
         derive(conn, fresh_settings, start, start + timedelta(hours=3))
+    rolled = rollups.roll_up_days(db.engine(fresh_settings), fresh_settings, "grafana-test", [start.date()])
+    assert rolled.passed and rolled.served == (3, 1), rolled.checks
 
     range_from, range_to = start + timedelta(minutes=30), start + timedelta(hours=2, minutes=45)
     ctx = QueryContext(range_from.replace(tzinfo=UTC), range_to.replace(tzinfo=UTC), "15m",
@@ -390,32 +396,76 @@ def test_api_and_grafana_energy_are_equal(fresh_settings):
     client = create_app(fresh_settings, rate_per_second=None,
                         clock=lambda: (start + timedelta(hours=3)).replace(tzinfo=UTC)).test_client()
     window = {"from": range_from.isoformat() + "Z", "to": range_to.isoformat() + "Z", "unit": "QUARTER_OF_AN_HOUR"}
+    day = {"from": "2024-06-03T00:00:00Z", "to": "2024-06-04T00:00:00Z", "unit": "DAY"}
 
     raw = db.engine(fresh_settings, readonly=True).raw_connection()
     try:
         cursor = raw.cursor()
         cursor.execute("SET time_zone = '+00:00'")
-        cursor.execute(expand(_panel_query("Panel detail", "Energy (time range)"), ctx))
-        grafana_wh, grafana_coverage = cursor.fetchone()
+        ((grafana_wh, grafana_coverage),) = _grafana_rows(cursor, "Panel detail", "Energy (time range)", ctx)
         api = client.get("/api/v1/panels/panel-c/energy", query_string=window).get_json()
         assert api["total_wh"] > 0 and float(grafana_wh) == pytest.approx(api["total_wh"], rel=1e-12)
         assert float(grafana_coverage) == pytest.approx(api["coverage"], rel=1e-12)
         assert api["coverage"] == pytest.approx(1 - 2405 / (2.25 * 3600), rel=1e-9)  # 3595 s -> 6000 s: no credit
 
-        cursor.execute(expand(_panel_query("Fleet overview", "Top 10 panels by energy (time range)"), ctx))
-        per_panel = {row[0]: float(row[1]) for row in cursor.fetchall()}
-        for panel, wh in per_panel.items():
-            body = client.get(f"/api/v1/panels/{panel}/energy", query_string=window).get_json()
-            assert wh == pytest.approx(body["total_wh"], rel=1e-12), panel
-        fleet = client.get("/api/v1/fleet/energy", query_string=window).get_json()
-        assert sum(per_panel.values()) == pytest.approx(fleet["total_wh"], rel=1e-12)
+        # The rankings: the newest rolled-up day up to the end of the range, each panel's figure the API's.
+        top = _grafana_rows(cursor, "Fleet overview", "Top 10 panels by energy (newest rolled-up day)", ctx)
+        api_day = {panel: client.get(f"/api/v1/panels/{panel}/energy", query_string=day).get_json()["total_wh"]
+                   for panel in pmax}
+        assert [row[0] for row in top] == sorted(api_day, key=api_day.get, reverse=True)
+        for panel, rolled_day, wh, *_ in top:
+            assert str(rolled_day) == "2024-06-03" and float(wh) == pytest.approx(api_day[panel], rel=1e-12), panel
+        fleet_day = client.get("/api/v1/fleet/energy", query_string=day).get_json()
+        assert sum(float(row[2]) for row in top) == pytest.approx(fleet_day["total_wh"], rel=1e-12)
+        bottom = _grafana_rows(cursor, "Fleet overview",
+                               "Bottom 10 panels by energy per rated watt (newest rolled-up day)", ctx)
+        yields = {panel: wh / pmax[panel] for panel, wh in api_day.items()}
+        assert [row[0] for row in bottom] == sorted(yields, key=yields.get)
+        for panel, _day, _wh, _mean, _peak, rated, per_rated_w, _coverage in bottom:
+            assert float(rated) == pmax[panel] and float(per_rated_w) == pytest.approx(yields[panel], rel=1e-12)
+        lowest = _grafana_rows(cursor, "Daily energy",
+                               "Lowest 50 panels by energy per rated kW (newest day in range)",
+                               QueryContext(datetime(2024, 5, 5, tzinfo=UTC), range_to.replace(tzinfo=UTC)))
+        assert [(row[0], float(row[3])) for row in lowest] == [(p, pytest.approx(yields[p], rel=1e-12))
+                                                               for p in sorted(yields, key=yields.get)]
 
-        cursor.execute(expand(_panel_query("Fleet overview", "Fleet power (15-min means)"), ctx))
-        series = {int(t): float(w) for t, w in cursor.fetchall()}
+        series = dict(_grafana_rows(cursor, "Fleet overview", "Fleet power (15-min means)", ctx))
+        fleet = client.get("/api/v1/fleet/energy", query_string=window).get_json()
         by_quarter = {datetime.fromisoformat(v["date"].replace("Z", "+00:00")).timestamp(): v["value"]
                       for v in fleet["values"]}
+        assert series
         for moment, watts in series.items():
-            if moment in by_quarter:
-                assert watts / 4 == pytest.approx(by_quarter[moment], rel=1e-12)
+            if int(moment) in by_quarter:
+                assert float(watts) / 4 == pytest.approx(by_quarter[int(moment)], rel=1e-12)
+    finally:
+        raw.close()
+
+
+@pytest.mark.integration
+def test_api_and_grafana_fleet_now_are_equal(fresh_settings):
+    """The overview's power now and panels (the stream's `fleet_now` row) are the API's, within the
+    horizon and past it (a stream that stopped: nobody reports, power 0)."""
+    from solar_platform.api.app import create_app
+    from solar_platform.storage import db
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    _seed(fresh_settings, now)
+    horizon = fresh_settings.current_power_horizon_seconds
+    raw = db.engine(fresh_settings, readonly=True).raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SET time_zone = '+00:00'")
+        for clock, reporting in ((now + timedelta(seconds=10), 3), (now + timedelta(seconds=horizon + 5), 0)):
+            ctx = QueryContext(clock - timedelta(hours=6), clock)
+            api = create_app(fresh_settings, rate_per_second=None, clock=lambda c=clock: c).test_client().get(
+                "/api/v1/fleet/overview").get_json()
+            ((power,),) = _grafana_rows(cursor, "Fleet overview", "Fleet power now", ctx)
+            ((reporting_now, online),) = _grafana_rows(cursor, "Fleet overview", "Panels", ctx)
+            ((registered,),) = _grafana_rows(cursor, "Fleet overview", "Panels", ctx, ref=1)
+            assert (int(reporting_now), int(online), int(registered)) == (
+                api["panels_reporting"], api["panels_online"], api["panels_expected"]) == (reporting, reporting - 1
+                                                                                            if reporting else 0, 3)
+            assert float(power) == pytest.approx(api["current_power_w"], rel=1e-12)
+            assert (float(power) > 0) == bool(reporting)
     finally:
         raw.close()
