@@ -425,7 +425,8 @@ def test_api_and_grafana_energy_are_equal(fresh_settings):
             assert float(rated) == pmax[panel] and float(per_rated_w) == pytest.approx(yields[panel], rel=1e-12)
         lowest = _grafana_rows(cursor, "Daily energy",
                                "Lowest 50 panels by energy per rated kW (newest day in range)",
-                               QueryContext(datetime(2024, 5, 5, tzinfo=UTC), range_to.replace(tzinfo=UTC)))
+                               QueryContext(datetime(2024, 5, 5, tzinfo=UTC), range_to.replace(tzinfo=UTC),
+                                            variables={"site": "(all)"}))
         assert [(row[0], float(row[3])) for row in lowest] == [(p, pytest.approx(yields[p], rel=1e-12))
                                                                for p in sorted(yields, key=yields.get)]
 
@@ -456,7 +457,7 @@ def test_api_and_grafana_fleet_now_are_equal(fresh_settings):
         cursor = raw.cursor()
         cursor.execute("SET time_zone = '+00:00'")
         for clock, reporting in ((now + timedelta(seconds=10), 3), (now + timedelta(seconds=horizon + 5), 0)):
-            ctx = QueryContext(clock - timedelta(hours=6), clock)
+            ctx = QueryContext(clock - timedelta(hours=6), clock, variables={"site": "(all)"})
             api = create_app(fresh_settings, rate_per_second=None, clock=lambda c=clock: c).test_client().get(
                 "/api/v1/fleet/overview").get_json()
             ((power,),) = _grafana_rows(cursor, "Fleet overview", "Fleet power now", ctx)
