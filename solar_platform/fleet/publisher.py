@@ -81,6 +81,7 @@ PRODUCER_CONFIG: dict[str, object] = {
 # Python's default thresholds (700, 10, 10) the collector scans them again and again and frees
 # nothing: half of the fleet's CPU (docs/benchmarks.md). Publishing runs with fewer, larger collections.
 PUBLISHING_GC_THRESHOLDS = (100_000, 50, 50)
+KAFKA_DELIVERY_TIMEOUT_MS = 120_000  # kafka-python's default, unless PRODUCER_CONFIG or the caller sets one
 SEND_CHUNK = 10_000  # records per chunk: the unit of accounting, of stop checks and of spool frames
 FLUSH_EVERY = 500_000  # fast-forward: bound what waits in the producer's buffers
 CLOSE_TIMEOUT_S = 30.0
@@ -301,7 +302,7 @@ class FleetPublisher:
     @property
     def delivery_timeout_s(self) -> float:
         """How long the producer tries a record before it fails it (expired)."""
-        return float(self.producer.config["delivery_timeout_ms"]) / 1000.0
+        return float(self._config.get("delivery_timeout_ms", KAFKA_DELIVERY_TIMEOUT_MS)) / 1000.0
 
     def replace_producer(self) -> list[SentChunk]:
         """A new producer in place of one that stopped sending; returns the chunks the old one held
