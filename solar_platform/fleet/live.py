@@ -31,8 +31,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from kafka import KafkaProducer
 
 from solar_platform import kafka_clients
 from solar_platform.fleet.publisher import (
@@ -86,6 +89,7 @@ class LiveFleet:
         self.cycle_bytes = RECORD_BYTES_GUESS * simulator.state.size
         self.skipping = False
         self.next_replace_at = 0.0  # monotonic: when a failed producer replacement may be tried again
+        self.replacement: Future[KafkaProducer] | None = None  # a new producer being made
         self.cycles_open: dict[int, OpenCycle] = {}  # live cycles not wholly settled yet
         self.started = time.perf_counter()
 
@@ -259,23 +263,45 @@ class LiveFleet:
 
     def check_wedged(self, now: float) -> None:
         """While Kafka is away, a producer that holds records past their delivery timeout without
-        failing them has stopped for good (kafka-python 3.0.x, see `FleetPublisher.replace_producer`):
-        a healthy one would have expired them by then. Replace it; what it held is in the spool."""
+        failing them has stopped for good (kafka-python 3.0.x, see `FleetPublisher.install_producer`):
+        a healthy one would have expired them by then. A new one is made on a thread of its own (made
+        while the brokers are away, it would block the loop) and put in place once it has the topic's
+        metadata; what the old one held is in the spool and goes out again from there."""
+        if self.replacement is not None:
+            if self.replacement.done():
+                self.install_replacement(now)
+            return
         pending = self.publisher.pending
         limit = self.publisher.delivery_timeout_s + self.stall_seconds
         if self.available or not pending or now - pending[0].sent_at <= limit or now < self.next_replace_at:
             return
+        log.warning("the fleet's Kafka producer has held readings for %.0f s without an outcome (kafka-python stops "
+                    "sending after some expired batches): making a new one", now - pending[0].sent_at)
+        future: Future[KafkaProducer] = Future()
+
+        def make() -> None:
+            try:
+                future.set_result(self.publisher.make_producer())
+            except Exception as exc:  # noqa: BLE001 - handed to the loop, which retries later
+                future.set_exception(exc)
+
+        self.replacement = future
+        threading.Thread(target=make, name="fleet-producer-replacement", daemon=True).start()
+
+    def install_replacement(self, now: float) -> None:
+        future, self.replacement = self.replacement, None
+        assert future is not None
         try:
-            abandoned = self.publisher.replace_producer()
-        except FleetError as exc:  # the brokers are still away: try again in a while
+            fresh = future.result()
+        except Exception as exc:  # noqa: BLE001 - the brokers are still away: try again in a while
             self.next_replace_at = now + self.stall_seconds
-            log.warning("the fleet's Kafka producer sends nothing (no outcome for %.0f s) and a new one cannot "
-                        "be made yet: %s", now - pending[0].sent_at, exc)
+            log.warning("no new Kafka producer yet (%s); trying again in %.0f s", exc, self.stall_seconds)
             return
+        abandoned = self.publisher.install_producer(fresh)
         for chunk in abandoned:  # every one is in the spool: copied when Kafka went away, or drained from it
-            delivered = [i for i, future in enumerate(chunk.futures) if future.is_done and not future.failed()]
+            delivered = [i for i, f in enumerate(chunk.futures) if f.is_done and not f.failed()]
             self.publisher.ledger.delivered += len(delivered)
-            if chunk.spool_seq is None:  # cannot happen once away; kept safe: spool what was not delivered
+            if chunk.spool_seq is None:  # only while available; kept safe: spool what was not delivered
                 rest = sorted(set(range(len(chunk.keys))) - set(delivered))
                 self.spool_records(chunk.time_ms, [chunk.keys[i] for i in rest], [chunk.values[i] for i in rest])
             else:
@@ -284,9 +310,8 @@ class LiveFleet:
             if chunk.cycle is not None:
                 self.cycle_settled(chunk.cycle, chunk_spooled=True)
         self.summary.producers_replaced += 1
-        log.warning("the fleet's Kafka producer held %d chunks for more than %.0f s without an outcome (kafka-python "
-                    "stops sending after some expired batches): replaced it; their readings are sent again from "
-                    "the spool", len(abandoned), limit)
+        log.warning("replaced the fleet's Kafka producer; the %d chunks it held are sent again from the spool",
+                    len(abandoned))
 
     def turn_to_spool(self, reason: str) -> None:
         if not self.available:
@@ -312,6 +337,9 @@ class LiveFleet:
 
     # ------------------------------------------------------------------ the end
     def shutdown(self) -> None:
+        if self.replacement is not None:  # a producer still being made is closed once it exists
+            self.replacement.add_done_callback(
+                lambda made: made.exception() is not None or made.result().close(timeout=0))
         deadline = time.monotonic() + CLOSE_TIMEOUT_S
         while self.publisher.pending and self.available and time.monotonic() < deadline:
             now = time.monotonic()

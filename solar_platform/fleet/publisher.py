@@ -304,19 +304,28 @@ class FleetPublisher:
         """How long the producer tries a record before it fails it (expired)."""
         return float(self._config.get("delivery_timeout_ms", KAFKA_DELIVERY_TIMEOUT_MS)) / 1000.0
 
-    def replace_producer(self) -> list[SentChunk]:
-        """A new producer in place of one that stopped sending; returns the chunks the old one held
-        (not settled: the caller sends them again). Raises FleetError, keeping the old one, when
-        Kafka cannot be reached to make the new one.
+    def make_producer(self) -> KafkaProducer:
+        """A new producer that knows the topic's partitions already, so its first `send` does not
+        block on metadata; raises FleetError while Kafka cannot answer. Safe off the sending thread."""
+        fresh = self._new_producer()
+        try:
+            fresh.partitions_for(self.topic)
+        except KafkaError as exc:
+            _force_close(fresh, timeout_s=0)
+            raise FleetError(f"no metadata for topic {self.topic!r} yet: {exc}") from exc
+        return fresh
+
+    def install_producer(self, fresh: KafkaProducer) -> list[SentChunk]:
+        """Put `fresh` in place of a producer that stopped sending; returns the chunks the old one held
+        (not settled: the caller sends them again). The old one is closed on a thread of its own.
 
         Why: kafka-python 3.0.x's idempotent producer, once a batch it had sent expires, resets its
         producer id and never fetches a new one, so it sends nothing again (docs/reliability.md §9).
         """
-        fresh = self._new_producer()
         old, self.producer = self.producer, fresh
         abandoned = list(self.pending)
         self.pending.clear()
-        _force_close(old, timeout_s=0)
+        threading.Thread(target=_force_close, args=(old, 0), name="fleet-old-producer-close", daemon=True).start()
         return abandoned
 
     def refresh_partitions(self) -> None:
