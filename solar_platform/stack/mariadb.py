@@ -50,7 +50,7 @@ def server_command(datadir: Path, socket: Path, port: int, pid_file: Path, *, bu
         f"--innodb-buffer-pool-size={buffer_pool}",
         f"--innodb-log-file-size={redo_log}",
         "--innodb-flush-log-at-trx-commit=2",
-        "--max-connections=300",
+        "--max-connections=600",
         "--local-infile=1",
         "--skip-name-resolve",
         # Its own temporary directory: a shared /tmp may be cleaned under a long query's temp table.

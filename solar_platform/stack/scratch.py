@@ -27,6 +27,9 @@ def scratch_environment(base: Settings, name: str, *, keep: bool = False) -> Ite
         yield settings
     finally:
         if not keep:
+            from solar_platform.storage import db
+
+            db.dispose_engines(name)
             drop_database(settings, name)
             drop_topic(settings, name)
             shutil.rmtree(settings.checkpoint_dir, ignore_errors=True)

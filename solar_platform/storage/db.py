@@ -6,6 +6,7 @@ The DDL lives once, in `sql/` (yoyo-migrations files). Python never types it a s
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -61,12 +62,28 @@ def _utc_session(dbapi_connection: object, _record: object) -> None:
         cursor.execute(UTC_SESSION)
 
 
-@cache
+_ENGINES: dict[tuple[str, bool], Engine] = {}  # one per URL per process
+_ENGINES_LOCK = threading.Lock()
+
+
 def _engine_for(url: str, local_infile: bool = False) -> Engine:
-    engine = create_engine(url, pool_pre_ping=True, pool_recycle=3600,
-                           connect_args={"local_infile": True} if local_infile else {})
-    event.listen(engine, "connect", _utc_session)
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get((url, local_infile))
+        if engine is None:
+            engine = create_engine(url, pool_pre_ping=True, pool_recycle=3600,
+                                   connect_args={"local_infile": True} if local_infile else {})
+            event.listen(engine, "connect", _utc_session)
+            _ENGINES[(url, local_infile)] = engine
     return engine
+
+
+def dispose_engines(database: str) -> None:
+    """Close the pooled connections of this process's engines on `database` and forget them (a scratch
+    database being dropped: its idle connections would otherwise count against max_connections)."""
+    with _ENGINES_LOCK:
+        gone = [_ENGINES.pop(key) for key, engine in list(_ENGINES.items()) if engine.url.database == database]
+    for engine in gone:
+        engine.dispose()
 
 
 def engine(settings: Settings, *, readonly: bool = False, role: MysqlRole | None = None,
