@@ -56,6 +56,10 @@ def test_the_sensor_leaves_a_slow_batch_alone(fresh_settings: Settings, spark: S
         job.join(timeout=300)
     assert not failures, failures
     assert verdicts, "no batch was seen in flight for longer than the staleness limit"
-    for verdict in verdicts:
+    # The batch may commit between the pulse read and the sensor's own: "healthy" is then right too.
+    busy = [verdict for verdict in verdicts
+            if not (isinstance(verdict, dg.SkipReason) and "stream healthy" in (verdict.skip_message or ""))]
+    assert busy, verdicts
+    for verdict in busy:
         assert isinstance(verdict, dg.SensorResult) and not verdict.run_requests
         assert "busy" in verdict.skip_reason.skip_message
