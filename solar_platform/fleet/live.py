@@ -298,17 +298,8 @@ class LiveFleet:
             log.warning("no new Kafka producer yet (%s); trying again in %.0f s", exc, self.stall_seconds)
             return
         abandoned = self.publisher.install_producer(fresh)
-        for chunk in abandoned:  # every one is in the spool: copied when Kafka went away, or drained from it
-            delivered = [i for i, f in enumerate(chunk.futures) if f.is_done and not f.failed()]
-            self.publisher.ledger.delivered += len(delivered)
-            if chunk.spool_seq is None:  # only while available; kept safe: spool what was not delivered
-                rest = sorted(set(range(len(chunk.keys))) - set(delivered))
-                self.spool_records(chunk.time_ms, [chunk.keys[i] for i in rest], [chunk.values[i] for i in rest])
-            else:
-                positions = chunk.frame_indices or range(len(chunk.keys))
-                self.spool.release(chunk.spool_seq, [positions[i] for i in delivered])
-            if chunk.cycle is not None:
-                self.cycle_settled(chunk.cycle, chunk_spooled=True)
+        for chunk, outcome in abandoned:  # what it never answered goes back to the spool, as an expiry does
+            self.summary_settled(chunk, outcome, now)
         self.summary.producers_replaced += 1
         log.warning("replaced the fleet's Kafka producer; the %d chunks it held are sent again from the spool",
                     len(abandoned))

@@ -159,12 +159,14 @@ class SentChunk:
         return index == len(futures)
 
     def settle(self) -> Settled:
-        """One pass over the completed futures (call once `done`)."""
+        """One pass over the futures (call once `done`; on an abandoned chunk, those not done are retried)."""
         delivered: list[int] = []
         retry: list[int] = []
         failed: list[tuple[int, BaseException]] = []
         for index, future in enumerate(self.futures):
-            if not future.failed():
+            if not future.is_done:
+                retry.append(index)
+            elif not future.failed():
                 delivered.append(index)
             elif isinstance(future.exception, PERMANENT_ERRORS):
                 failed.append((index, future.exception))
@@ -315,16 +317,19 @@ class FleetPublisher:
             raise FleetError(f"no metadata for topic {self.topic!r} yet: {exc}") from exc
         return fresh
 
-    def install_producer(self, fresh: KafkaProducer) -> list[SentChunk]:
-        """Put `fresh` in place of a producer that stopped sending; returns the chunks the old one held
-        (not settled: the caller sends them again). The old one is closed on a thread of its own.
+    def install_producer(self, fresh: KafkaProducer) -> list[tuple[SentChunk, Settled]]:
+        """Put `fresh` in place of a producer that stopped sending; returns the chunks the old one held,
+        settled as `settle_done` does, what it never answered to be retried. The old one is closed on a
+        thread of its own.
 
         Why: kafka-python 3.0.x's idempotent producer, once a batch it had sent expires, resets its
         producer id and never fetches a new one, so it sends nothing again (docs/reliability.md §9).
         """
         old, self.producer = self.producer, fresh
-        abandoned = list(self.pending)
+        abandoned = [(chunk, chunk.settle()) for chunk in self.pending]
         self.pending.clear()
+        for _chunk, outcome in abandoned:
+            self.ledger.delivered += len(outcome.delivered)
         threading.Thread(target=_force_close, args=(old, 0), name="fleet-old-producer-close", daemon=True).start()
         return abandoned
 
