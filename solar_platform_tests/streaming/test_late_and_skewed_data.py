@@ -7,7 +7,6 @@ table equals a recompute from panelData (`assert_derived_equal_recompute`).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -19,28 +18,17 @@ import pytest
 from pyspark.sql import SparkSession
 from sqlalchemy import text
 
-from solar_platform import kafka_clients
 from solar_platform.contracts import Reading
 from solar_platform.fleet.publisher import fast_forward
 from solar_platform.settings import Settings
 from solar_platform.storage import db
 from solar_platform.streaming.job import run_job
+from solar_platform_tests.history.late_data import publish
 from solar_platform_tests.storage.derived import assert_derived_equal_recompute
 
 pytestmark = pytest.mark.integration
 
 PANELS = ("panel-a", "panel-b", "panel-c")
-
-
-def _publish(settings: Settings, readings: list[Reading]) -> None:
-    producer = kafka_clients.producer(settings, "fleet", acks="all")
-    try:
-        for reading in readings:
-            producer.send(settings.topic, key=reading.panel_id.encode(),
-                          value=json.dumps(reading.to_message()).encode())
-        producer.flush()
-    finally:
-        producer.close()
 
 
 def _series(start: datetime, count: int, power: float = 100.0, step_s: float = 5.0) -> list[Reading]:
@@ -68,18 +56,18 @@ def test_late_readings_by_minutes_and_a_day_complete_their_windows(fresh_setting
     # Every other reading now; the missing ones arrive 2 minutes later, then yesterday's whole hour.
     on_time = [r for i, r in enumerate(_series(live_start, 120)) if (i // 3) % 2 == 0]
     late = [r for i, r in enumerate(_series(live_start, 120)) if (i // 3) % 2 == 1]
-    _publish(settings, on_time)
+    publish(settings, on_time)
     run_job(settings, "available-now", spark=spark)
     assert _window(settings, "panel-a", live_start) == (100.0 + 2 / 3 * 3, 3)  # readings 0, 2, 4 of 6
     assert_derived_equal_recompute(settings)
 
-    _publish(settings, late)
+    publish(settings, late)
     run_job(settings, "available-now", spark=spark)
     assert _window(settings, "panel-a", live_start) == (102.5, 6)  # the mean of all six, 100..105
     assert_derived_equal_recompute(settings)
 
     a_day_ago = live_start - timedelta(days=1)
-    _publish(settings, _series(a_day_ago, 720))
+    publish(settings, _series(a_day_ago, 720))
     run_job(settings, "available-now", spark=spark)
     assert _window(settings, "panel-c", a_day_ago) == (2102.5, 6)
     assert _count(settings, "SELECT COUNT(*) FROM panelData") == 3 * (120 + 720)
@@ -103,9 +91,9 @@ def test_backfill_of_yesterday_while_the_live_stream_runs(fresh_settings: Settin
         now = datetime.now(UTC).replace(microsecond=0)
         live = _series(now - timedelta(minutes=2), 24)
         yesterday = (now - timedelta(days=1)).replace(hour=10, minute=0, second=0)
-        _publish(settings, live[:36])
+        publish(settings, live[:36])
         summary = fast_forward(settings, start=yesterday, end=yesterday + timedelta(minutes=20), panels=8, seed=5)
-        _publish(settings, live[36:])
+        publish(settings, live[36:])
         expected = len(live) + summary.messages_delivered
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and not failure:
@@ -131,9 +119,9 @@ def test_a_clock_years_ahead_is_dead_lettered_and_stops_nobody(fresh_settings: S
     first, second = _series(start, 12), _series(start + timedelta(seconds=60), 12)
     wrong_clock = Reading("panel-b", 42.0, 1, now + timedelta(days=5 * 365))
     before_floor = Reading("panel-b", 42.0, 1, datetime(1999, 12, 31, 23, 59, tzinfo=UTC))
-    _publish(settings, [*first, wrong_clock, before_floor])
+    publish(settings, [*first, wrong_clock, before_floor])
     run_job(settings, "available-now", spark=spark)
-    _publish(settings, second)  # later batches still write their windows
+    publish(settings, second)  # later batches still write their windows
     run_job(settings, "available-now", spark=spark)
 
     assert _count(settings, "SELECT COUNT(*) FROM panelData") == len(first) + len(second)
@@ -150,10 +138,10 @@ def test_a_re_sent_reading_with_a_changed_value_changes_its_window(fresh_setting
                                                                    spark: SparkSession) -> None:
     settings = fresh_settings
     start = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
-    _publish(settings, _series(start, 12))
+    publish(settings, _series(start, 12))
     run_job(settings, "available-now", spark=spark)
     assert _window(settings, "panel-a", start) == (102.5, 6)
-    _publish(settings, [Reading("panel-a", 160.0, 0, start + timedelta(seconds=10))])  # was 102 W, status 1
+    publish(settings, [Reading("panel-a", 160.0, 0, start + timedelta(seconds=10))])  # was 102 W, status 1
     run_job(settings, "available-now", spark=spark)
     changed = _window(settings, "panel-a", start)
     assert changed is not None and changed[1] == 6
@@ -167,7 +155,7 @@ def test_a_re_sent_reading_with_a_changed_value_changes_its_window(fresh_setting
 def test_a_host_in_tokyo_stores_and_reports_utc(fresh_settings: Settings) -> None:
     settings = fresh_settings
     start = datetime(2024, 6, 1, 23, 59, 30, tzinfo=UTC)  # a UTC day edge, 08:59 in Tokyo
-    _publish(settings, [*_series(start, 12), Reading("panel-a", 1.0, 1, datetime.now(UTC) + timedelta(days=1))])
+    publish(settings, [*_series(start, 12), Reading("panel-a", 1.0, 1, datetime.now(UTC) + timedelta(days=1))])
     env = {**os.environ, "TZ": "Asia/Tokyo", "SOLAR_HOME": str(settings.home_dir),
            "SOLAR_MYSQL_DATABASE": settings.mysql_database, "SOLAR_TOPIC": settings.topic}
     done = subprocess.run([sys.executable, "-m", "solar_platform", "stream", "run", "--trigger", "available-now"],
