@@ -18,6 +18,8 @@ read before its readings are in.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,19 +35,34 @@ from solar_platform.storage.db import PANEL_LATEST, PANELS, WINDOWS
 from solar_platform.storage.health import faults as fault_rules
 from solar_platform.storage.windows import WINDOW_SECONDS
 
-# One row per (panel, minute slot): the minute's readings, from its window summaries.
-_MINUTES = f"""
-    SELECT Panel_id, FLOOR((UNIX_TIMESTAMP(window_start) - :origin) / :step) AS slot,
-           SUM(reading_count), SUM(readings_on), SUM(power_on_sum) / NULLIF(SUM(readings_on), 0),
-           MIN(power_on_min), MAX(power_on_max), MIN(power_min), MAX(power_max),
-           UNIX_TIMESTAMP(MAX(last_on_time)), UNIX_TIMESTAMP(MAX(last_off_time)), UNIX_TIMESTAMP(MIN(first_time))
+# The fields of one 30-s window summary that a minute's features combine, in the order of a line of
+# `_WINDOW_LINES`. A minute is its windows' sums (counts, the status-1 power sum) and extremes.
+_WINDOW_FIELDS = ("reading_count", "readings_on", "power_on_sum", "power_on_min", "power_on_max", "power_min",
+                  "power_max", "UNIX_TIMESTAMP(last_on_time)", "UNIX_TIMESTAMP(last_off_time)",
+                  "UNIX_TIMESTAMP(first_time)")
+# The window summaries of `[since, until)` as text, one string per window (and per `parts` slice of the
+# fleet), a line per (panel, window) led by the panel id: parsed by pandas' C reader, where pymysql would
+# build a Python tuple per row (12-25 s for a minute at 200k panels). Each line names its panel, so the
+# lines' order does not matter. Panel ids cannot hold a space or a line break (`PANEL_ID_PATTERN`); a
+# NULL is written `nan`. No ORDER BY: on the time-first key a window is one contiguous index range.
+_WINDOW_LINE = "CONCAT_WS(' ', Panel_id, " + ", ".join(f"IFNULL({f}, 'nan')" for f in _WINDOW_FIELDS) + ")"
+_WINDOW_LINES = f"""
+    SELECT UNIX_TIMESTAMP(window_start), COUNT(*), GROUP_CONCAT({_WINDOW_LINE} SEPARATOR '\\n')
     FROM {WINDOWS} WHERE window_start >= :since AND window_start < :until
-    GROUP BY Panel_id, slot"""
+    GROUP BY window_start{{split}}"""
+_SPLIT = ", MOD(CRC32(Panel_id), :parts)"
+# GROUP_CONCAT's result is cut at max_allowed_packet whatever group_concat_max_len says; a window whose
+# text would pass it is read again in more slices. A line is ~60-100 bytes; plan for 128.
+_LINE_BYTES = 128
+_TEXT_BYTES_LIMIT: int | None = None  # a lower cap than the packet's (tests: to exercise the slicing)
 _REGISTRY_STAMP = f"SELECT COUNT(*), MAX(updated_at) FROM {PANELS}"
 _REGISTRY = f"SELECT panel_id, pmax_w, retired_at IS NOT NULL, site_id FROM {PANELS}"
 _LAST_SEEN = f"SELECT panel_id, UNIX_TIMESTAMP(last_seen) FROM {PANEL_LATEST}"
-# BucketFeatures' float arrays in the column order of `_MINUTES` after the two counts.
+# BucketFeatures' float arrays, in the order of `_WINDOW_FIELDS` after the two counts and the sum.
 _FLOAT_FIELDS = ("mean_on", "min_on", "max_on", "min_power", "max_power", "last_on", "last_off", "first_time")
+# How a minute combines each extreme of its windows (NaN, a NULL, loses to any number, as in SQL).
+_EXTREMES = (("min_on", np.fmin), ("max_on", np.fmax), ("min_power", np.fmin), ("max_power", np.fmax),
+             ("last_on", np.fmax), ("last_off", np.fmax), ("first_time", np.fmin))
 
 
 # (site ids, times) -> the power model's P/Pmax, (times, sites): `storage.health.expected`.
@@ -84,12 +101,116 @@ def cache_for(key: tuple[object, ...]) -> FeatureCache:
     return _CACHES.setdefault(key, FeatureCache())
 
 
-def _read_minutes(conn: Connection, origin_s: float, step: float, since_s: float, until_s: float
-                  ) -> list[tuple[object, ...]]:
+@dataclass
+class WindowMinutes:
+    """Minute features read from the window summaries: `fields[name][slot - first_slot, column]` for the
+    slots `first_slot`... and the panels `panel_ids` (those with summaries in the range, in no order)."""
+
+    first_slot: int
+    panel_ids: pd.Index
+    fields: dict[str, npt.NDArray[np.generic]]
+
+
+class _Minutes:
+    """Adds window summaries to the minutes they belong to: counts and the status-1 power sum add up,
+    extremes take the extreme (a column per panel, grown as panels appear)."""
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self.ids = pd.Index([], dtype=object)
+        self.arrays: dict[str, npt.NDArray[np.generic]] = {
+            "count": np.zeros((slots, 0), np.int64), "count_on": np.zeros((slots, 0), np.int64),
+            "on_sum": np.zeros((slots, 0)), **{name: np.zeros((slots, 0)) for name, _ in _EXTREMES}}
+        self._last: tuple[npt.NDArray[np.object_], npt.NDArray[np.intp]] | None = None
+
+    def _columns(self, ids: npt.NDArray[np.object_]) -> npt.NDArray[np.intp]:
+        # Consecutive windows mostly hold the same panels in the same order: skip the hashing then.
+        if self._last is not None and len(self._last[0]) == len(ids) and np.array_equal(self._last[0], ids):
+            return self._last[1]
+        columns = self.ids.get_indexer(ids)
+        new = columns < 0
+        if new.any():  # a window holds each panel once, so these are distinct
+            columns[new] = len(self.ids) + np.arange(int(new.sum()))
+            self.ids = self.ids.append(pd.Index(ids[new], dtype=object))
+            for name, array in self.arrays.items():
+                fill = 0 if name in ("count", "count_on", "on_sum") else np.nan
+                self.arrays[name] = np.hstack([array, np.full((self.slots, int(new.sum())), fill, array.dtype)])
+        self._last = (ids, columns)
+        return columns
+
+    def add(self, slot: int, ids: npt.NDArray[np.object_], values: npt.NDArray[np.float64]) -> None:
+        """One window's lines (each panel once): `values` in the order of `_WINDOW_FIELDS`."""
+        if not 0 <= slot < self.slots:
+            return
+        columns, a = self._columns(ids), self.arrays
+        a["count"][slot, columns] += values[:, 0].astype(np.int64)
+        a["count_on"][slot, columns] += values[:, 1].astype(np.int64)
+        a["on_sum"][slot, columns] += values[:, 2]
+        for k, (name, pick) in enumerate(_EXTREMES):
+            a[name][slot, columns] = pick(a[name][slot, columns], values[:, 3 + k])
+
+    def result(self, first_slot: int) -> WindowMinutes:
+        a = self.arrays
+        with np.errstate(invalid="ignore", divide="ignore"):  # SUM(power_on_sum) / NULLIF(SUM(readings_on), 0)
+            mean_on = np.where(a["count_on"] > 0, a["on_sum"] / a["count_on"], np.nan)
+        fields = {"count": a["count"], "count_on": a["count_on"], "mean_on": mean_on,
+                  **{name: a[name] for name, _ in _EXTREMES}}
+        return WindowMinutes(first_slot, self.ids, fields)
+
+
+def _parse_lines(blob: str) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float64]]:
+    """A window's `_WINDOW_LINE`s -> panel ids and a (lines x fields) float array. `round_trip`: each
+    number is the double MariaDB printed (shortest round-trip text), as pymysql would read it."""
+    numbers = range(1, len(_WINDOW_FIELDS) + 1)
+    frame = pd.read_csv(io.StringIO(blob), sep=" ", header=None, names=[0, *numbers], engine="c",
+                        dtype={0: str, **dict.fromkeys(numbers, np.float64)}, quoting=csv.QUOTE_NONE,
+                        keep_default_na=False, na_values=dict.fromkeys(numbers, ["nan"]),
+                        float_precision="round_trip")
+    return frame[0].to_numpy(dtype=object), frame[list(numbers)].to_numpy(dtype=np.float64)
+
+
+def _read_minutes(conn: Connection, origin_s: float, step: float, since_s: float, until_s: float,
+                  panels_hint: int = 0) -> WindowMinutes:
+    """The minutes `[since_s, until_s)` (slots counted from `origin_s`) of every panel with window
+    summaries there, one minute's windows a query, each window as one string (`_WINDOW_LINES`)."""
+    first_slot = round((since_s - origin_s) / step)
+    minutes = _Minutes(max(0, round((until_s - since_s) / step)))
     if until_s <= since_s:
-        return []
-    return conn.execute(text(_MINUTES), {"origin": origin_s, "step": step, "since": _naive(since_s),
-                                         "until": _naive(until_s)}).all()
+        return minutes.result(first_slot)
+    old_len, packet = conn.execute(text("SELECT @@SESSION.group_concat_max_len, @@max_allowed_packet")).one()
+    cap = min(int(packet), _TEXT_BYTES_LIMIT or int(packet))  # GROUP_CONCAT returns no more than the packet
+    parts = max(1, math.ceil(panels_hint * _LINE_BYTES / cap))
+    conn.execute(text("SET SESSION group_concat_max_len = :cap"), {"cap": cap})
+    try:
+        start = since_s
+        while start < until_s:
+            end = min(start + step, until_s)
+            todo = [(start, end, parts)]
+            while todo:
+                lo, hi, n = todo.pop()
+                windows: dict[float, list[tuple[npt.NDArray[np.object_], npt.NDArray[np.float64]]]] = {}
+                cut: set[float] = set()
+                query = _WINDOW_LINES.format(split=_SPLIT if n > 1 else "")
+                for window_s, count, blob in conn.execute(text(query), {"since": _naive(lo), "until": _naive(hi),
+                                                                        "parts": n}):
+                    window_s = float(window_s)
+                    if window_s in cut:
+                        continue
+                    piece = _parse_lines(blob) if len(blob) < cap else None  # at the cap: cut
+                    if piece is None or len(piece[0]) != int(count):
+                        cut.add(window_s)
+                        windows.pop(window_s, None)
+                        continue
+                    windows.setdefault(window_s, []).append(piece)
+                for window_s, pieces in windows.items():
+                    slot = math.floor((window_s - origin_s) / step) - first_slot
+                    for ids, values in pieces:
+                        minutes.add(slot, ids, values)
+                todo.extend((w, w + WINDOW_SECONDS, 2 * n) for w in cut)  # those windows again, in more slices
+            start = end
+    finally:
+        conn.execute(text("SET SESSION group_concat_max_len = :old"), {"old": int(old_len)})
+    return minutes.result(first_slot)
 
 
 def load_features(conn: Connection, th: fault_rules.FaultThresholds, *, until_s: float,
@@ -117,19 +238,19 @@ def load_features(conn: Connection, th: fault_rules.FaultThresholds, *, until_s:
     if not warm or cache.stored_last_seen is None:
         # Panels silent for longer than the lookback: their newest reading, from what the stream keeps.
         cache.stored_last_seen = {pid: float(seen) for pid, seen in conn.execute(text(_LAST_SEEN)) if seen is not None}
-    rows = _read_minutes(conn, origin_s, step, read_from, until_s)
-
     registry = cache.registry
+    minutes = _read_minutes(conn, origin_s, step, read_from, until_s, panels_hint=len(registry))
+
     kept_ids = list(cache.feats.panel_ids) if warm and cache.feats is not None else []
     ids = sorted(({pid for pid, (_, gone, _s) in registry.items() if not gone} | set(kept_ids)
-                  | {row[0] for row in rows}) - {pid for pid, (_, gone, _s) in registry.items() if gone})
+                  | set(minutes.panel_ids)) - {pid for pid, (_, gone, _s) in registry.items() if gone})
     index = pd.Index(ids, dtype=object)
     feats = fault_rules.BucketFeatures.empty(
         ids, np.array([np.nan if registry.get(pid, (None,))[0] is None else registry[pid][0] for pid in ids]),
         origin_s + step * np.arange(m))
     if warm and cache.feats is not None:
         _carry_over(cache.feats, feats, index, shift=int(round((until_s - cache.until_s) / step)))
-    _fill(feats, index, rows)
+    _place(feats, index, minutes)
     newest = feats.newest_reading()[-1] if m else np.full(len(ids), -np.inf)
     stored = np.array([cache.stored_last_seen.get(pid, np.nan) for pid in ids]) if ids else np.zeros(0)
     seen = np.fmax(np.where(np.isfinite(newest), newest, np.nan), stored)
@@ -159,16 +280,11 @@ def _carry_over(old: fault_rules.BucketFeatures, new: fault_rules.BucketFeatures
         target[np.ix_(rows - shift, dst_cols)] = source[np.ix_(rows, src_cols)]
 
 
-def _fill(feats: fault_rules.BucketFeatures, index: pd.Index, rows: list[tuple[object, ...]]) -> None:
-    if not rows:
-        return
-    panel = index.get_indexer(pd.Index([row[0] for row in rows], dtype=object))
-    slot = np.array([int(row[1]) for row in rows], dtype=np.int64)
-    ok = (panel >= 0) & (slot >= 0) & (slot < len(feats.bucket_start))
-    panel, slot = panel[ok], slot[ok]
-    values = [row for row, good in zip(rows, ok.tolist(), strict=True) if good]
-    feats.count[slot, panel] = np.array([int(row[2]) for row in values], dtype=np.int64)
-    feats.count_on[slot, panel] = np.array([int(row[3] or 0) for row in values], dtype=np.int64)
-    for k, name in enumerate(_FLOAT_FIELDS):
-        getattr(feats, name)[slot, panel] = np.array(
-            [np.nan if row[4 + k] is None else float(row[4 + k]) for row in values], dtype=np.float64)
+def _place(feats: fault_rules.BucketFeatures, index: pd.Index, minutes: WindowMinutes) -> None:
+    """Put the minutes read into their slots, for the panels kept (not retired)."""
+    columns = index.get_indexer(minutes.panel_ids)
+    keep = columns >= 0
+    rows = slice(minutes.first_slot, minutes.first_slot + len(next(iter(minutes.fields.values()))))
+    for name, values in minutes.fields.items():
+        target: npt.NDArray[np.generic] = getattr(feats, name)
+        target[rows, columns[keep]] = values[:, keep]
