@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from sqlalchemy import text
 
 from solar_platform.settings import Settings
 from solar_platform.storage import db
 from solar_platform.storage.health import faults as fault_rules
+from solar_platform.storage.health import features
 from solar_platform.storage.health.features import FeatureCache, load_features
 from solar_platform_tests.orchestration.conftest import register_panels
 from solar_platform_tests.stream_writes import write_as_stream
@@ -85,3 +87,46 @@ def test_features_from_summaries_equal_the_reference_and_read_each_minute_once(f
         PANELS, np.full(len(PANELS), 400.0), times, power, status, present,
         bucket_start=cold.bucket_start, step_seconds=th.step_seconds)
     _assert_same(cold, reference)
+
+
+def test_features_read_as_text_keep_unusual_ids_minutes_without_status_1_and_sliced_windows(
+        fresh_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The windows come back as text lines led by the panel id: ids the contract allows that look
+    like numbers or NULLs stay ids; a minute with no status-1 reading has no status-1 mean or
+    extremes (NULL in SQL, NaN here); a window longer than the packet is read again in slices and
+    counted once."""
+    settings = fresh_settings.model_copy(update={"interval_seconds": 5.0})
+    panels = ["nan", "NULL", "007", "1e3", "a:b.c_d-e", "inf", "Z" * 64]
+    rng = np.random.default_rng(7)
+    ticks = 120  # 10 minutes
+    power = rng.uniform(0, 400, (ticks, len(panels)))  # full doubles: the text must round-trip them
+    status = (rng.random((ticks, len(panels))) > 0.3).astype(np.int8)
+    status[24:36, 0] = 0  # "nan": minute 2 with status 0 only
+    status[:, 1] = 0  # "NULL": never on
+    present = np.ones((ticks, len(panels)), dtype=bool)
+    present[60:84, 2] = False  # "007": silent for two minutes
+    rows = [(panel, float(power[t, i]), int(status[t, i]), START + timedelta(seconds=5 * t))
+            for t in range(ticks) for i, panel in enumerate(panels) if present[t, i]]
+    register_panels(settings, dict.fromkeys(panels, 400.0))
+    write_as_stream(settings, rows, batch_seconds=5.0, commit_delay_seconds=1.0)
+    th = _thresholds(settings)
+    until = (START + timedelta(minutes=10)).replace(tzinfo=UTC).timestamp()
+
+    with db.engine(settings).connect() as conn:
+        length = conn.execute(text("SELECT @@SESSION.group_concat_max_len")).scalar()
+        whole = load_features(conn, th, until_s=until)
+        monkeypatch.setattr(features, "_TEXT_BYTES_LIMIT", 300)  # ~3 lines: every window is sliced
+        sliced = load_features(conn, th, until_s=until)
+        assert conn.execute(text("SELECT @@SESSION.group_concat_max_len")).scalar() == length  # put back
+    _assert_same(sliced, whole)
+    times = np.array([START.replace(tzinfo=UTC).timestamp() + 5 * t for t in range(ticks)])
+    reference = fault_rules.features_from_readings(
+        panels, np.full(len(panels), 400.0), times, power, status, present,
+        bucket_start=whole.bucket_start, step_seconds=th.step_seconds)
+    _assert_same(whole, reference)
+    assert sorted(whole.panel_ids) == sorted(panels)
+    nan_col, null_col = whole.panel_ids.index("nan"), whole.panel_ids.index("NULL")
+    slot = int(np.flatnonzero(whole.bucket_start == START.replace(tzinfo=UTC).timestamp() + 120)[0])
+    assert whole.count[slot, nan_col] == 12 and whole.count_on[slot, nan_col] == 0
+    assert np.isnan(whole.mean_on[slot, nan_col]) and np.isnan(whole.min_on[slot, nan_col])
+    assert np.isnan(whole.last_on[:, null_col]).all() and (whole.count[:, null_col] > 0).any()

@@ -273,11 +273,15 @@ def _carry_over(old: fault_rules.BucketFeatures, new: fault_rules.BucketFeatures
     columns = index.get_indexer(pd.Index(old.panel_ids, dtype=object))
     keep = columns >= 0
     src_cols, dst_cols = np.flatnonzero(keep), columns[keep]
-    rows = np.arange(shift, m)  # old rows still in the window
+    same = len(src_cols) == len(dst_cols) == len(old.panel_ids) == len(new.panel_ids)  # then both are 0..n-1
     for name in ("count", "count_on", *_FLOAT_FIELDS):
         source: npt.NDArray[np.generic] = getattr(old, name)
         target: npt.NDArray[np.generic] = getattr(new, name)
-        target[np.ix_(rows - shift, dst_cols)] = source[np.ix_(rows, src_cols)]
+        # the old rows still in the window (shift onwards) move `shift` rows up; slices, not np.ix_
+        if same:
+            target[: m - shift] = source[shift:]
+        else:
+            target[: m - shift, dst_cols] = source[shift:, src_cols]
 
 
 def _place(feats: fault_rules.BucketFeatures, index: pd.Index, minutes: WindowMinutes) -> None:
