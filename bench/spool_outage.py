@@ -6,10 +6,10 @@ brokers, so run it on a stack no one else is using).
     .venv/bin/python bench/spool_outage.py --panels 200000 --interval 5 --outage 60 --topic-only
 
 1. A scratch database and topic on the running stack; the stream (`stream run`, continuous, in its
-   own process) and a live fleet (`run_live` in this process, its spool in a temporary directory).
-   With `--topic-only` there is no stream: the count is made on the topic alone (the fleet's side
-   of the promise; at 200k panels the stream on a 2-core machine cannot take 40k readings/s, see
-   docs/benchmarks.md).
+   own process, started again when it exits, as supervisord does) and a live fleet (`run_live` in
+   this process, its spool in a temporary directory). With `--topic-only` there is no stream: the
+   count is made on the topic alone (the fleet's side of the promise; at 200k panels the stream on a
+   2-core machine cannot take 40k readings/s, see docs/benchmarks.md).
 2. After `--warmup` cycles, both brokers are stopped through supervisord for `--outage` seconds,
    then started again.
 3. The fleet runs on until its spool is empty and `--after` more cycles are done, then stops; the
@@ -25,6 +25,7 @@ to recover.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -109,6 +110,46 @@ def topic_copies(settings: Settings) -> tuple[int, int, Counter[int]]:
             Counter({int(t): int(n) for t, n in zip(stamps, per_stamp, strict=True)}))
 
 
+class Restarted:
+    """A command in its own process, started again 1 s after it exits, as supervisord's `autorestart` does
+    for the `stream` program: a stream whose brokers stay away past its Kafka consumer's timeout (60 s)
+    fails its query and exits."""
+
+    def __init__(self, command: list[str], env: dict[str, str], log: Path) -> None:
+        self.command, self.env, self.log = command, env, log
+        self.exits: list[int] = []  # exit codes of the processes that ended before `stop`
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()  # `stop` must not miss a process being started
+        self.process: subprocess.Popen[bytes] | None = None
+        self.thread = threading.Thread(target=self.run, name="stream", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def run(self) -> None:
+        with self.log.open("ab") as log:
+            while True:
+                with self.lock:
+                    if self.stopping.is_set():
+                        return
+                    self.process = process = subprocess.Popen(
+                        self.command, cwd=PROJECT_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                        start_new_session=True)
+                code = process.wait()
+                if self.stopping.is_set():
+                    return
+                self.exits.append(code)
+                self.stopping.wait(1.0)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping.set()
+            if self.process is not None and self.process.poll() is None:
+                self.process.terminate()
+                self.process.wait(timeout=120)
+        self.thread.join(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--panels", type=int, default=20_000)
@@ -125,7 +166,8 @@ def main() -> None:
     figures: dict[str, object] = {"panels": args.panels, "interval_s": args.interval, "outage_s": args.outage,
                                   "cpus": os.cpu_count(), "started": datetime.now(UTC).isoformat()}
     with tempfile.TemporaryDirectory(prefix="spool-outage-") as work, \
-            scratch_environment(base, f"b_spool_{uuid.uuid4().hex[:8]}") as settings:
+            scratch_environment(base, f"b_spool_{uuid.uuid4().hex[:8]}") as settings, \
+            contextlib.ExitStack() as cleanup:
         settings = settings.model_copy(update={"interval_seconds": args.interval,
                                                "fleet_spool_dir": Path(work) / "spool",
                                                "fleet_spool_max_bytes": args.spool_max_mb << 20})
@@ -134,9 +176,10 @@ def main() -> None:
                "SOLAR_MYSQL_PORT": str(settings.mysql_port)}
         stream = None
         if not args.topic_only:
-            with (Path(work) / "stream.log").open("wb") as log:
-                stream = subprocess.Popen([sys.executable, "-m", "solar_platform", "stream", "run"], cwd=PROJECT_DIR,
-                                          env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            stream = Restarted([sys.executable, "-m", "solar_platform", "stream", "run"], env,
+                               Path(work) / "stream.log")
+            stream.start()
+            cleanup.callback(stream.stop)  # also when the bench fails: no stream left on a dropped topic
         stop = threading.Event()
         latest: list[PublishSummary] = []
         cycle_starts: list[float] = []
@@ -205,8 +248,9 @@ def main() -> None:
                     lambda: sum(cycles_in_panel_data(settings).values()) >= generated, args.catch_up,
                     "panelData to hold every reading", poll=10) + (time.monotonic() - restarted_at)
             finally:
-                stream.terminate()
-                stream.wait(timeout=120)
+                stream.stop()
+            figures["stream_restarts"] = len(stream.exits)
+            figures["stream_exit_codes"] = stream.exits
             per_cycle = cycles_in_panel_data(settings)
         read_from = time.monotonic()
         records, distinct, per_stamp = topic_copies(settings)
@@ -220,6 +264,7 @@ def main() -> None:
             "lost_before_topic": generated - distinct,
             "spooled": summary.messages_spooled, "drained": summary.messages_drained,
             "dropped_from_spool": summary.messages_dropped, "failed": summary.messages_failed,
+            "producers_replaced": summary.producers_replaced,
             "kafka_outages_seen": summary.kafka_outages, "kafka_unavailable_s": round(summary.kafka_unavailable_s, 1),
             "cycles_late": summary.cycles_late, "cycles_skipped": summary.cycles_skipped,
             "longest_gap_between_cycles_s": round(max(gaps), 2),
