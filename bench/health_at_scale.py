@@ -229,7 +229,8 @@ def time_grafana(settings: Any, panel_id: str, repeats: int, cap_s: int | None) 
         for board in dashboards().values():
             start = relative_range(board["time"]["from"], now)
             for query in queries(board):
-                sql = expand(query.sql, QueryContext(start, now, query.interval, {"panel": panel_id}))
+                sql = expand(query.sql, QueryContext(start, now, query.interval,
+                                                {"panel": panel_id, "site": "(all)", "search": panel_id}))
                 samples, rows, error = [], 0, None
                 for _ in range(repeats):
                     started = time.perf_counter()
