@@ -13,9 +13,9 @@ def test_migrations_are_idempotent_and_keyed(fresh_settings):
     assert inspector.get_pk_constraint(db.READINGS)["constrained_columns"] == ["Panel_id", "time_data"]
     # summaries clustered by time (a minute of the fleet is one range), a panel's range by its own key
     assert inspector.get_pk_constraint(db.WINDOWS)["constrained_columns"] == ["window_start", "Panel_id"]
-    assert inspector.get_pk_constraint(db.PANEL_BUCKETS)["constrained_columns"] == ["bucket_start", "panel_id"]
-    panel_first = {tuple(ix["column_names"]) for t in (db.WINDOWS, db.PANEL_BUCKETS) for ix in inspector.get_indexes(t)}
-    assert {("Panel_id", "window_start"), ("panel_id", "bucket_start")} <= panel_first
+    assert ("Panel_id", "window_start") in {tuple(ix["column_names"]) for ix in inspector.get_indexes(db.WINDOWS)}
+    # a panel's buckets together: its lifetime energy sums every one kept
+    assert inspector.get_pk_constraint(db.PANEL_BUCKETS)["constrained_columns"] == ["panel_id", "bucket_start"]
     # the seed's column order, for clients that SELECT *
     assert [c["name"] for c in inspector.get_columns(db.READINGS)] == [
         "Panel_id",
