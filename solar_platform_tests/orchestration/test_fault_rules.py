@@ -117,9 +117,13 @@ def test_stuck_at_half_pmax_is_found_and_is_not_also_underperforming():
     assert set(replayed.opened()) == {("panel-000003", "stuck")}
 
 
-def test_peer_median_leaves_the_panel_itself_out():
-    rng = np.random.default_rng(3)
-    values = rng.uniform(0, 1, (6, 7))
+@pytest.mark.parametrize("seed", range(40))
+def test_peer_median_leaves_the_panel_itself_out(seed: int) -> None:
+    """Against the median of the others taken one panel at a time, with ties (a stuck or clipped
+    fleet repeats values), panels that are no peer (NaN) and rows of one or no peer."""
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(1, 7)), int(rng.integers(1, 10)))
+    values = rng.uniform(0, 1, shape) if seed % 2 else rng.integers(0, 3, shape).astype(float)
     values[rng.uniform(size=values.shape) < 0.3] = np.nan
     median, peers = fault_rules.peer_median(values)
     for r in range(values.shape[0]):

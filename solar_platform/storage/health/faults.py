@@ -222,23 +222,38 @@ def peer_median(values: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
 
     Row-wise over (m, n); NaN marks a panel that is no peer. A panel never serves as its own
     reference, which matters in a fleet of 2 (each panel is judged by the other).
+
+    Only a few order statistics around the middle of each row decide every leave-one-out median,
+    so they are found by `np.partition` (linear) rather than a sort of the row: with the row's k
+    finite values sorted as s, removing a value v leaves s[j] at j when v > s[j] and s[j + 1] when
+    v <= s[j] (ties give the same value either way).
     """
     m, n = values.shape
     ok = np.isfinite(values)
-    filled = np.where(ok, values, np.inf)
-    order = np.argsort(filled, axis=1, kind="stable")
-    ranked = np.take_along_axis(filled, order, axis=1)
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.broadcast_to(np.arange(n), (m, n)).copy(), axis=1)
-    peers = ok.sum(axis=1)[:, None] - ok.astype(np.int64)  # (m, n)
+    k = ok.sum(axis=1)  # (m,)
+    peers = k[:, None] - ok.astype(np.int64)  # (m, n)
+    # s[(k-2)//2 ... k//2 + 1]: what any panel's leave-one-out median (or a non-peer's median) reads
+    low = np.maximum((k - 2) // 2, 0)
+    middle = np.full((m, 4), np.nan)
+    for row in range(m):
+        finite = values[row, ok[row]]
+        if not finite.size:
+            continue
+        wanted = np.minimum(low[row] + np.arange(4), finite.size - 1)
+        middle[row] = np.partition(finite, np.unique(wanted))[wanted]
 
-    def element(k: npt.NDArray[np.int64]) -> FloatArray:
-        # k-th smallest of the row without the panel itself (which sits at `rank`)
-        shifted = k + (ok & (k >= rank))
-        return np.take_along_axis(ranked, np.clip(shifted, 0, max(n - 1, 0)), axis=1)
+    def at(j: npt.NDArray[np.int64]) -> FloatArray:  # s[j] per (row, panel), j within low..low+3
+        return np.take_along_axis(middle, np.clip(j - low[:, None], 0, 3), axis=1)
+
+    def without_self(j: npt.NDArray[np.int64]) -> FloatArray:  # j-th of the row without the panel itself
+        s_j = at(j)
+        return np.where(ok & (values <= s_j), at(j + 1), s_j)
 
     with np.errstate(invalid="ignore"):
-        median = (element((peers - 1) // 2) + element(peers // 2)) / 2.0
+        a, b = (peers - 1) // 2, peers // 2
+        own = (without_self(a) + without_self(b)) / 2.0  # a peer: the others' median
+        others = (at(a) + at(b)) / 2.0  # no peer itself: the median of every peer
+        median = np.where(ok, own, others)
     return np.where(peers > 0, median, np.nan), peers
 
 

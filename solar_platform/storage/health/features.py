@@ -22,7 +22,7 @@ import csv
 import io
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -91,6 +91,10 @@ class FeatureCache:
     registry_stamp: tuple[object, ...] | None = None
     registry: dict[str, tuple[float | None, bool, str]] | None = None  # panel -> (pmax, retired, site)
     stored_last_seen: dict[str, float] | None = None  # panel_latest at the last full read
+    # The features' panels as an index, and their stored last seen in that order (the fast path's).
+    index: pd.Index | None = None
+    stored: npt.NDArray[np.float64] | None = None
+    site_ids: list[str] = field(default_factory=list)  # the sites of `feats.site_index`, in order
 
 
 _CACHES: dict[tuple[object, ...], FeatureCache] = {}
@@ -220,7 +224,8 @@ def load_features(conn: Connection, th: fault_rules.FaultThresholds, *, until_s:
     and not retired, or seen in the window), reading only what `cache` does not hold yet.
 
     Each panel's site comes with them (peers are judged per site); `expected(site_ids, times)`,
-    when given, is the power model's P/Pmax per site at the buckets' middles (`model_shape`)."""
+    when given, is the power model's P/Pmax per site at the buckets' middles (`model_shape`).
+    With a `cache`, the features returned are the cache's own: its next call moves them on in place."""
     step, m = th.step_seconds, th.lookback_buckets
     if step % WINDOW_SECONDS:
         raise ValueError(f"the health step ({step} s) must be a whole number of {WINDOW_SECONDS}-s windows")
@@ -231,7 +236,8 @@ def load_features(conn: Connection, th: fault_rules.FaultThresholds, *, until_s:
     read_from = cache.until_s if warm else origin_s
 
     stamp = tuple(conn.execute(text(_REGISTRY_STAMP)).one())
-    if cache.registry is None or stamp != cache.registry_stamp:
+    registry_kept = cache.registry is not None and stamp == cache.registry_stamp
+    if not registry_kept:
         cache.registry = {pid: (None if pmax is None else float(pmax), bool(gone), site)
                           for pid, pmax, gone, site in conn.execute(text(_REGISTRY))}
         cache.registry_stamp = stamp
@@ -240,6 +246,11 @@ def load_features(conn: Connection, th: fault_rules.FaultThresholds, *, until_s:
         cache.stored_last_seen = {pid: float(seen) for pid, seen in conn.execute(text(_LAST_SEEN)) if seen is not None}
     registry = cache.registry
     minutes = _read_minutes(conn, origin_s, step, read_from, until_s, panels_hint=len(registry))
+    if warm and registry_kept and _advance(cache, minutes, until_s, origin_s, step):
+        feats = cache.feats
+        assert feats is not None
+        _finish(feats, cache.stored, step, expected, cache.site_ids)
+        return feats
 
     kept_ids = list(cache.feats.panel_ids) if warm and cache.feats is not None else []
     ids = sorted(({pid for pid, (_, gone, _s) in registry.items() if not gone} | set(kept_ids)
@@ -251,18 +262,48 @@ def load_features(conn: Connection, th: fault_rules.FaultThresholds, *, until_s:
     if warm and cache.feats is not None:
         _carry_over(cache.feats, feats, index, shift=int(round((until_s - cache.until_s) / step)))
     _place(feats, index, minutes)
-    newest = feats.newest_reading()[-1] if m else np.full(len(ids), -np.inf)
     stored = np.array([cache.stored_last_seen.get(pid, np.nan) for pid in ids]) if ids else np.zeros(0)
-    seen = np.fmax(np.where(np.isfinite(newest), newest, np.nan), stored)
-    feats.last_seen = seen
-    cache.feats, cache.until_s = feats, until_s
+    cache.feats, cache.until_s, cache.index, cache.stored = feats, until_s, index, stored
     panel_site = [registry[pid][2] if pid in registry else DEFAULT_SITE_ID for pid in ids]
-    site_ids = sorted(set(panel_site))
-    feats.site_index = np.searchsorted(np.array(site_ids, dtype=object), np.array(panel_site, dtype=object)
+    cache.site_ids = sorted(set(panel_site))
+    feats.site_index = np.searchsorted(np.array(cache.site_ids, dtype=object), np.array(panel_site, dtype=object)
                                        ).astype(np.int64) if ids else np.zeros(0, np.int64)
+    _finish(feats, stored, step, expected, cache.site_ids)
+    return feats
+
+
+def _finish(feats: fault_rules.BucketFeatures, stored: npt.NDArray[np.float64] | None, step: float,
+            expected: ExpectedShape | None, site_ids: list[str]) -> None:
+    """Each panel's newest reading at all (the window's, or the stored one) and the model's shape."""
+    newest = feats.newest_reading()[-1] if len(feats.bucket_start) else np.full(len(feats.panel_ids), -np.inf)
+    feats.last_seen = np.fmax(np.where(np.isfinite(newest), newest, np.nan),
+                              stored if stored is not None else np.full(len(feats.panel_ids), np.nan))
     if expected is not None:  # not cached: the model is cheap, and its sites may be edited
         feats.model_shape = expected(site_ids, feats.bucket_start + step / 2.0)
-    return feats
+
+
+def _advance(cache: FeatureCache, minutes: WindowMinutes, until_s: float, origin_s: float, step: float) -> bool:
+    """The steady state: the registry has not changed and the minutes read hold no panel the cached
+    features lack, so the panels stay the same. The cached arrays move up by the minutes elapsed in
+    place (at 200k panels, new (minutes x panels) arrays, the panels' union and sort, and their
+    registry lookups cost more than a second a run) and the new minutes go in below. Returns False
+    (nothing changed) when the panels would change: the caller builds the features anew."""
+    feats, index = cache.feats, cache.index
+    if feats is None or index is None or cache.stored is None:
+        return False
+    if len(minutes.panel_ids) and (index.get_indexer(minutes.panel_ids) < 0).any():
+        return False
+    m = len(feats.bucket_start)
+    shift = int(round((until_s - cache.until_s) / step))
+    for name in ("count", "count_on", *_FLOAT_FIELDS):
+        array: npt.NDArray[np.generic] = getattr(feats, name)
+        if shift < m:
+            array[: m - shift] = array[shift:]  # numpy copies overlapping ranges as if through a buffer
+        array[max(m - shift, 0):] = 0 if name in ("count", "count_on") else np.nan
+    feats.bucket_start = origin_s + step * np.arange(m)
+    _place(feats, index, minutes)
+    cache.until_s = until_s
+    return True
 
 
 def _carry_over(old: fault_rules.BucketFeatures, new: fault_rules.BucketFeatures, index: pd.Index, shift: int) -> None:
