@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 OFFLINE = "offline"
 SILENT = "silent"
@@ -335,9 +336,9 @@ def evaluate(feats: BucketFeatures, thresholds: FaultThresholds, *, now: float,
     pmax = np.where(np.isfinite(feats.pmax_w) & (feats.pmax_w > 0), feats.pmax_w, np.nan)
     open_by_kind = {kind: np.zeros(n, dtype=bool) for kind in ALERT_KINDS}
     if open_alerts:  # O(open alerts) lookups, not one per panel and kind (1.2M at 200k panels)
-        column = {pid: i for i, pid in enumerate(feats.panel_ids)}
-        for pid, kind in open_alerts:
-            if kind in open_by_kind and (i := column.get(pid)) is not None:
+        alerts = list(open_alerts)
+        for (_pid, kind), i in zip(alerts, panel_columns(feats.panel_ids, [pid for pid, _k in alerts]), strict=True):
+            if kind in open_by_kind and i >= 0:
                 open_by_kind[kind][i] = True
     bad_peer = np.zeros(n, dtype=bool)
     for kind in PRODUCTION_KINDS:
@@ -511,21 +512,28 @@ def decide(evaluation: Evaluation, open_alerts: Collection[tuple[str, str]]) -> 
     An open alert whose panel cannot be judged (no readings, night) is kept: nothing resolves
     for lack of evidence. Panels outside the evaluation (retired) are left to the registry.
     """
-    index = {pid: i for i, pid in enumerate(evaluation.panel_ids)}
     decisions = []
     for kind, result in evaluation.kinds.items():
         for i in np.flatnonzero(result.holds):
             pid = evaluation.panel_ids[i]
             action = "keep" if (pid, kind) in open_alerts else "open"
             decisions.append(_decision(pid, kind, action, result, i))
-    for pid, kind in open_alerts:
-        i = index.get(pid)
-        if i is None or kind not in evaluation.kinds:
+    alerts = list(open_alerts)
+    for (pid, kind), i in zip(alerts, panel_columns(evaluation.panel_ids, [p for p, _k in alerts]), strict=True):
+        if i < 0 or kind not in evaluation.kinds:
             continue
         result = evaluation.kinds[kind]
         if result.recovered[i] and not result.holds[i]:
             decisions.append(_decision(pid, kind, "resolve", result, i))
     return decisions
+
+
+def panel_columns(panel_ids: Sequence[str], wanted: Sequence[str]) -> npt.NDArray[np.intp]:
+    """Each of `wanted`'s column in `panel_ids` (-1: not there), through a hash index built in C: a
+    Python dict of 200k panels cost 0.1 s a call."""
+    if not wanted:
+        return np.zeros(0, dtype=np.intp)
+    return pd.Index(panel_ids, dtype=object).get_indexer(pd.Index(wanted, dtype=object))
 
 
 def _decision(pid: str, kind: str, action: str, result: KindResult, i: int) -> Decision:
