@@ -43,7 +43,7 @@ _WINDOW_FIELDS = ("reading_count", "readings_on", "power_on_sum", "power_on_min"
                   "power_max", "UNIX_TIMESTAMP(last_on_time)", "UNIX_TIMESTAMP(last_off_time)",
                   "UNIX_TIMESTAMP(first_time)")
 # The window summaries of `[since, until)` as text, one string per window (and per `parts` slice of the
-# fleet), a line per (panel, window) led by the panel id: parsed by pandas' C reader, where pymysql would
+# fleet), a line per (panel, window) led by the panel id: parsed by Arrow's CSV reader, where pymysql would
 # build a Python tuple per row (12-25 s for a minute at 200k panels). Each line names its panel, so the
 # lines' order does not matter. Panel ids cannot hold a space or a line break (`PANEL_ID_PATTERN`); a
 # NULL is written `nan`. No ORDER BY: on the time-first key a window is one contiguous index range.
