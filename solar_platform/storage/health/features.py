@@ -327,7 +327,8 @@ def _advance(cache: FeatureCache, minutes: WindowMinutes, until_s: float, origin
     feats, index = cache.feats, cache.index
     if feats is None or index is None or cache.stored is None:
         return False
-    if len(minutes.panel_ids) and (index.get_indexer(minutes.panel_ids) < 0).any():
+    columns = index.get_indexer(minutes.panel_ids)
+    if (columns < 0).any():
         return False
     m = len(feats.bucket_start)
     shift = int(round((until_s - cache.until_s) / step))
@@ -337,7 +338,7 @@ def _advance(cache: FeatureCache, minutes: WindowMinutes, until_s: float, origin
             array[: m - shift] = array[shift:]  # numpy copies overlapping ranges as if through a buffer
         array[max(m - shift, 0):] = 0 if name in ("count", "count_on") else np.nan
     feats.bucket_start = origin_s + step * np.arange(m)
-    _place(feats, index, minutes)
+    _place(feats, index, minutes, columns)
     cache.until_s = until_s
     return True
 
@@ -361,9 +362,11 @@ def _carry_over(old: fault_rules.BucketFeatures, new: fault_rules.BucketFeatures
             target[: m - shift, dst_cols] = source[shift:, src_cols]
 
 
-def _place(feats: fault_rules.BucketFeatures, index: pd.Index, minutes: WindowMinutes) -> None:
-    """Put the minutes read into their slots, for the panels kept (not retired)."""
-    columns = index.get_indexer(minutes.panel_ids)
+def _place(feats: fault_rules.BucketFeatures, index: pd.Index, minutes: WindowMinutes,
+           columns: npt.NDArray[np.intp] | None = None) -> None:
+    """Put the minutes read into their slots, for the panels kept (not retired); `columns`: the
+    minutes' panels in `index`, when the caller has looked them up already."""
+    columns = index.get_indexer(minutes.panel_ids) if columns is None else columns
     keep = columns >= 0
     rows = slice(minutes.first_slot, minutes.first_slot + len(next(iter(minutes.fields.values()))))
     for name, values in minutes.fields.items():
