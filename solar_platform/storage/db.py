@@ -37,6 +37,7 @@ PANEL_LATEST = "panel_latest"
 PANELS = "panels"
 SITES = "sites"  # where panels are (storage/sites.py)
 REGISTRY_COUNTS = "registry_counts"  # panels per site, kept by triggers on `panels`
+REGISTRY_SYNC = "registry_sync"  # what the last fleet registry sync applied (storage/health/registry.py)
 SITE_DAILY_ENERGY = "site_daily_energy"  # per site day in the site's zone (storage/site_rollups.py)
 PANEL_ALERTS = "panel_alerts"
 PLATFORM_ALERTS = "platform_alerts"  # alarms about the platform itself: one open row per kind

@@ -35,7 +35,7 @@ DAGSTER_DATABASE = "dagster"
 STREAM_WRITES = (db.READINGS, db.WINDOWS, db.DEAD_LETTERS, db.STREAM_PROGRESS, db.STREAM_PULSE, db.FLEET_NOW,
                  db.PANEL_BUCKETS, db.FLEET_BUCKETS, db.PANEL_LATEST, db.ENERGY_CHANGES, db.STREAM_OFFSETS,
                  db.LOST_OFFSETS)
-DAGSTER_WRITES = (db.PANELS, db.SITES, db.SITE_DAILY_ENERGY, db.PANEL_ALERTS, db.PLATFORM_ALERTS,
+DAGSTER_WRITES = (db.PANELS, db.REGISTRY_SYNC, db.SITES, db.SITE_DAILY_ENERGY, db.PANEL_ALERTS, db.PLATFORM_ALERTS,
                   db.PANEL_DAILY_ENERGY, db.FLEET_DAILY_ENERGY,
                   db.STAGE_PANEL_DAILY_ENERGY, db.STAGE_FLEET_DAILY_ENERGY, db.RUN_FAILURES, db.STREAM_PROGRESS,
                   # Alert events are recorded with the alert changes; Dagster and `notify deliver` deliver them.

@@ -69,6 +69,7 @@ def panel_registry(solar: SolarSettingsResource) -> dg.MaterializeResult:
         "registered_panels": figures["panels"],
         "with_pmax": figures["configured"],
         "changed_now": figures["changed_now"],
+        "config_compared": bool(figures["config_compared"]),  # False: config and registry as the last sync left them
         "seen_added_now": figures["seen_added_now"],
         "retired_now": figures["retired_now"],
         "pmax_nominal_w": settings.pmax_nominal_w,

@@ -227,12 +227,12 @@ def peer_median(values: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
     Only a few order statistics around the middle of each row decide every leave-one-out median,
     so they are found by `np.partition` (linear) rather than a sort of the row: with the row's k
     finite values sorted as s, removing a value v leaves s[j] at j when v > s[j] and s[j + 1] when
-    v <= s[j] (ties give the same value either way).
+    v <= s[j] (ties give the same value either way). A peer's median reads the same two positions
+    of its row as every other peer's, so those are per-row scalars, broadcast once over the row.
     """
     m, n = values.shape
     ok = np.isfinite(values)
     k = ok.sum(axis=1)  # (m,)
-    peers = k[:, None] - ok.astype(np.int64)  # (m, n)
     # s[(k-2)//2 ... k//2 + 1]: what any panel's leave-one-out median (or a non-peer's median) reads
     low = np.maximum((k - 2) // 2, 0)
     middle = np.full((m, 4), np.nan)
@@ -243,18 +243,19 @@ def peer_median(values: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
         wanted = np.minimum(low[row] + np.arange(4), finite.size - 1)
         middle[row] = np.partition(finite, np.unique(wanted))[wanted]
 
-    def at(j: npt.NDArray[np.int64]) -> FloatArray:  # s[j] per (row, panel), j within low..low+3
-        return np.take_along_axis(middle, np.clip(j - low[:, None], 0, 3), axis=1)
+    def at(j: npt.NDArray[np.int64]) -> FloatArray:  # s[j] per row as an (m, 1) column, j within low..low+3
+        return np.take_along_axis(middle, np.clip(j - low, 0, 3)[:, None], axis=1)
 
-    def without_self(j: npt.NDArray[np.int64]) -> FloatArray:  # j-th of the row without the panel itself
+    def without_self(j: npt.NDArray[np.int64]) -> FloatArray:  # a peer's j-th of the row without itself
         s_j = at(j)
-        return np.where(ok & (values <= s_j), at(j + 1), s_j)
+        return np.where(values <= s_j, at(j + 1), s_j)
 
     with np.errstate(invalid="ignore"):
-        a, b = (peers - 1) // 2, peers // 2
-        own = (without_self(a) + without_self(b)) / 2.0  # a peer: the others' median
-        others = (at(a) + at(b)) / 2.0  # no peer itself: the median of every peer
+        a, b = (k - 2) // 2, (k - 1) // 2  # a peer has k - 1 peers
+        own = (without_self(a) + without_self(b)) / 2.0
+        others = (at((k - 1) // 2) + at(k // 2)) / 2.0  # no peer itself: the median of all k
         median = np.where(ok, own, others)
+    peers = k[:, None] - ok.astype(np.int64)
     return np.where(peers > 0, median, np.nan), peers
 
 
@@ -290,7 +291,7 @@ def trailing_run(condition: BoolArray, judged: BoolArray) -> tuple[npt.NDArray[n
 
 def last_judged(judged: BoolArray, k: int) -> BoolArray:
     """Mask of each panel's newest `k` judged buckets."""
-    from_end = np.cumsum(judged[::-1], axis=0)[::-1]
+    from_end = np.cumsum(judged[::-1], axis=0, dtype=np.int32)[::-1]  # half int64's memory traffic
     return judged & (from_end <= k)
 
 
