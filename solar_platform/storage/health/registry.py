@@ -23,7 +23,8 @@ from sqlalchemy import Connection, Engine, bindparam, text
 from solar_platform.contracts import PANEL_ID_RULE, is_valid_panel_id
 from solar_platform.settings import DEFAULT_SITE_ID, FleetSite
 from solar_platform.storage import notifications
-from solar_platform.storage.db import PANEL_ALERTS, PANELS, REGISTRY_COUNTS, REGISTRY_SYNC, SITES
+from solar_platform.storage.db import PANEL_ALERTS, PANELS, REGISTRY_SYNC, SITES
+from solar_platform.storage.queries import registered_panels
 from solar_platform.storage.sites import sync_fleet_sites
 from solar_platform.storage.stream import bulk
 
@@ -137,8 +138,7 @@ def _apply_config(conn: Connection, ids: list[str], pmax: np.ndarray, sites: lis
         bulk.Column("panel_id", pa.array(ids, pa.string())),
         bulk.Column("pmax_w", pmax),
         bulk.Column("site_id", pa.array(sites, pa.string()))])
-    count = text(f"SELECT COALESCE(SUM(panels), 0) FROM {REGISTRY_COUNTS}")  # kept by triggers, in this transaction
-    before = int(conn.execute(count).scalar())
+    before = registered_panels(conn)  # kept by triggers on `panels`, in this transaction
     affected = conn.execute(text(
         f"INSERT INTO {PANELS} (panel_id, pmax_w, site_id, registered_by, updated_at) "
         "SELECT c.panel_id, c.pmax_w, c.site_id, 'fleet', :now FROM tmp_configured c "
@@ -149,7 +149,7 @@ def _apply_config(conn: Connection, ids: list[str], pmax: np.ndarray, sites: lis
         f"{PANELS}.registered_by = 'fleet', "
         f"{PANELS}.retired_at = NULL, {PANELS}.updated_at = VALUES(updated_at)"), {"now": moment}).rowcount
     # MariaDB counts an upsert's insert as 1 affected row and its update as 2: panels written = i + u
-    inserted = int(conn.execute(count).scalar()) - before
+    inserted = registered_panels(conn) - before
     return inserted + (affected - inserted) // 2
 
 
