@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import math
 import multiprocessing
@@ -187,6 +188,8 @@ def time_api(settings: Any, meta: dict, requests: int, cap_s: float | None) -> d
     from solar_platform.api.app import create_app
 
     client = create_app(settings, rate_per_second=None).test_client()
+    gc.collect()
+    gc.freeze()  # as each API worker does once its app is built (api/commands.py)
     rng = random.Random(SEED)
     results: dict[str, dict] = {}
     for label, make in api_routes(meta, rng).items():

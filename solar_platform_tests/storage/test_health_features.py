@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
-from solar_platform.settings import Settings
+from solar_platform.settings import DEFAULT_SITE_ID, Settings
 from solar_platform.storage import db
 from solar_platform.storage.health import faults as fault_rules
 from solar_platform.storage.health import features
@@ -130,3 +130,58 @@ def test_features_read_as_text_keep_unusual_ids_minutes_without_status_1_and_sli
     assert whole.count[slot, nan_col] == 12 and whole.count_on[slot, nan_col] == 0
     assert np.isnan(whole.mean_on[slot, nan_col]) and np.isnan(whole.min_on[slot, nan_col])
     assert np.isnan(whole.last_on[:, null_col]).all() and (whole.count[:, null_col] > 0).any()
+
+
+def test_registry_and_last_seen_read_as_text_equal_the_rows(fresh_settings: Settings,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry and every panel's stored last seen come back as text lines, in slices of the
+    fleet: they equal the rows as pymysql reads them, NULL rated power and retired panels included,
+    sliced or whole; a panel id a DBA wrote with a space (the contract never sends one) cannot be a
+    line, so that read falls back to the rows, and gives the same."""
+    settings = fresh_settings.model_copy(update={"interval_seconds": 5.0})
+    panels = ["nan", "007", "r-1", "r-2", "seen-only", *(f"p-{k}" for k in range(40))]
+    rows = [(panel, 100.0 + k, 1, START + timedelta(seconds=5 * (k % 7), milliseconds=k))
+            for k, panel in enumerate(panels)]
+    register_panels(settings, {p: 400.0 + k / 3 for k, p in enumerate(panels) if p != "seen-only"})
+    write_as_stream(settings, rows, batch_seconds=5.0, commit_delay_seconds=1.0)
+    with db.engine(settings, role="migrator").begin() as conn:
+        conn.execute(text("INSERT INTO panels (panel_id, pmax_w) VALUES ('seen-only', NULL)"))
+        conn.execute(text("UPDATE panels SET retired_at = UTC_TIMESTAMP(3) WHERE panel_id IN ('r-1', 'r-2')"))
+    registry_types = {"panel_id": features.pa.string(), "pmax_w": features.pa.float64(),
+                      "retired": features.pa.int8(), "site_id": features.pa.string()}
+    seen_types = {"panel_id": features.pa.string(), "last_seen": features.pa.float64()}
+
+    def as_rows(columns: dict[str, np.ndarray]) -> list[tuple[object, ...]]:
+        return sorted(zip(*(c.tolist() for c in columns.values()), strict=True), key=lambda row: str(row[0]))
+
+    def read_both(conn: Connection) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+        return (as_rows(features._read_rows(conn, features._REGISTRY, features._REGISTRY_COLUMNS, registry_types, 45)),
+                as_rows(features._read_rows(conn, features._LAST_SEEN, features._LAST_SEEN_COLUMNS, seen_types, 45)))
+
+    with db.engine(settings).connect() as conn:
+        expected_registry = sorted(((pid, np.nan if w is None else float(w), int(gone), site)
+                                    for pid, w, gone, site in conn.execute(text(features._REGISTRY))),
+                                   key=lambda row: row[0])
+        expected_seen = sorted(((pid, float(seen)) for pid, seen in conn.execute(text(features._LAST_SEEN))),
+                               key=lambda row: row[0])
+        assert len(expected_registry) == len(panels) and len(expected_seen) == len(panels)
+        whole = read_both(conn)
+        monkeypatch.setattr(features, "_TEXT_BYTES_LIMIT", 200)  # a few lines a slice
+        sliced = read_both(conn)
+    for registry, seen in (whole, sliced):
+        np.testing.assert_equal(registry, expected_registry)  # NaN equals NaN here
+        assert seen == expected_seen
+    assert [row[3] for row in whole[0]] == [DEFAULT_SITE_ID] * len(panels)
+
+    with db.engine(settings, role="migrator").begin() as conn:
+        conn.execute(text("INSERT INTO panels (panel_id, pmax_w) VALUES ('dba edit', 250)"))
+    with db.engine(settings).connect() as conn:
+        fallback, _ = read_both(conn)
+        th = _thresholds(settings)
+        feats = load_features(conn, th, until_s=(START + timedelta(minutes=1)).replace(tzinfo=UTC).timestamp())
+    assert ("dba edit", 250.0, 0, DEFAULT_SITE_ID) in fallback and len(fallback) == len(panels) + 1
+    assert "dba edit" in feats.panel_ids and "r-1" not in feats.panel_ids and "r-2" not in feats.panel_ids
+    assert np.isnan(feats.pmax_w[feats.panel_ids.index("seen-only")])
+    assert feats.pmax_w[feats.panel_ids.index("007")] == 400.0 + 1 / 3
+    assert feats.last_seen[feats.panel_ids.index("p-3")] == (START + timedelta(seconds=5 * (8 % 7), milliseconds=8)
+                                                            ).replace(tzinfo=UTC).timestamp()

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -58,8 +59,16 @@ _SPLIT = ", MOD(CRC32(Panel_id), :parts)"
 _LINE_BYTES = 128
 _TEXT_BYTES_LIMIT: int | None = None  # a lower cap than the packet's (tests: to exercise the slicing)
 _REGISTRY_STAMP = f"SELECT COUNT(*), MAX(updated_at) FROM {PANELS}"
-_REGISTRY = f"SELECT panel_id, pmax_w, retired_at IS NOT NULL, site_id FROM {PANELS}"
-_LAST_SEEN = f"SELECT panel_id, UNIX_TIMESTAMP(last_seen) FROM {PANEL_LATEST}"
+# The registry and every panel's stored last seen (440k rows at 200k panels: 2.5 s as pymysql's
+# tuples) are read as text lines too, in slices of the fleet by the key's hash. The columns of a
+# line, and what a row reads when a line would not parse (`_read_rows`).
+_REGISTRY_COLUMNS = ("panel_id", "pmax_w", "retired", "site_id")
+_REGISTRY = f"SELECT panel_id, pmax_w, retired_at IS NOT NULL AS retired, site_id FROM {PANELS}"
+_LAST_SEEN_COLUMNS = ("panel_id", "last_seen")
+_LAST_SEEN = f"SELECT panel_id, UNIX_TIMESTAMP(last_seen) AS last_seen FROM {PANEL_LATEST}"
+_ROW_LINES = """
+    SELECT COUNT(*), GROUP_CONCAT(CONCAT_WS(' ', {lines}) SEPARATOR '\\n')
+    FROM ({rows}) AS row_source GROUP BY MOD(CRC32(panel_id), :parts)"""
 # BucketFeatures' float arrays, in the order of `_WINDOW_FIELDS` after the two counts and the sum.
 _FLOAT_FIELDS = ("mean_on", "min_on", "max_on", "min_power", "max_power", "last_on", "last_off", "first_time")
 # How a minute combines each extreme of its windows (NaN, a NULL, loses to any number, as in SQL).
@@ -92,6 +101,7 @@ class FeatureCache:
     feats: fault_rules.BucketFeatures | None = None
     registry_stamp: tuple[object, ...] | None = None
     registry: dict[str, tuple[float | None, bool, str]] | None = None  # panel -> (pmax, retired, site)
+    active: list[str] = field(default_factory=list)  # the registry's panels not retired, sorted
     stored_last_seen: dict[str, float] | None = None  # panel_latest at the last full read
     # The features' panels as an index, and their stored last seen in that order (the fast path's).
     index: pd.Index | None = None
@@ -110,7 +120,8 @@ def cache_for(key: tuple[object, ...]) -> FeatureCache:
 @dataclass
 class WindowMinutes:
     """Minute features read from the window summaries: `fields[name][slot - first_slot, column]` for the
-    slots `first_slot`... and the panels `panel_ids` (those with summaries in the range, in no order)."""
+    slots `first_slot`... and the panels `panel_ids` (those expected or with summaries in the range, in no
+    order)."""
 
     first_slot: int
     panel_ids: pd.Index
@@ -121,12 +132,15 @@ class _Minutes:
     """Adds window summaries to the minutes they belong to: counts and the status-1 power sum add up,
     extremes take the extreme (a column per panel, grown as panels appear)."""
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, expected_ids: list[str]) -> None:
+        # The panels expected (the registry's) get their columns at once: growing (slots x 200k)
+        # arrays window by window costs a second and a half of copies on a cold read.
         self.slots = slots
-        self.ids = pd.Index([], dtype=object)
+        self.ids = pd.Index(expected_ids, dtype=object)
+        n = len(self.ids)
         self.arrays: dict[str, npt.NDArray[np.generic]] = {
-            "count": np.zeros((slots, 0), np.int64), "count_on": np.zeros((slots, 0), np.int64),
-            "on_sum": np.zeros((slots, 0)), **{name: np.zeros((slots, 0)) for name, _ in _EXTREMES}}
+            "count": np.zeros((slots, n), np.int64), "count_on": np.zeros((slots, n), np.int64),
+            "on_sum": np.zeros((slots, n)), **{name: np.full((slots, n), np.nan) for name, _ in _EXTREMES}}
         self._last: tuple[npt.NDArray[np.object_], npt.NDArray[np.intp]] | None = None
 
     def _columns(self, ids: npt.NDArray[np.object_]) -> npt.NDArray[np.intp]:
@@ -213,30 +227,69 @@ def _read_windows(conn: Connection, lo: float, hi: float, parts: int, cap: int
     return out
 
 
-def _read_minutes(conn: Connection, origin_s: float, step: float, since_s: float, until_s: float,
-                  panels_hint: int = 0) -> WindowMinutes:
-    """The minutes `[since_s, until_s)` (slots counted from `origin_s`) of every panel with window
-    summaries there, each window as one string (`_WINDOW_LINES`): the 30-s windows of the range
-    are dealt over `_READERS` connections (this one and others of its engine), read side by side."""
-    first_slot = round((since_s - origin_s) / step)
-    minutes = _Minutes(max(0, round((until_s - since_s) / step)))
-    if until_s <= since_s:
-        return minutes.result(first_slot)
+@contextmanager
+def _text_cap(conn: Connection) -> Iterator[int]:
+    """The longest text one GROUP_CONCAT may return on `conn` (the packet's size, or the tests'
+    lower cap), its session's `group_concat_max_len` raised to it meanwhile and put back after."""
     packet = int(conn.execute(text("SELECT @@max_allowed_packet")).scalar())
     cap = min(packet, _TEXT_BYTES_LIMIT or packet)  # GROUP_CONCAT returns no more than the packet
-    parts = max(1, math.ceil(panels_hint * _LINE_BYTES / cap))
+    old_len = conn.execute(text("SELECT @@SESSION.group_concat_max_len")).scalar()
+    conn.execute(text("SET SESSION group_concat_max_len = :cap"), {"cap": cap})
+    try:
+        yield cap
+    finally:
+        conn.execute(text("SET SESSION group_concat_max_len = :old"), {"old": int(old_len)})
+
+
+def _read_rows(conn: Connection, rows_sql: str, columns: tuple[str, ...], types: dict[str, pa.DataType],
+               rows_hint: int) -> dict[str, npt.NDArray[np.generic]]:
+    """The rows of `rows_sql` (its first column `panel_id`) as one array per column, read as text
+    lines in slices of the fleet (`_ROW_LINES`), more slices when one reached the cap. A line that
+    does not split into `columns` (a DBA wrote an id or site with a space or a line break: the
+    contract's never do) sends the whole read to pymysql's tuples: slower, never wrong."""
+    options = (pa_csv.ReadOptions(column_names=list(columns)),
+               pa_csv.ParseOptions(delimiter=" ", quote_char=False),
+               pa_csv.ConvertOptions(column_types=types, null_values=[], strings_can_be_null=False))
+    query = text(_ROW_LINES.format(lines=", ".join(f"IFNULL({name}, 'nan')" for name in columns), rows=rows_sql))
+    with _text_cap(conn) as cap:
+        parts = max(1, math.ceil(rows_hint * _LINE_BYTES / cap))
+        while True:
+            slices = conn.execute(query, {"parts": parts}).all()
+            if all(len(blob) < cap for _, blob in slices):
+                break
+            parts *= 2  # a slice was cut at the cap
+    try:
+        tables = [pa_csv.read_csv(io.BytesIO(blob.encode()), *options) for _, blob in slices]
+    except pa.ArrowInvalid:
+        tables = None
+    if tables is None or sum(t.num_rows for t in tables) != sum(int(count) for count, _ in slices):
+        rows = conn.execute(text(rows_sql)).all()
+        return {name: np.array([np.nan if row[k] is None else row[k] for row in rows],
+                               dtype=object if types[name] == pa.string() else types[name].to_pandas_dtype())
+                for k, name in enumerate(columns)}
+    table = pa.concat_tables(tables) if tables else pa.table({name: pa.array([], types[name]) for name in columns})
+    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in columns}
+
+
+def _read_minutes(conn: Connection, origin_s: float, step: float, since_s: float, until_s: float,
+                  expected_ids: list[str] | None = None) -> WindowMinutes:
+    """The minutes `[since_s, until_s)` (slots counted from `origin_s`) of every panel with window
+    summaries there and of the `expected_ids` (empty minutes where they have none), each window as
+    one string (`_WINDOW_LINES`): the 30-s windows of the range are dealt over `_READERS`
+    connections (this one and others of its engine), read side by side."""
+    first_slot = round((since_s - origin_s) / step)
+    minutes = _Minutes(max(0, round((until_s - since_s) / step)), expected_ids or [])
+    if until_s <= since_s:
+        return minutes.result(first_slot)
     starts = np.arange(math.floor(since_s / WINDOW_SECONDS) * WINDOW_SECONDS, until_s, WINDOW_SECONDS)
     shares = [starts[k::_READERS] for k in range(min(_READERS, len(starts)))]
 
     def read(reader: Connection, share: npt.NDArray[np.float64]) -> list[tuple[float, npt.NDArray[np.object_],
                                                                                npt.NDArray[np.float64]]]:
-        old_len = reader.execute(text("SELECT @@SESSION.group_concat_max_len")).scalar()
-        reader.execute(text("SET SESSION group_concat_max_len = :cap"), {"cap": cap})
-        try:
+        with _text_cap(reader) as cap:
+            parts = max(1, math.ceil(len(minutes.ids) * _LINE_BYTES / cap))
             return [row for w in share.tolist()
                     for row in _read_windows(reader, max(w, since_s), min(w + WINDOW_SECONDS, until_s), parts, cap)]
-        finally:
-            reader.execute(text("SET SESSION group_concat_max_len = :old"), {"old": int(old_len)})
 
     def read_apart(share: npt.NDArray[np.float64]) -> list[tuple[float, npt.NDArray[np.object_],
                                                                  npt.NDArray[np.float64]]]:
@@ -274,14 +327,20 @@ def load_features(conn: Connection, th: fault_rules.FaultThresholds, *, until_s:
     stamp = tuple(conn.execute(text(_REGISTRY_STAMP)).one())
     registry_kept = cache.registry is not None and stamp == cache.registry_stamp
     if not registry_kept:
-        cache.registry = {pid: (None if pmax is None else float(pmax), bool(gone), site)
-                          for pid, pmax, gone, site in conn.execute(text(_REGISTRY))}
+        rows = _read_rows(conn, _REGISTRY, _REGISTRY_COLUMNS, {"panel_id": pa.string(), "pmax_w": pa.float64(),
+                          "retired": pa.int8(), "site_id": pa.string()}, rows_hint=int(stamp[0]))
+        pmax = [None if math.isnan(w) else w for w in rows["pmax_w"].tolist()]
+        cache.registry = dict(zip(rows["panel_id"].tolist(), zip(pmax, (rows["retired"] != 0).tolist(),
+                                                                 rows["site_id"].tolist(), strict=True), strict=True))
+        cache.active = sorted(pid for pid, (_, gone, _s) in cache.registry.items() if not gone)
         cache.registry_stamp = stamp
     if not warm or cache.stored_last_seen is None:
         # Panels silent for longer than the lookback: their newest reading, from what the stream keeps.
-        cache.stored_last_seen = {pid: float(seen) for pid, seen in conn.execute(text(_LAST_SEEN)) if seen is not None}
+        rows = _read_rows(conn, _LAST_SEEN, _LAST_SEEN_COLUMNS, {"panel_id": pa.string(), "last_seen": pa.float64()},
+                          rows_hint=int(stamp[0]))
+        cache.stored_last_seen = dict(zip(rows["panel_id"].tolist(), rows["last_seen"].tolist(), strict=True))
     registry = cache.registry
-    minutes = _read_minutes(conn, origin_s, step, read_from, until_s, panels_hint=len(registry))
+    minutes = _read_minutes(conn, origin_s, step, read_from, until_s, expected_ids=cache.active)
     if warm and registry_kept and _advance(cache, minutes, until_s, origin_s, step):
         feats = cache.feats
         assert feats is not None
@@ -289,15 +348,20 @@ def load_features(conn: Connection, th: fault_rules.FaultThresholds, *, until_s:
         return feats
 
     kept_ids = list(cache.feats.panel_ids) if warm and cache.feats is not None else []
-    ids = sorted(({pid for pid, (_, gone, _s) in registry.items() if not gone} | set(kept_ids)
-                  | set(minutes.panel_ids)) - {pid for pid, (_, gone, _s) in registry.items() if gone})
+    ids = sorted((set(cache.active) | set(kept_ids) | set(minutes.panel_ids))
+                 - {pid for pid, (_, gone, _s) in registry.items() if gone})
     index = pd.Index(ids, dtype=object)
-    feats = fault_rules.BucketFeatures.empty(
-        ids, np.array([np.nan if registry.get(pid, (None,))[0] is None else registry[pid][0] for pid in ids]),
-        origin_s + step * np.arange(m))
-    if warm and cache.feats is not None:
-        _carry_over(cache.feats, feats, index, shift=int(round((until_s - cache.until_s) / step)))
-    _place(feats, index, minutes)
+    pmax_w = np.array([np.nan if registry.get(pid, (None,))[0] is None else registry[pid][0] for pid in ids])
+    bucket_start = origin_s + step * np.arange(m)
+    if not warm and minutes.first_slot == 0 and minutes.panel_ids.equals(index):
+        # A cold read of the whole lookback with no panel beyond the registry's: the minutes read are
+        # the features, in order (a second set of (minutes x 200k) arrays costs a second to fill).
+        feats = fault_rules.BucketFeatures(ids, pmax_w, bucket_start, **minutes.fields)  # type: ignore[arg-type]
+    else:
+        feats = fault_rules.BucketFeatures.empty(ids, pmax_w, bucket_start)
+        if warm and cache.feats is not None:
+            _carry_over(cache.feats, feats, index, shift=int(round((until_s - cache.until_s) / step)))
+        _place(feats, index, minutes)
     stored = np.array([cache.stored_last_seen.get(pid, np.nan) for pid in ids]) if ids else np.zeros(0)
     cache.feats, cache.until_s, cache.index, cache.stored = feats, until_s, index, stored
     panel_site = [registry[pid][2] if pid in registry else DEFAULT_SITE_ID for pid in ids]
