@@ -156,6 +156,20 @@ def bench_backlog(spark: SparkSession, settings: Settings, panels: int, cycles: 
     }
 
 
+def drain_vs_append(jdbc: dict[str, object], backlog: dict[str, object]) -> dict[str, object] | None:
+    """The drain's rates as multiples of Spark's JDBC append with the job's batching option
+    (`JDBC_BATCH_OPTIONS`, the issue's yardstick), measured in the same run."""
+    append = jdbc.get(f"spark_jdbc[{JDBC_BATCH_OPTIONS}] rows/s")
+    if not isinstance(append, int | float) or not append or "error" in backlog:
+        return None
+    steady = backlog.get("steady (after the first batch)")
+    rates = {"incl. query start": backlog.get("drain rows/s (incl. query start)"),
+             "batches": backlog.get("drain rows/s (batches)"),
+             "batches after the first": steady.get("drain rows/s (batches)") if isinstance(steady, dict) else None}
+    return {"append rows/s": append,
+            **{label: round(rate / append, 3) for label, rate in rates.items() if isinstance(rate, int | float)}}
+
+
 def where_the_time_goes(batches: list[dict[str, object]], messages: int,
                         spark_cores: int | None) -> dict[str, object]:
     """Each step's seconds summed over the batches, and the rate each step alone would drain at.
@@ -377,6 +391,8 @@ def run_on(master: str, base: Settings, args: argparse.Namespace, cores_max: int
                 results[name] = {"error": f"{type(exc).__name__}: {exc}"[:1000]}
             results[name]["load_average_before_after"] = [  # type: ignore[index]
                 load_before, [round(value, 2) for value in os.getloadavg()]]
+        if "jdbc" in results and "backlog" in results:
+            results["backlog"]["x the JDBC append"] = drain_vs_append(results["jdbc"], results["backlog"])  # type: ignore[index]
     finally:
         spark.stop()  # the next master gets a new SparkContext in this same process
     return results
@@ -387,7 +403,9 @@ def main() -> None:
     parser.add_argument("--jdbc-rows", type=int, default=500_000)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--backlog-panels", type=int, default=20_000)
-    parser.add_argument("--backlog-cycles", type=int, default=25)
+    # 20k panels x 250 cycles = 5M messages: ten batches of 500k, two minutes of the 200k-panel fleet's
+    # output. A one-batch backlog mostly measures the first batch's warm-up (Kafka read 2-5x slower).
+    parser.add_argument("--backlog-cycles", type=int, default=250)
     parser.add_argument("--panels", type=int, default=200_000)
     parser.add_argument("--interval", type=float, default=5.0)
     parser.add_argument("--trigger-seconds", type=float, default=2.0)
