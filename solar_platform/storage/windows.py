@@ -17,7 +17,7 @@ however late, re-sent or reordered the readings arrived.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -93,10 +93,6 @@ class WindowRows:
     last_power: npt.NDArray[np.float64]
     last_on_time_us: npt.NDArray[np.int64]  # -1: none
     last_off_time_us: npt.NDArray[np.int64]
-
-    def take(self, which: npt.NDArray[np.bool_]) -> WindowRows:
-        """The rows where `which` is True, in order."""
-        return WindowRows(**{f.name: getattr(self, f.name)[which] for f in fields(self)})
 
 
 def run_starts(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -22,7 +22,6 @@ from solar_platform.storage.energy import recompute_buckets, recompute_latest, t
 from solar_platform.storage.stream.appends import AppendConflict, plan_appends
 from solar_platform.storage.stream.commit import commit_batch, split
 from solar_platform.storage.stream.latest import LatestReadings
-from solar_platform.storage.windows import COLUMNS as WINDOW_COLUMNS
 from solar_platform.storage.windows import WINDOW_MICROS, recompute_windows
 from solar_platform_tests.storage.derived import EPOCH, assert_derived_equal_recompute_on, readings_of
 
@@ -168,34 +167,6 @@ def test_a_bulk_import_behind_the_streams_back_falls_back_to_the_exact_path(
         recompute_windows(rebuilder, START - timedelta(minutes=1), START + timedelta(minutes=1))
         recompute_buckets(rebuilder, START - timedelta(minutes=15), START + timedelta(minutes=15), GAP)
         recompute_latest(rebuilder)
-    assert_derived_equal_recompute_on(conn, GAP)
-
-
-@pytest.mark.integration
-def test_later_windows_are_loaded_straight_and_a_stored_one_falls_back_to_the_exact_path(
-        conn: Connection, fresh_settings: Settings) -> None:
-    """A panel's windows after its first one in a batch are loaded straight into panelDataAgg: exact
-    over many windows a batch. A summary already there with no reading behind it (loaded into
-    panelDataAgg behind the stream's back) is a conflict; the batch goes the exact path."""
-    stream = Stream(conn)
-    assert stream.write([row for i in range(30) for row in _cycle(["w-1", "w-2"], i)]) == (60, 0)  # 5 windows
-    assert_derived_equal_recompute_on(conn, GAP)
-    assert conn.execute(text("SELECT COUNT(*) FROM panelDataAgg")).scalar() == 10
-    conn.commit()
-    stray = START + timedelta(seconds=180)  # w-1's window two after its newest stored one
-    with db.engine(fresh_settings.as_role("migrator")).begin() as importer:
-        importer.execute(text(
-            f"INSERT INTO panelDataAgg ({', '.join(WINDOW_COLUMNS)}) SELECT Panel_id, total_power, :a, :b, "
-            "reading_count, power_sum, power_min, power_max, readings_on, power_on_sum, power_on_min, power_on_max, "
-            ":a, first_power, :a, last_power, NULL, NULL "
-            "FROM panelDataAgg WHERE Panel_id = 'w-1' ORDER BY window_start LIMIT 1"),
-            {"a": stray, "b": stray + timedelta(seconds=30)})
-    batch = [row for i in range(30, 42) for row in _cycle(["w-1", "w-2"], i)]  # 150 s .. 205 s: 2 windows
-    with pytest.raises(AppendConflict, match="new window summaries"):
-        stream.write(batch)
-    conn.rollback()
-    stream.latest = LatestReadings()
-    stream.write(batch, all_exact=True)
     assert_derived_equal_recompute_on(conn, GAP)
 
 

@@ -5,8 +5,7 @@ Nearly every reading is one, so they cost about what a bulk insert costs:
 - the raw rows are loaded straight into `panelData` (`LOAD DATA`, no staging copy);
 - their windows, energy buckets (panel and fleet) and each panel's latest reading are aggregated
   in numpy (`plan_appends`) and merged with one statement per table: one row per touched window,
-  bucket and panel, whatever the batch's size; a window that starts after the panel's first one
-  in the batch cannot exist yet, and is loaded straight into `panelDataAgg`.
+  bucket and panel, whatever the batch's size.
 
 Exact because an append is later than every reading stored for its panel: a window or bucket it
 touches only gains readings at its end, and the panel's energy gains the segments that start at
@@ -21,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, text
 
-from solar_platform.storage.db import FLEET_BUCKETS, PANEL_BUCKETS, PANEL_LATEST, READINGS, WINDOWS
+from solar_platform.storage.db import FLEET_BUCKETS, PANEL_BUCKETS, PANEL_LATEST, READINGS
 from solar_platform.storage.energy import BUCKET_SECONDS, gap_us, segment_pieces
 from solar_platform.storage.stream import bulk
 from solar_platform.storage.stream.latest import NONE, LatestReadings
@@ -183,8 +182,8 @@ _MERGE_FLEET = f"""
 def write_appends(conn: Connection, plan: AppendPlan, timings: dict[str, float] | None = None) -> int:
     """Load and merge `plan` in the caller's transaction; returns the readings appended.
 
-    Raises `AppendConflict` (nothing is half-written that a rollback does not undo) when an append,
-    or the summary of a window that no stored reading is in, was already stored.
+    Raises `AppendConflict` (nothing is half-written that a rollback does not undo) when an append
+    was already stored.
     """
     from time import perf_counter
 
@@ -209,21 +208,10 @@ def write_appends(conn: Connection, plan: AppendPlan, timings: dict[str, float] 
         conn.execute(text(statement))
     conn.execute(text("DELETE FROM tmp_append_windows"))
     conn.execute(text("DELETE FROM tmp_append_buckets"))
-    # A panel's first window in the batch may hold its stored readings: merged. Its later windows
-    # start after all of them, so no summary can exist yet: loaded straight, like the raw rows (a
-    # backlog's batch holds about five windows a panel; the merge costs twice the load a row).
     w = plan.windows
-    panel_of = readings.panel[w.row]
-    first = np.ones(len(panel_of), dtype=bool)
-    first[1:] = panel_of[1:] != panel_of[:-1]  # rows are sorted by (panel, window)
-    merged, fresh = w.take(first), w.take(~first)
-    bulk.load(conn, "tmp_append_windows", window_load_columns(ids[panel_of[first]], merged))
+    bulk.load(conn, "tmp_append_windows", window_load_columns(ids[readings.panel[w.row]], w))
     conn.execute(text(MERGE_APPENDED_WINDOWS))
-    loaded = bulk.load(conn, WINDOWS, window_load_columns(ids[panel_of[~first]], fresh))
     timed("append_windows", started)
-    if loaded != len(fresh.row):  # a summary with no stored reading behind it (an import into panelDataAgg)
-        raise AppendConflict(f"{len(fresh.row) - loaded} of {len(fresh.row)} new window summaries were already "
-                             "stored")
 
     started = perf_counter()
     bulk.load(conn, "tmp_append_buckets", bucket_load_columns(ids, plan.buckets))
