@@ -403,8 +403,9 @@ def main() -> None:
     parser.add_argument("--jdbc-rows", type=int, default=500_000)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--backlog-panels", type=int, default=20_000)
-    # 20k panels x 250 cycles = 5M messages: ten batches of 500k, two minutes of the 200k-panel fleet's
-    # output. A one-batch backlog mostly measures the first batch's warm-up (Kafka read 2-5x slower).
+    # 20k panels x 250 cycles = 5M messages: several batches (four at the default cap), two minutes of
+    # the 200k-panel fleet's output. One batch mostly measures the first batch's warm-up (its Kafka
+    # read 2-5x slower).
     parser.add_argument("--backlog-cycles", type=int, default=250)
     parser.add_argument("--panels", type=int, default=200_000)
     parser.add_argument("--interval", type=float, default=5.0)

@@ -277,10 +277,12 @@ class Settings(BaseSettings):
     spark_executor_memory: str = Field(
         "768m", pattern=r"^\d+[mgMG]$", validation_alias=_alias("spark_executor_memory"))
     stream_trigger_seconds: float = Field(5.0, gt=0, validation_alias=_alias("stream_trigger_seconds"))
-    # Bounds each micro-batch, so a restart after a backlog replays bounded work and no single
-    # catch-up batch looks stuck to the heartbeat sensor (12 s of the 200k-panel target's input).
+    # Bounds each micro-batch, so a restart after a backlog replays bounded work (37 s of the
+    # 200k-panel fleet's input, about 20 s to commit). Not lower: every batch writes each panel's
+    # window, bucket and latest row once, so at 200k panels a 500k cap spent most of each batch on
+    # those and sustained 28k of the 40k readings/s; 1.5M sustained 37k (docs/benchmarks.md).
     stream_max_offsets_per_trigger: int = Field(
-        500_000, gt=0, validation_alias=_alias("stream_max_offsets_per_trigger", "SOLAR_STREAM_MAX_OFFSETS")
+        1_500_000, gt=0, validation_alias=_alias("stream_max_offsets_per_trigger", "SOLAR_STREAM_MAX_OFFSETS")
     )
     stream_starting_offsets: Literal["earliest", "latest"] = Field(
         "earliest", validation_alias=_alias("stream_starting_offsets")
