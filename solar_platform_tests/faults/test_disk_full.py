@@ -14,9 +14,10 @@ free byte of that disk. The test then checks, for `HOLD_SECONDS`:
   waits for (or, while MariaDB cannot start again on the full disk, that the database is down).
 
 Then the file is deleted. No batch committed while the disk was full (by the progress rows' own
-stamps: MariaDB may not have answered then). The stream must resume by itself, and once the load stops and the stream
-has drained the topic: every acknowledged reading is in panelData exactly once, no dead letters,
-every derived table equals a recompute from panelData, and the alarm is resolved.
+stamps: MariaDB may not have answered then). The stream must resume by itself, and once the load
+stops and the stream has drained the topic: every acknowledged reading is in panelData exactly
+once, no dead letters, every derived table equals a recompute from panelData, and the alarm is
+resolved.
 """
 
 from __future__ import annotations
@@ -57,10 +58,16 @@ def _sensor(settings: Settings, instance: dg.DagsterInstance, cursor: str | None
         return stream_heartbeat(context), context.cursor
 
 
-def _commits_since(settings: Settings, moment: float) -> int:
+def _commits_since(settings: Settings, moment: float, until: float | None = None) -> int:
+    """Batches committed with their progress row stamped (by MariaDB's clock) after `moment`, and
+    before `until` when given."""
+    def naive(epoch_s: float) -> datetime:
+        return datetime.fromtimestamp(epoch_s, UTC).replace(tzinfo=None)
+
     with db.engine(settings).connect() as conn:
-        return int(conn.execute(text(f"SELECT COUNT(*) FROM {db.STREAM_PROGRESS} WHERE recorded_at > :t"),
-                                {"t": datetime.fromtimestamp(moment, UTC).replace(tzinfo=None)}).scalar())
+        return int(conn.execute(text(f"SELECT COUNT(*) FROM {db.STREAM_PROGRESS} WHERE recorded_at > :a "
+                                     "AND (:b IS NULL OR recorded_at < :b)"),
+                                {"a": naive(moment), "b": None if until is None else naive(until)}).scalar())
 
 
 def _health_while_full(settings: Settings, timeout_s: float) -> dict:
@@ -73,15 +80,6 @@ def _health_while_full(settings: Settings, timeout_s: float) -> dict:
         if response.status_code == 200 or time.monotonic() > deadline:
             return {"http": response.status_code, **response.get_json()}
         time.sleep(1)
-
-
-def _commits_between(settings: Settings, start: float, end: float) -> int:
-    """Batches committed with their progress row stamped (by MariaDB's clock) in `(start, end)`."""
-    with db.engine(settings).connect() as conn:
-        return int(conn.execute(text(f"SELECT COUNT(*) FROM {db.STREAM_PROGRESS} WHERE recorded_at > :a "
-                                     "AND recorded_at < :b"),
-                                {"a": datetime.fromtimestamp(start, UTC).replace(tzinfo=None),
-                                 "b": datetime.fromtimestamp(end, UTC).replace(tzinfo=None)}).scalar())
 
 
 def _first_commit_after(settings: Settings, moment: float) -> float | None:
@@ -144,7 +142,7 @@ def test_a_full_disk_pauses_the_stream_and_loses_nothing(stack_settings: Setting
             resumed = wait_until(lambda: _first_commit_after(settings, freed_at), 180,
                                  "the stream to commit again once the disk had space")
             figures["recovery_s"] = resumed - freed_at
-            assert _commits_between(settings, paused_at, freed_at) == 0, "the stream committed on a full disk"
+            assert _commits_since(settings, paused_at, until=freed_at) == 0, "the stream committed on a full disk"
             run.end_load_and_drain()
             figures["drained_after_free_s"] = time.time() - freed_at
             assert stream.starts == 1, "the stream was restarted"

@@ -248,7 +248,7 @@ def _read_rows(conn: Connection, rows_sql: str, columns: tuple[str, ...], types:
     does not split into `columns` (a DBA wrote an id or site with a space or a line break: the
     contract's never do) sends the whole read to pymysql's tuples: slower, never wrong."""
     options = (pa_csv.ReadOptions(column_names=list(columns)),
-               pa_csv.ParseOptions(delimiter=" ", quote_char=False),
+               _LINE_PARSE,
                pa_csv.ConvertOptions(column_types=types, null_values=[], strings_can_be_null=False))
     query = text(_ROW_LINES.format(lines=", ".join(f"IFNULL({name}, 'nan')" for name in columns), rows=rows_sql))
     with _text_cap(conn) as cap:
