@@ -18,7 +18,8 @@ Measures, on scratch databases and topics it creates and drops:
 3. `live`: the fleet publishing live (`--panels` every `--interval` s) while the job runs
    continuously: sustained readings/s and freshness, the time from a reading's timestamp (the
    fleet stamps a cycle when it publishes it) to the moment its whole cycle is visible in panelData
-   (two index seeks every 0.5 s); the cycles published, late and landed; the batches' profile.
+   (two index seeks every 0.5 s), and to the moment its summaries are written (no batch older than
+   it waits for them); the cycles published, late and landed; the batches' profile.
 
 Prints one JSON document, whatever happens: a fleet that cannot keep up or a job that fails is
 reported, never raised. Everything runs on loopback, bounded in time.
@@ -29,7 +30,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -244,6 +247,7 @@ class FreshnessPoller:
         self.settings = settings
         self.panels = panels
         self.complete: dict[datetime, float] = {}  # cycle time -> seconds until visible
+        self.summarized: dict[datetime, float] = {}  # cycle time -> seconds until its summaries are written
         self.samples: list[tuple[float, int]] = []  # (monotonic, readings in complete cycles)
         self.stop = threading.Event()
 
@@ -251,6 +255,7 @@ class FreshnessPoller:
         engine = db.engine(self.settings)
         next_cycle = text(f"SELECT MIN(time_data) FROM `{db.READINGS}` WHERE time_data > :after")
         in_cycle = text(f"SELECT COUNT(*) FROM `{db.READINGS}` WHERE time_data = :t")
+        oldest_waiting = text(f"SELECT MIN(earliest_time) FROM `{db.STREAM_UNSUMMARIZED}`")
         after = datetime(1970, 1, 1)
         while not self.stop.is_set():
             try:
@@ -261,6 +266,11 @@ class FreshnessPoller:
                             break
                         self.complete[moment] = (datetime.now(UTC).replace(tzinfo=None) - moment).total_seconds()
                         after = moment
+                    # A complete cycle is summarized once no batch older than it waits for its summaries.
+                    waiting_from = connection.execute(oldest_waiting).scalar()
+                    for moment in self.complete.keys() - self.summarized.keys():
+                        if waiting_from is None or waiting_from > moment:
+                            self.summarized[moment] = (datetime.now(UTC).replace(tzinfo=None) - moment).total_seconds()
                 self.samples.append((time.monotonic(), len(self.complete) * self.panels))
             except Exception:  # noqa: BLE001 - a probe that fails is retried; the bench reports, never raises
                 pass
@@ -270,6 +280,34 @@ class FreshnessPoller:
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+class SummaryRounds(logging.Handler):
+    """The stream's summary rounds, from its log lines: how many, their size and duration."""
+
+    LINE = re.compile(r"summaries of (\d+) batches: (\d+) readings in ([\d.]+) s")
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.rounds: list[tuple[int, int, float]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if match := self.LINE.search(record.getMessage()):
+            self.rounds.append((int(match[1]), int(match[2]), float(match[3])))
+
+    def report(self) -> dict[str, object] | None:
+        if not self.rounds:
+            return None
+        return {"rounds": len(self.rounds), "batches_p50": statistics.median(r[0] for r in self.rounds),
+                "readings_p50": statistics.median(r[1] for r in self.rounds),
+                "seconds_p50": statistics.median(r[2] for r in self.rounds),
+                "seconds_max": max(r[2] for r in self.rounds)}
+
+
+def _steady_p(seconds_by_cycle: dict[datetime, float], warmup: float, interval: float, share: float
+              ) -> float | None:
+    steady = [seconds for _moment, seconds in sorted(seconds_by_cycle.items())[int(warmup / interval):]]
+    return round(_percentile(steady, share), 2) if steady else None
 
 
 def bench_live(spark: SparkSession, settings: Settings, panels: int, interval: float, warmup: float,
@@ -285,6 +323,10 @@ def bench_live(spark: SparkSession, settings: Settings, panels: int, interval: f
         except BaseException as exc:  # noqa: BLE001 - reported in the results
             failure.append(exc)
 
+    rounds = SummaryRounds()
+    sink_log = logging.getLogger("solar_platform.streaming.sink")
+    sink_log.setLevel(logging.INFO)
+    sink_log.addHandler(rounds)
     runner = threading.Thread(target=run, name="stream-job", daemon=True)
     runner.start()
     time.sleep(3)  # queries started, first (empty) trigger done
@@ -339,9 +381,13 @@ def bench_live(spark: SparkSession, settings: Settings, panels: int, interval: f
         "freshness_p50_s": round(statistics.median(steady_freshness), 2) if steady_freshness else None,
         "freshness_p95_s": round(_percentile(steady_freshness, 0.95), 2) if steady_freshness else None,
         "freshness_max_s": round(max(steady_freshness), 2) if steady_freshness else None,
+        # Reading time -> its windows, energy buckets and latest row written (summaries apart).
+        "summaries_freshness_p50_s": _steady_p(poller.summarized, warmup, interval, 0.5),
+        "summaries_freshness_p95_s": _steady_p(poller.summarized, warmup, interval, 0.95),
         "readings_batches": len(batches),
         "readings_batch_ms_p50": statistics.median(int(row["duration_ms"]) for row in batches) if batches else None,
         "batch_profile_ms_p50": batch_profile(batches),
+        "summary_rounds": rounds.report(),
         "job_error": repr(failure[0])[:500] if failure else None,
         "fleet_stderr_tail": fleet_error[-500:] or None,
     }

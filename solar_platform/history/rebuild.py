@@ -143,15 +143,18 @@ def rebuild(settings: Settings, start: datetime, end: datetime, *, engine: Engin
                            chunks_from_archive=sum(c.source == ARCHIVE for c in planned))
     notify = progress or (lambda _phase, _done, _total: None)
     began = time.perf_counter()
-    for i, piece in enumerate(planned):
-        for _attempt in range(ATTEMPTS):
-            with eng.connect() as conn:
-                seen = changes.marks(conn, piece.start, piece.end)
-            rows = _compute(spark, settings, archive, piece, partitions)
-            if _write(settings, piece, panel_sets, rows, seen, report):
-                break
-        else:
-            raise RebuildError(f"the stream changed {piece.start:%Y-%m-%d %H:%M} .. {piece.end:%H:%M} UTC during each "
-                               f"of {ATTEMPTS} attempts; run the rebuild again")
-        notify("windows and buckets", i + 1, len(planned))
-    return shared.finish(eng, settings, report, [c for c in planned if c.source == PANDATA], began, notify, rollups)
+    with shared.stream_summaries_in_every_batch(settings) as renew:
+        for i, piece in enumerate(planned):
+            for _attempt in range(ATTEMPTS):
+                with eng.connect() as conn:
+                    seen = changes.marks(conn, piece.start, piece.end)
+                rows = _compute(spark, settings, archive, piece, partitions)
+                if _write(settings, piece, panel_sets, rows, seen, report):
+                    break
+            else:
+                raise RebuildError(f"the stream changed {piece.start:%Y-%m-%d %H:%M} .. {piece.end:%H:%M} UTC during "
+                                   f"each of {ATTEMPTS} attempts; run the rebuild again")
+            renew()
+            notify("windows and buckets", i + 1, len(planned))
+        return shared.finish(eng, settings, report, [c for c in planned if c.source == PANDATA], began, notify,
+                             rollups)

@@ -28,6 +28,7 @@ STREAM_PULSE = "stream_pulse"
 # Each partition's next expected Kafka offset, and the offsets retention deleted before the stream read them.
 STREAM_OFFSETS = "stream_offsets"
 LOST_OFFSETS = "lost_offsets"
+STREAM_UNSUMMARIZED = "stream_unsummarized"  # batches whose appends await their summaries
 DERIVED_GENERATION = "derived_generation"
 # What the stream keeps beside the readings (storage/energy.py).
 PANEL_BUCKETS = "panel_energy_15min"

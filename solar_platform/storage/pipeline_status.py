@@ -147,8 +147,8 @@ class StreamWrites:
 def stream_writes(conn: Connection, *, since: datetime) -> StreamWrites:
     """When the stream last merged readings, and how many since `since` (naive UTC).
 
-    One query writes panelData and, in the same transaction, the windows (and every other derived
-    table): its progress rows say when both live tables last changed.
+    One query writes panelData and, at most a summary round later (storage.stream.summaries), the
+    windows and every other derived table: its progress rows say when the live tables last changed.
     """
     last_write, recent = conn.execute(text(
         f"SELECT MAX(recorded_at), COALESCE(SUM(rows_written), 0) FROM {STREAM_PROGRESS} "

@@ -65,8 +65,9 @@ RETIRED = "retired"  # out of the fleet ((storage.health.registry)): no longer j
 UNKNOWN = "unknown"  # registered, never seen
 
 # Each panel's latest reading, the one definition every "now" query reads: the row per panel that
-# the stream keeps in `panel_latest` in the same transaction as panelData (storage.energy), so it
-# never scans panelData. A plain derived table: MariaDB merges it, key lookups stay key lookups.
+# the stream keeps in `panel_latest` with its summaries, a round behind panelData at most
+# (storage.stream.summaries), so it never scans panelData. A plain derived table: MariaDB merges
+# it, key lookups stay key lookups.
 LATEST_READINGS = f"SELECT panel_id, power_panel, current_status, first_seen, last_seen FROM {PANEL_LATEST}"
 
 # Dead letters are counted up to this many (an index range bounded by LIMIT): the health route

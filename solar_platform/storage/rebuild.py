@@ -11,6 +11,10 @@ batch would wait on (REPEATABLE READ's `INSERT ... SELECT` did), and the stream'
 on a chunk before or after its transaction add up right (a statement reads what is committed; a
 bucket the rebuild rewrites is locked until it commits, and the stream's delta then adds to it).
 
+**Summaries apart.** The stream writes a batch's summaries a few seconds after its raw rows
+(`storage.stream.summaries`): a rebuild would count those waiting twice, so while it runs the stream
+writes them in every batch again, and it starts once none wait (`stream_summaries_in_every_batch`).
+
 **Sources, planned before anything changes** (`plan`): panelData while it holds the chunk (the
 retention horizon, `storage.history.sources`), the raw archive before that. A chunk with neither
 stops the rebuild with one line and nothing changed: a rebuild never deletes figures it cannot
@@ -29,7 +33,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -41,6 +46,7 @@ from solar_platform.storage import rollups as daily_rollups
 from solar_platform.storage.energy import ALL_PANELS, PanelRange
 from solar_platform.storage.history import folding, sources
 from solar_platform.storage.history.archive import Archive
+from solar_platform.storage.stream import progress, summaries
 
 BUCKET = timedelta(seconds=energy.BUCKET_SECONDS)
 # panel_latest is recomputed for this many panels per transaction (each an index seek or two).
@@ -193,6 +199,18 @@ def touched_panels(conn: Connection, start: datetime, end: datetime) -> list[str
         {"a": start, "b": end})]
 
 
+@contextmanager
+def stream_summaries_in_every_batch(settings: Settings) -> Iterator[Callable[[], None]]:
+    """While a rebuild recomputes summaries from panelData, none may wait in the stream's memory
+    (`storage.stream.summaries`): it would count twice. Yields the hold's renewal, for between chunks."""
+    try:
+        with summaries.in_every_batch(db.engine(settings, bulk_load=True), progress.stage_lock_name(
+                settings.mysql_database), settings.energy_max_gap_seconds) as renew:
+            yield renew
+    except TimeoutError as error:
+        raise RebuildError(f"{error}: is the stream stuck? nothing was changed") from None
+
+
 def finish(eng: Engine, settings: Settings, report: RebuildReport, raw_chunks: Sequence[Chunk], began: float,
            notify: Progress, rollups: bool) -> RebuildReport:
     """What follows the chunks, for both engines: `panel_latest` and the registry's first/last seen of
@@ -251,7 +269,7 @@ def rebuild(settings: Settings, start: datetime, end: datetime, *, chunk: timede
     report = RebuildReport(a, b, engine="sql", chunks=len(planned))
     notify = progress or (lambda _phase, _done, _total: None)
     began = time.perf_counter()
-    with db.read_committed(eng) as conn:
+    with stream_summaries_in_every_batch(settings) as renew, db.read_committed(eng) as conn:
         for i, piece in enumerate(planned):
             for panels in ([ALL_PANELS] if piece.folded_day else panel_sets):
                 w, p = recompute_chunk_in_sql(conn, piece, panels, gap)
@@ -264,5 +282,6 @@ def rebuild(settings: Settings, start: datetime, end: datetime, *, chunk: timede
                 folding.unfold(conn, piece.folded_day)
             report.readings += bucket_readings(conn, piece.start, piece.end)
             conn.commit()
+            renew()
             notify("windows and buckets", i + 1, len(planned))
-    return finish(eng, settings, report, [c for c in planned if c.source == PANDATA], began, notify, rollups)
+        return finish(eng, settings, report, [c for c in planned if c.source == PANDATA], began, notify, rollups)

@@ -34,7 +34,7 @@ DAGSTER_DATABASE = "dagster"
 
 STREAM_WRITES = (db.READINGS, db.WINDOWS, db.DEAD_LETTERS, db.STREAM_PROGRESS, db.STREAM_PULSE, db.FLEET_NOW,
                  db.PANEL_BUCKETS, db.FLEET_BUCKETS, db.PANEL_LATEST, db.ENERGY_CHANGES, db.STREAM_OFFSETS,
-                 db.LOST_OFFSETS)
+                 db.LOST_OFFSETS, db.STREAM_UNSUMMARIZED)
 DAGSTER_WRITES = (db.PANELS, db.REGISTRY_SYNC, db.SITES, db.SITE_DAILY_ENERGY, db.PANEL_ALERTS, db.PLATFORM_ALERTS,
                   db.PANEL_DAILY_ENERGY, db.FLEET_DAILY_ENERGY,
                   db.STAGE_PANEL_DAILY_ENERGY, db.STAGE_FLEET_DAILY_ENERGY, db.RUN_FAILURES, db.STREAM_PROGRESS,
@@ -42,6 +42,8 @@ DAGSTER_WRITES = (db.PANELS, db.REGISTRY_SYNC, db.SITES, db.SITE_DAILY_ENERGY, d
                   db.ALERT_EVENTS, db.NOTIFICATION_DELIVERIES,
                   # `solar-platform rebuild` recomputes the derived tables from raw.
                   db.WINDOWS, db.PANEL_BUCKETS, db.FLEET_BUCKETS, db.PANEL_LATEST, db.DERIVED_GENERATION,
+                  # A rebuild with the stream stopped summarizes what a killed stream left.
+                  db.STREAM_UNSUMMARIZED,
                   # History: rollups consume the change marks; retention notes what it dropped.
                   db.ENERGY_CHANGES, db.RETENTION_HORIZONS)
 # Retention prunes the dead letters: it may delete them, never write one.

@@ -63,11 +63,9 @@ def kafka_source(spark: SparkSession, settings: Settings) -> DataFrame:
     )
 
 
-def start_queries(spark: SparkSession, settings: Settings, trigger: Trigger, lock: StageLock,
-                  stop: threading.Event | None = None) -> list[StreamingQuery]:
-    """Start the one query (`readings`) on the configured topic; returns it running, in a list.
-    `stop` ends a batch's wait for MariaDB's disk (the batch is left to be replayed)."""
-    sink = ReadingsSink(settings, db.engine(settings, bulk_load=True), lock, spark, READINGS_QUERY, stop)
+def start_queries(spark: SparkSession, settings: Settings, trigger: Trigger, sink: ReadingsSink
+                  ) -> list[StreamingQuery]:
+    """Start the one query (`readings`) on the configured topic, into `sink`; returns it running, in a list."""
     trigger_options: dict[str, Any] = (
         {"availableNow": True} if trigger == "available-now"
         else {"processingTime": f"{settings.stream_trigger_seconds} seconds"}
@@ -167,12 +165,17 @@ def run_job(settings: Settings, trigger: Trigger = "continuous", *, spark: Spark
 
             spark = build_session(settings)
         with stop_on_signals(stop, on_signal=_log_stop_request):
-            queries = start_queries(spark, settings, trigger, lock, stop)
+            # `stop` also ends a batch's wait for MariaDB's disk (the batch is left to be replayed).
+            sink = ReadingsSink(settings, db.engine(settings, bulk_load=True), lock, spark, READINGS_QUERY, stop)
             try:
-                await_queries(queries, stop)
+                queries = start_queries(spark, settings, trigger, sink)
+                try:
+                    await_queries(queries, stop)
+                finally:
+                    for query in queries:
+                        if query.isActive:
+                            query.stop()
             finally:
-                for query in queries:
-                    if query.isActive:
-                        query.stop()
+                sink.close()  # the summaries still waiting, while the stage lock is held
     finally:
         lock.release()

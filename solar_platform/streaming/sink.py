@@ -12,6 +12,13 @@ Each micro-batch reads its Kafka records once and:
    (the heartbeat and the replay guard, with a per-step profile);
 4. keeps the panels' latest readings in memory for the next batch, once the transaction committed.
 
+**Summaries apart** (`storage.stream.summaries`): a batch of appends of known panels commits its
+raw rows only; a thread writes the waiting batches' windows, energy buckets and latest rows every
+`SOLAR_STREAM_SUMMARIES_EVERY_SECONDS`, all of them in one transaction of its own, beside the
+batches. A batch with anything else (a correction, a new panel), or one that finds too many
+readings waiting, writes them all in its own transaction first. The job writes what still waits
+when it stops (`close`); a job killed before is summarized at the next start, from panelData.
+
 The same transaction compares each partition's first offset in the batch with the offset it
 expected next (`storage.stream.offsets`): offsets that retention deleted before the stream read
 them are recorded as a gap in `lost_offsets`, and the stream carries on from the earliest offset.
@@ -36,7 +43,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,9 +56,9 @@ from solar_platform.runtime import stream_wait
 from solar_platform.runtime.stream_wait import StreamWait
 from solar_platform.settings import Settings
 from solar_platform.storage.history.archive import Archive, write_batch
-from solar_platform.storage.stream import offsets, progress
+from solar_platform.storage.stream import offsets, progress, summaries
 from solar_platform.storage.stream.appends import AppendConflict
-from solar_platform.storage.stream.commit import commit_batch
+from solar_platform.storage.stream.commit import Committed, all_appends_of_known_panels, commit_batch, defer_batch
 from solar_platform.storage.stream.latest import LatestReadings, record_fleet_now
 from solar_platform.storage.stream.readings import COLUMNS as READING_COLUMNS
 from solar_platform.storage.stream.readings import Readings, from_arrow
@@ -194,9 +201,20 @@ class ReadingsSink:
         self._stop = stop or threading.Event()
         self._query_id: str | None = None
         self.latest = LatestReadings()  # loaded in the first batch's transaction
+        # What the summaries hold, and the appends (query id, batch id, readings) committed without
+        # them; `_state` guards both, `_summary_round` is held by whoever writes summaries.
+        self._summarized = LatestReadings()
+        self._waiting: list[tuple[str, int, Readings]] = []
+        self._state = threading.Lock()
+        self._summary_round = threading.RLock()  # a round that finds memory stale forgets it
+        self._closing = threading.Event()
         self.archive = Archive.of(settings)
         self.pulse = BatchPulse(engine, query_name, every_s=min(5.0, settings.stream_stale_after_seconds / 4),
                                 wait_file=stream_wait.wait_file(settings))
+        self._rounds: threading.Thread | None = None
+        if settings.stream_summaries_every_seconds > 0:
+            self._rounds = threading.Thread(target=self._summary_rounds, name="stream-summaries", daemon=True)
+            self._rounds.start()
 
     def query_id(self) -> str:
         """The running query's id (stable across restarts: the checkpoint's)."""
@@ -252,7 +270,7 @@ class ReadingsSink:
                 if attempts:
                     self.lock.reacquire()  # a restarted MariaDB dropped it with its connection
                     # A commit whose answer was lost may have gone through: reload the latest readings.
-                    self.latest = LatestReadings()
+                    self._forget()
                 outcome = self._commit_whole(batch, started, steps, timings)
             except Exception as error:
                 problem = disk_full_error(error)
@@ -294,42 +312,152 @@ class ReadingsSink:
         except AppendConflict as conflict:
             log.warning("batch %d: %s; panel_latest is behind panelData (a bulk import without a rebuild?): "
                         "committing the whole batch by the exact path", batch.batch_id, conflict)
-            self.latest = LatestReadings()
+            self._forget()
             timings.clear()
             return self._commit(batch, started, steps, timings, all_exact=True)
 
     def _commit(self, batch: _Batch, started: float, steps: _StepTimer, timings: dict[str, float], *,
                 all_exact: bool) -> _Outcome | None:
         """The batch's one transaction; None when its progress row says it committed already."""
+        whole = all_exact or not self._may_defer(batch)
+        try:
+            return self._commit_once(batch, started, steps, timings, all_exact=all_exact, whole=whole)
+        except _NeedsWhole:  # rolled back: a rebuild holds the summaries, or panel_latest moved
+            timings.clear()
+            return self._commit_once(batch, started, steps, timings, all_exact=all_exact, whole=True)
+
+    def _commit_once(self, batch: _Batch, started: float, steps: _StepTimer, timings: dict[str, float], *,
+                     all_exact: bool, whole: bool) -> _Outcome | None:
         batch_id, readings, rejected, rows_in = batch.batch_id, batch.readings, batch.rejected, batch.rows_in
         topic = self.settings.topic
-        with steps("commit"), self.engine.begin() as connection:
-            # Only a job that still holds the lock may write, and only once per batch.
-            self.lock.verify(connection)
-            if progress.batch_committed(connection, self.query_id(), batch_id):
-                return None
-            gaps = offsets.find_gaps(offsets.expected_offsets(connection, topic), batch.spans)
-            committed = commit_batch(connection, readings, self.latest,
-                                     self.settings.energy_max_gap_seconds, all_exact=all_exact, timings=timings)
-            progress.insert_dead_letters(connection, dead_letter_rows(rejected, topic))
-            offsets.record_batch_offsets(connection, topic, batch.spans, gaps, batch_id)
-            if len(readings):
-                record_fleet_now(connection, committed.latest, as_of=datetime.now(UTC),
-                                 reference_us=readings.frontier_us(),
-                                 horizon_seconds=self.settings.current_power_horizon_seconds)
-            times = readings.time_us
-            profile = {f"{name}_ms": round(seconds * 1000) for name, seconds in steps.seconds.items()}
-            profile.update({f"sql_{name}_ms": round(seconds * 1000) for name, seconds in timings.items()})
-            progress.record_progress(
-                connection, query_id=self.query_id(), query_name=self.query_name, batch_id=batch_id,
-                rows_in=rows_in, rows_written=committed.appended + committed.corrected,
-                dead_letters=rejected.num_rows, appended=committed.appended, corrected=committed.corrected,
-                max_event_time=_utc_naive(int(times.max())) if times.size else None,
-                frontier_time=_utc_naive(readings.frontier_us()),
-                duration_ms=int((time.monotonic() - started) * 1000), profile=profile,
-            )
-        self.latest = committed.latest
+        with ExitStack() as summary_round:
+            if whole:  # taken before the transaction begins, so that it reads what the last round wrote
+                summary_round.enter_context(self._summary_round)
+            with steps("commit"), self.engine.begin() as connection:
+                # Only a job that still holds the lock may write, and only once per batch.
+                self.lock.verify(connection)
+                if progress.batch_committed(connection, self.query_id(), batch_id):
+                    return None
+                gaps = offsets.find_gaps(offsets.expected_offsets(connection, topic), batch.spans)
+                if whole:  # everything in this transaction, the waiting summaries first
+                    with self._state:
+                        waiting = summaries.Unsummarized(
+                            self._summarized, summaries.concat([chunk for _, _, chunk in self._waiting]))
+                    committed = commit_batch(connection, readings, self.latest,
+                                             self.settings.energy_max_gap_seconds, all_exact=all_exact,
+                                             timings=timings, unsummarized=waiting)
+                else:
+                    moved = defer_batch(connection, readings, self.latest, query_id=self.query_id(),
+                                        batch_id=batch_id, timings=timings)
+                    if moved is None:
+                        raise _NeedsWhole
+                    committed = Committed(len(readings), 0, 0, moved)
+                progress.insert_dead_letters(connection, dead_letter_rows(rejected, topic))
+                offsets.record_batch_offsets(connection, topic, batch.spans, gaps, batch_id)
+                if len(readings):
+                    record_fleet_now(connection, committed.latest, as_of=datetime.now(UTC),
+                                     reference_us=readings.frontier_us(),
+                                     horizon_seconds=self.settings.current_power_horizon_seconds)
+                times = readings.time_us
+                profile = {f"{name}_ms": round(seconds * 1000) for name, seconds in steps.seconds.items()}
+                profile.update({f"sql_{name}_ms": round(seconds * 1000) for name, seconds in timings.items()})
+                progress.record_progress(
+                    connection, query_id=self.query_id(), query_name=self.query_name, batch_id=batch_id,
+                    rows_in=rows_in, rows_written=committed.appended + committed.corrected,
+                    dead_letters=rejected.num_rows, appended=committed.appended, corrected=committed.corrected,
+                    max_event_time=_utc_naive(int(times.max())) if times.size else None,
+                    frontier_time=_utc_naive(readings.frontier_us()),
+                    duration_ms=int((time.monotonic() - started) * 1000), profile=profile,
+                )
+            with self._state:
+                self.latest = committed.latest
+                if whole:  # everything summarized
+                    self._summarized, self._waiting = committed.latest, []
+                elif len(readings):
+                    self._waiting.append((self.query_id(), batch_id, readings))
         return _Outcome(committed.appended, committed.corrected, gaps)
+
+    # ------------------------------------------------------------------------ summaries apart
+    def _may_defer(self, batch: _Batch) -> bool:
+        """Whether the batch may commit without its summaries, as far as memory tells (`defer_batch`
+        decides, in the transaction)."""
+        if self._rounds is None:
+            return False
+        with self._state:
+            waiting = sum(len(chunk) for _, _, chunk in self._waiting)
+            latest = self.latest
+        # A round that cannot keep up (or cannot write) makes the batches write their summaries again.
+        return (latest.generation is not None and waiting <= self.settings.stream_max_offsets_per_trigger
+                and all_appends_of_known_panels(batch.readings, latest))
+
+    def _forget(self) -> None:
+        """Drop what memory holds (the next batch reloads it all, waiting summaries included, from
+        MariaDB): a commit's outcome is unknown, or `panel_latest` moved behind the stream."""
+        with self._summary_round, self._state:  # never in the middle of a round
+            self.latest, self._summarized, self._waiting = LatestReadings(), LatestReadings(), []
+
+    def _summary_rounds(self) -> None:
+        while not self._closing.wait(self.settings.stream_summaries_every_seconds):
+            try:
+                self.write_waiting_summaries()
+            except Exception:  # noqa: BLE001 - MariaDB away or full: the batches will say so; retried
+                log.warning("could not write the waiting summaries; retrying in the next round", exc_info=True)
+
+    def write_waiting_summaries(self) -> int:
+        """One round: the waiting batches' summaries in one transaction; returns the readings summarized."""
+        with self._summary_round:
+            with self._state:
+                waiting, summarized = list(self._waiting), self._summarized
+            if not waiting:
+                return 0
+            started = time.monotonic()
+            timings: dict[str, float] = {}
+            try:
+                with self.engine.begin() as connection:
+                    self.lock.verify(connection)  # a job that lost its stage lock writes nothing
+                    now = summaries.write_round(connection, summarized, waiting,
+                                                self.settings.energy_max_gap_seconds, timings)
+                    if now is None:
+                        raise _SummariesMoved
+            except _SummariesMoved:  # rolled back; the next batch reloads everything, waiting summaries too
+                self._forget()
+                log.warning("panel_latest changed behind the stream: its next batch writes the waiting summaries")
+                return 0
+            with self._state:
+                del self._waiting[:len(waiting)]
+                self._summarized = now
+        summarized_readings = sum(len(chunk) for _, _, chunk in waiting)
+        log.info("summaries of %d batches: %d readings in %.2f s (sql %s)", len(waiting), summarized_readings,
+                 time.monotonic() - started, _durations(timings))
+        return summarized_readings
+
+    def close(self) -> None:
+        """Stop the rounds and write what still waits, reloading it from MariaDB if memory is stale (no
+        batch runs any more). A failure is logged: the next start writes them."""
+        self._closing.set()
+        if self._rounds is not None:
+            self._rounds.join()
+        try:
+            with self._summary_round, self.engine.begin() as connection:
+                self.lock.verify(connection)
+                with self._state:
+                    waiting = summaries.Unsummarized(
+                        self._summarized, summaries.concat([chunk for _, _, chunk in self._waiting]))
+                committed = commit_batch(connection, Readings.empty(), self.latest,
+                                         self.settings.energy_max_gap_seconds, unsummarized=waiting)
+            with self._state:
+                self.latest, self._summarized, self._waiting = committed.latest, committed.latest, []
+        except Exception:  # noqa: BLE001 - summarized from panelData at the next start
+            log.warning("could not write the waiting summaries at the stop; the next start writes them",
+                        exc_info=True)
+
+
+class _NeedsWhole(Exception):
+    """The batch may not wait for its summaries after all (`defer_batch`): rolled back, committed whole."""
+
+
+class _SummariesMoved(Exception):
+    """`panel_latest` or the marks changed behind the stream (a rebuild): what memory holds is stale."""
 
 
 @dataclass(frozen=True)

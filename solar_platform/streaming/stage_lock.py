@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from sqlalchemy import Connection
@@ -23,15 +22,9 @@ class StageLockLost(StreamQueryFailed):
         super().__init__(message)
         self.holder = holder
 
-_LOCK_NAME_MAX_CHARS = 64  # MariaDB's limit for GET_LOCK names
-
-
 def stage_lock_name(settings: Settings) -> str:
     """Advisory lock names are server-wide: one per database the job writes to."""
-    name = f"solar_platform.stream.{settings.mysql_database}"
-    if len(name) > _LOCK_NAME_MAX_CHARS:
-        name = "solar_platform.stream." + hashlib.sha256(settings.mysql_database.encode()).hexdigest()[:40]
-    return name
+    return progress.stage_lock_name(settings.mysql_database)
 
 
 class StageLock:

@@ -331,13 +331,14 @@ def batch_in_flight(settings: Settings) -> int | None:
 
 def wait_for_stream_to_drain(settings: Settings, stream: StreamProcess, records: int, timeout: float, *,
                              restart_on_exit: bool = False) -> None:
-    """Until the stream has committed every record of the topic. A stream that exits fails the test,
-    or, with `restart_on_exit`, is started again (supervisord's autorestart of the `stream` program)."""
+    """Until the stream has committed every record of the topic and written every summary (a round
+    follows the batches by a few seconds). A stream that exits fails the test, or, with
+    `restart_on_exit`, is started again (supervisord's autorestart of the `stream` program)."""
     def drained() -> bool:
         if not stream.running:
             assert restart_on_exit, f"the stream exited ({stream.process.returncode}):\n{stream.log_tail()}"  # type: ignore[union-attr]
             stream.start()
-        return progress_rows_in(settings) >= records
+        return progress_rows_in(settings) >= records and batches_unsummarized(settings) == 0
 
     deadline = time.monotonic() + timeout
     while not _probe(drained):
@@ -345,6 +346,12 @@ def wait_for_stream_to_drain(settings: Settings, stream: StreamProcess, records:
             raise AssertionError(f"the stream committed {progress_rows_in(settings)} of {records} records "
                                  f"in {timeout:.0f} s:\n{stream.log_tail()}")
         time.sleep(0.5)
+
+
+def batches_unsummarized(settings: Settings) -> int:
+    """Batches whose appends are committed and their summaries not yet written."""
+    with db.engine(settings).connect() as conn:
+        return int(conn.execute(text(f"SELECT COUNT(*) FROM {db.STREAM_UNSUMMARIZED}")).scalar_one())
 
 
 def _probe(predicate: Callable[[], bool]) -> bool:

@@ -7,7 +7,9 @@ only decides when).
 - `appends`: the bulk path: raw rows loaded as they are, windows, energy buckets and latest rows
   aggregated in numpy and merged with one statement per table.
 - `corrections`: the exact path for the rest, against `panelData` as it is.
-- `commit`: the batch's transaction: replay guard, both paths, dead letters, progress.
+- `summaries`: the appends' summaries written apart, every few seconds for every batch since.
+- `commit`: the batch's transaction: replay guard, both paths (or a batch of appends alone), dead
+  letters, progress.
 - `progress`: the stage lock, dead letters, progress rows and the pulse of a batch in flight.
 - `bulk`: `LOAD DATA LOCAL INFILE` of column arrays.
 """

@@ -4,8 +4,9 @@ Nearly every reading is one, so they cost about what a bulk insert costs:
 
 - the raw rows are loaded straight into `panelData` (`LOAD DATA`, no staging copy);
 - their windows, energy buckets (panel and fleet) and each panel's latest reading are aggregated
-  in numpy (`plan_appends`) and merged with one statement per table: one row per touched window,
-  bucket and panel, whatever the batch's size.
+  in numpy (`plan_appends`) and merged with one statement per table (`write_summaries`): one row
+  per touched window, bucket and panel, whatever the number of readings; for several batches at
+  once when their summaries waited (`summaries`).
 
 Exact because an append is later than every reading stored for its panel: a window or bucket it
 touches only gains readings at its end, and the panel's energy gains the segments that start at
@@ -14,7 +15,9 @@ its newest stored reading (from `LatestReadings`) and run through the batch's ow
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from time import perf_counter
 
 import numpy as np
 import numpy.typing as npt
@@ -117,21 +120,26 @@ def bucket_rows(appends: Readings, prev_us: npt.NDArray[np.int64], prev_power: n
     )
 
 
+def latest_rows(appends: Readings, positions: npt.NDArray[np.int64], latest: LatestReadings) -> LatestRows:
+    """Each appended panel's new `panel_latest` row: its newest append, first seen kept from `latest`."""
+    code = appends.panel
+    first, last = appends.first_of_panel(), appends.last_of_panel()
+    where = positions[code[last]]
+    stored_first = latest.at(latest.first_us, where, NONE)
+    return LatestRows(panel=code[last], first_us=np.where(where >= 0, stored_first, appends.time_us[first]),
+                      last_us=appends.time_us[last], power=appends.power[last], status=appends.status[last])
+
+
 def plan_appends(appends: Readings, positions: npt.NDArray[np.int64], latest: LatestReadings,
                  max_gap_s: float) -> AppendPlan:
     """Everything the appends change, aggregated (`positions`: each batch panel code's row in
     `latest`, -1 for a new panel)."""
     prev_us, prev_power = predecessors(appends, positions, latest)
-    code = appends.panel
-    first, last = appends.first_of_panel(), appends.last_of_panel()
-    where = positions[code[last]]
-    stored_first = latest.at(latest.first_us, where, NONE)
     return AppendPlan(
         readings=appends,
-        windows=aggregate_windows(code, appends.time_us, appends.power, appends.status),
+        windows=aggregate_windows(appends.panel, appends.time_us, appends.power, appends.status),
         buckets=bucket_rows(appends, prev_us, prev_power, max_gap_s),
-        latest=LatestRows(panel=code[last], first_us=np.where(where >= 0, stored_first, appends.time_us[first]),
-                          last_us=appends.time_us[last], power=appends.power[last], status=appends.status[last]),
+        latest=latest_rows(appends, positions, latest),
     )
 
 
@@ -179,55 +187,63 @@ _MERGE_FLEET = f"""
         {FLEET_BUCKETS}.readings_on = {FLEET_BUCKETS}.readings_on + VALUES(readings_on)"""
 
 
-def write_appends(conn: Connection, plan: AppendPlan, timings: dict[str, float] | None = None) -> int:
-    """Load and merge `plan` in the caller's transaction; returns the readings appended.
+def _timer(timings: dict[str, float] | None, name: str) -> Callable[[], None]:
+    started = perf_counter()
+
+    def done() -> None:
+        if timings is not None:
+            timings[name] = timings.get(name, 0.0) + perf_counter() - started
+    return done
+
+
+def load_appended(conn: Connection, readings: Readings, timings: dict[str, float] | None = None) -> int:
+    """The appends' raw rows straight into `panelData`, in the caller's transaction; returns their count.
 
     Raises `AppendConflict` (nothing is half-written that a rollback does not undo) when an append
     was already stored.
     """
-    from time import perf_counter
-
-    def timed(name: str, started: float) -> None:
-        if timings is not None:
-            timings[name] = timings.get(name, 0.0) + perf_counter() - started
-
-    readings = plan.readings
     if not len(readings):
         return 0
-    ids = readings.panel_ids
-    started = perf_counter()
+    done = _timer(timings, "append_raw")
     loaded = bulk.load(conn, READINGS, [
         bulk.Column("Panel_id", readings.ids()), bulk.Column("power_panel", readings.power),
         bulk.Column("current_status", readings.status), bulk.Column("time_data", readings.time_us, "time_us")])
-    timed("append_raw", started)
+    done()
     if loaded != len(readings):
         raise AppendConflict(f"{len(readings) - loaded} of {len(readings)} appended readings were already stored")
+    return len(readings)
 
-    started = perf_counter()
+
+def write_summaries(conn: Connection, plan: AppendPlan, timings: dict[str, float] | None = None) -> None:
+    """Merge `plan`'s windows, energy buckets (panel and fleet) and latest rows, in the caller's
+    transaction (its raw rows are loaded already: `load_appended`)."""
+    if not len(plan.readings):
+        return
+    ids = plan.readings.panel_ids
+    done = _timer(timings, "append_windows")
     for statement in _TEMP_TABLES:
         conn.execute(text(statement))
     conn.execute(text("DELETE FROM tmp_append_windows"))
     conn.execute(text("DELETE FROM tmp_append_buckets"))
     w = plan.windows
-    bulk.load(conn, "tmp_append_windows", window_load_columns(ids[readings.panel[w.row]], w))
+    bulk.load(conn, "tmp_append_windows", window_load_columns(ids[plan.readings.panel[w.row]], w))
     conn.execute(text(MERGE_APPENDED_WINDOWS))
-    timed("append_windows", started)
+    done()
 
-    started = perf_counter()
+    done = _timer(timings, "append_energy")
     bulk.load(conn, "tmp_append_buckets", bucket_load_columns(ids, plan.buckets))
     conn.execute(text(_MERGE_BUCKETS))
     conn.execute(text(_MERGE_FLEET))
-    timed("append_energy", started)
+    done()
 
-    started = perf_counter()
+    done = _timer(timings, "append_latest")
     latest = plan.latest
     # Whole rows (first seen included, from memory): REPLACE needs no read of the stored row.
     bulk.load(conn, PANEL_LATEST, [
         bulk.Column("panel_id", ids[latest.panel]), bulk.Column("first_seen", latest.first_us, "time_us"),
         bulk.Column("last_seen", latest.last_us, "time_us"), bulk.Column("power_panel", latest.power),
         bulk.Column("current_status", latest.status)], replace=True)
-    timed("append_latest", started)
-    return len(readings)
+    done()
 
 
 def bucket_load_columns(panel_ids: npt.NDArray[np.object_], b: BucketRows) -> list[bulk.Column]:
@@ -240,7 +256,6 @@ def bucket_load_columns(panel_ids: npt.NDArray[np.object_], b: BucketRows) -> li
             bulk.Column("peak_w", b.peak_w, "nullable"), bulk.Column("min_w", b.min_w, "nullable")]
 
 
-def apply_to_latest(latest: LatestReadings, plan: AppendPlan) -> None:
-    """What `write_appends` wrote to `panel_latest`, in memory too."""
-    rows = plan.latest
-    latest.update(plan.readings.panel_ids[rows.panel], rows.first_us, rows.last_us, rows.power, rows.status)
+def apply_to_latest(latest: LatestReadings, readings: Readings, rows: LatestRows) -> None:
+    """New latest rows (`rows`, coded like `readings`) in memory: what `write_summaries` writes."""
+    latest.update(readings.panel_ids[rows.panel], rows.first_us, rows.last_us, rows.power, rows.status)

@@ -112,9 +112,9 @@ _TEMP_TABLES = (
 def _neighbour_update(max_gap_s: float) -> list[str]:
     """Fill prev_time / next_time of every change from panelData as it is now (bounded seeks).
 
-    - An append (newer than the panel's `panel_latest.last_seen`, which the same transactions
-      keep equal to its newest reading) has that reading as its only neighbour: one key lookup on
-      a small table, the live path.
+    - An append (newer than the panel's `panel_latest.last_seen`, which equals its newest reading
+      here: the waiting summaries are written before the exact path runs) has that reading as its
+      only neighbour: one key lookup on a small table.
     - Others (late, re-sent, or a panel without a latest row) seek panelData with a join whose panel
       condition is a closed range: MariaDB then plans "range checked for each record" and reads the
       few rows within the gap on the (panel, time) key. An equality (or a correlated subquery)

@@ -6,7 +6,8 @@ joins the batch to what is stored). It is exact as long as only the stream write
 
 - the stream updates it after each committed batch, from what that batch wrote;
 - anything else that rewrites `panel_latest` (a rebuild) bumps `derived_generation` in its own
-  transaction; each batch reads the generation under a shared lock first, and reloads on a change.
+  transaction; each batch reads the generation under a shared lock first, and reloads on a change
+  (`summaries.generation_and_hold`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from solar_platform.storage.db import DERIVED_GENERATION, FLEET_NOW, PANEL_LATES
 
 NONE = np.iinfo(np.int64).min  # "no reading": older than any time
 
-_GENERATION_FOR_SHARE = text(f"SELECT generation FROM {DERIVED_GENERATION} WHERE id = 1 LOCK IN SHARE MODE")
 _BUMP = text(f"UPDATE {DERIVED_GENERATION} SET generation = generation + 1, changed_at = UTC_TIMESTAMP(3) WHERE id = 1")
 _EPOCH_US = "TIMESTAMPDIFF(MICROSECOND, TIMESTAMP'1970-01-01 00:00:00', {})"
 _SELECT = (f"SELECT panel_id, {_EPOCH_US.format('first_seen')}, {_EPOCH_US.format('last_seen')}, power_panel, "
@@ -40,11 +40,6 @@ _FLEET_NOW = text(
 def bump_generation(conn: Connection) -> None:
     """Tell the stream that `panel_latest` changed behind it (call in the same transaction)."""
     conn.execute(_BUMP)
-
-
-def current_generation(conn: Connection) -> int:
-    """The generation, read under a shared lock: a rebuild cannot move it until this transaction ends."""
-    return int(conn.execute(_GENERATION_FOR_SHARE).scalar_one())
 
 
 class LatestReadings:

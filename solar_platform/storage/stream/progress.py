@@ -14,6 +14,7 @@ and the pulse of a batch in flight.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -23,8 +24,10 @@ from sqlalchemy import Connection, text
 from solar_platform.storage.db import DEAD_LETTERS, STREAM_PROGRESS, STREAM_PULSE
 
 # The stream's one query: its name on every progress row and its checkpoint's folder. It writes
-# panelData and, in the same transaction, every derived table (panelDataAgg among them).
+# panelData and every derived table (panelDataAgg among them; storage.stream.summaries).
 READINGS_QUERY = "readings"
+
+_LOCK_NAME_MAX_CHARS = 64  # MariaDB's limit for GET_LOCK names
 
 # dead_letters.kafka_key is VARBINARY(1024): a longer key is cut rather than failing the batch.
 DEAD_LETTER_KEY_BYTES = 1024
@@ -34,6 +37,16 @@ PROGRESS_PROFILE_CHARS = 1024
 _DEAD_LETTER_CHUNK = 500
 # The lock's connection sits idle between batches: the server must not time it out (one year).
 _LOCK_CONNECTION_WAIT_TIMEOUT_S = 31_536_000
+
+
+
+def stage_lock_name(database: str) -> str:
+    """The stage lock of the stream writing `database` (advisory lock names are server-wide)."""
+    name = f"solar_platform.stream.{database}"
+    if len(name) > _LOCK_NAME_MAX_CHARS:
+        name = "solar_platform.stream." + hashlib.sha256(database.encode()).hexdigest()[:40]
+    return name
+
 
 _DEAD_LETTER_INSERT = text(
     f"INSERT IGNORE INTO `{DEAD_LETTERS}` (kafka_topic, kafka_partition, kafka_offset, kafka_key, payload, reason, "
