@@ -285,23 +285,28 @@ def _percentile(values: list[float], share: float) -> float:
 class SummaryRounds(logging.Handler):
     """The stream's summary rounds, from its log lines: how many, their size and duration."""
 
-    LINE = re.compile(r"summaries of (\d+) batches: (\d+) readings in ([\d.]+) s")
+    LINE = re.compile(r"summaries of (\d+) batches: (\d+) readings in ([\d.]+) s \(sql (.*)\)")
+    STEP = re.compile(r"(\w+) ([\d.]+) s")
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
-        self.rounds: list[tuple[int, int, float]] = []
+        self.rounds: list[tuple[int, int, float, dict[str, float]]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         if match := self.LINE.search(record.getMessage()):
-            self.rounds.append((int(match[1]), int(match[2]), float(match[3])))
+            steps = {name: float(seconds) for name, seconds in self.STEP.findall(match[4])}
+            self.rounds.append((int(match[1]), int(match[2]), float(match[3]), steps))
 
     def report(self) -> dict[str, object] | None:
         if not self.rounds:
             return None
+        steps = sorted({name for *_, timings in self.rounds for name in timings})
         return {"rounds": len(self.rounds), "batches_p50": statistics.median(r[0] for r in self.rounds),
                 "readings_p50": statistics.median(r[1] for r in self.rounds),
                 "seconds_p50": statistics.median(r[2] for r in self.rounds),
-                "seconds_max": max(r[2] for r in self.rounds)}
+                "seconds_max": max(r[2] for r in self.rounds),
+                "sql_seconds_p50": {name: statistics.median(r[3].get(name, 0.0) for r in self.rounds)
+                                    for name in steps}}
 
 
 def _steady_p(seconds_by_cycle: dict[datetime, float], warmup: float, interval: float, share: float

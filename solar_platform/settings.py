@@ -278,18 +278,20 @@ class Settings(BaseSettings):
         "768m", pattern=r"^\d+[mgMG]$", validation_alias=_alias("spark_executor_memory"))
     stream_trigger_seconds: float = Field(5.0, gt=0, validation_alias=_alias("stream_trigger_seconds"))
     # Bounds each micro-batch, so a restart after a backlog replays bounded work (37 s of the
-    # 200k-panel fleet's input, about 20 s to commit). Not lower: every batch writes each panel's
-    # window, bucket and latest row once, so at 200k panels a 500k cap spent most of each batch on
-    # those and sustained 28k of the 40k readings/s; 1.5M sustained 37k (docs/benchmarks.md).
+    # 200k-panel fleet's input, about 20 s to commit). Not lower: a batch that writes its summaries
+    # writes each panel's window, bucket and latest row once, so at 200k panels (summaries in every
+    # batch) a 500k cap sustained 28k of the 40k readings/s, 1.5M 37k (docs/benchmarks.md).
     stream_max_offsets_per_trigger: int = Field(
         1_500_000, gt=0, validation_alias=_alias("stream_max_offsets_per_trigger", "SOLAR_STREAM_MAX_OFFSETS")
     )
     # Appends are committed in each batch at once; their windows, energy buckets and latest rows are
     # written this often, for every batch since, in a transaction of their own beside the batches
     # (each panel's rows once per round, not once per batch: at 200k panels that was ~7 s a batch).
-    # 0 writes them in every batch's own transaction, as before (storage/stream/summaries.py).
+    # 15 s: at 200k panels a round takes ~12 s, and 5 s rounds ran most of the time, slowing the
+    # batches beside them (freshness p95 13.6 s vs 9.6 s; docs/benchmarks.md). 0 writes them in every
+    # batch's own transaction, as before (storage/stream/summaries.py).
     stream_summaries_every_seconds: float = Field(
-        5.0, ge=0, le=300, validation_alias=_alias("stream_summaries_every_seconds"))
+        15.0, ge=0, le=300, validation_alias=_alias("stream_summaries_every_seconds"))
     stream_starting_offsets: Literal["earliest", "latest"] = Field(
         "earliest", validation_alias=_alias("stream_starting_offsets")
     )

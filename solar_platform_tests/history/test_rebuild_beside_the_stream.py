@@ -30,9 +30,10 @@ LIVE_PANELS = [f"live-{i}" for i in range(8)]
 
 
 def _freshness(settings: Settings) -> float:
-    """Seconds between now and the newest live reading in panelData (stamped when it was sent)."""
+    """Seconds between now and the newest live reading in panelData (stamped when it was sent; the
+    summaries follow a round later)."""
     with db.engine(settings).connect() as conn:
-        newest = conn.execute(text("SELECT MAX(last_seen) FROM panel_latest WHERE panel_id LIKE 'live-%'")).scalar()
+        newest = conn.execute(text("SELECT MAX(time_data) FROM panelData WHERE Panel_id = 'live-0'")).scalar()
     return (datetime.now(UTC).replace(tzinfo=None) - newest).total_seconds() if newest else float("inf")
 
 
