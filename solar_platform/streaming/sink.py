@@ -408,6 +408,8 @@ class ReadingsSink:
         with self._summary_round:
             with self._state:
                 waiting, summarized = list(self._waiting), self._summarized
+            if summarized.generation is None:  # memory not loaded yet (a start, a reload): MariaDB's marks
+                return self._write_everything() if self._marks_left() else 0
             if not waiting:
                 return 0
             started = time.monotonic()
@@ -432,13 +434,22 @@ class ReadingsSink:
         return summarized_readings
 
     def close(self) -> None:
-        """Stop the rounds and write what still waits, reloading it from MariaDB if memory is stale (no
-        batch runs any more). A failure is logged: the next start writes them."""
+        """Stop the rounds and write what still waits (no batch runs any more). A failure is logged:
+        the next start writes them."""
         self._closing.set()
         if self._rounds is not None:
             self._rounds.join()
         try:
-            with self._summary_round, self.engine.begin() as connection:
+            self._write_everything()
+        except Exception:  # noqa: BLE001 - summarized from panelData at the next start
+            log.warning("could not write the waiting summaries at the stop; the next start writes them",
+                        exc_info=True)
+
+    def _write_everything(self) -> int:
+        """Every waiting summary, reloaded from MariaDB if memory is stale or not loaded (a job started
+        after one was killed: its marks); returns the readings summarized."""
+        with self._summary_round:
+            with self.engine.begin() as connection:
                 self.lock.verify(connection)
                 with self._state:
                     waiting = summaries.Unsummarized(
@@ -447,9 +458,11 @@ class ReadingsSink:
                                          self.settings.energy_max_gap_seconds, unsummarized=waiting)
             with self._state:
                 self.latest, self._summarized, self._waiting = committed.latest, committed.latest, []
-        except Exception:  # noqa: BLE001 - summarized from panelData at the next start
-            log.warning("could not write the waiting summaries at the stop; the next start writes them",
-                        exc_info=True)
+        return len(waiting.readings)
+
+    def _marks_left(self) -> bool:
+        with self.engine.connect() as connection:
+            return summaries.marks_left(connection)
 
 
 class _NeedsWhole(Exception):

@@ -139,6 +139,20 @@ def test_a_stream_killed_with_summaries_waiting_summarizes_them_at_its_next_star
     assert_derived_equal_recompute_on(conn, GAP)
 
 
+def test_a_job_started_after_a_kill_summarizes_the_leftovers_before_any_batch(conn: Connection) -> None:
+    stream = Stream(conn)
+    stream.write([row for i in range(2) for row in _cycle(PANELS, i)])
+    for i in range(2, 6):
+        assert stream.write(_cycle(PANELS, i)) == "deferred"
+    # An idle fleet: the new job's first round reloads everything from MariaDB (an empty batch).
+    with conn.begin():
+        committed = commit_batch(conn, Readings.empty(), LatestReadings(), GAP)
+    assert committed.appended == committed.corrected == 0
+    assert stream.marks() == 0
+    assert _newest_summarized(conn, "s-1") == START + timedelta(seconds=25)
+    assert_derived_equal_recompute_on(conn, GAP)
+
+
 def test_a_rebuild_with_no_stream_running_summarizes_what_it_left_first(fresh_settings: Settings,
                                                                        conn: Connection) -> None:
     stream = Stream(conn)

@@ -126,6 +126,11 @@ def clear_marks(conn: Connection, batches: Sequence[tuple[str, int]] | None = No
     return deleted
 
 
+def marks_left(conn: Connection) -> bool:
+    """Whether any batch waits for its summaries."""
+    return conn.execute(text(f"SELECT 1 FROM {STREAM_UNSUMMARIZED} LIMIT 1")).first() is not None
+
+
 def leftovers(conn: Connection, summarized: LatestReadings) -> Readings:
     """What a stream left unsummarized (see the module docstring): panelData's readings newer than
     their panel's `panel_latest` row, from the oldest mark on. Empty without marks."""
