@@ -364,6 +364,13 @@ class StreamStatus(BaseModel):
                                                       "…, data directory … (error 1114: …)`. The stream holds the "
                                                       "batch, retries it, and resumes by itself once there is space.")
     waiting_since: str | None = Field(None, description="Since when the batch in flight waits.")
+    summaries_waiting_batches: int | None = Field(None, description="Batches committed to panelData whose windows, "
+                                                                    "energy buckets and latest rows the stream writes "
+                                                                    "in its next summary round (every "
+                                                                    "`SOLAR_STREAM_SUMMARIES_EVERY_SECONDS`).")
+    summaries_behind_seconds: float | None = Field(None, description="How long the oldest of them has waited: how far "
+                                                                     "the summaries trail panelData. Null when none "
+                                                                     "waits.")
 
 
 class LostOffsetsGap(BaseModel):

@@ -331,6 +331,8 @@ def health_json(stream: queries.StreamHealth, *, age_seconds: float | None, stal
             "batch_running_seconds": round(pulse.running_seconds(now), 1) if in_flight and pulse is not None else None,
             "waiting_for": pulse.waiting_for if waiting and pulse is not None else None,
             "waiting_since": iso(pulse.waiting_since) if waiting and pulse is not None else None,
+            "summaries_waiting_batches": stream.summaries_waiting,
+            "summaries_behind_seconds": pipeline_status.heartbeat_age_seconds(stream.oldest_waiting_since, now),
         },
         "dead_letters_total": stream.dead_letters_total,
         "dead_letters_last_24h": stream.dead_letters_last_24h,

@@ -42,6 +42,7 @@ from solar_platform.storage.db import (
     REGISTRY_COUNTS,
     SITE_DAILY_ENERGY,
     STREAM_PROGRESS,
+    STREAM_UNSUMMARIZED,
     WINDOWS,
 )
 from solar_platform.storage.health.faults import (
@@ -144,6 +145,8 @@ class StreamHealth:
     newest_event_time: datetime | None
     dead_letters_total: int
     dead_letters_last_24h: int
+    summaries_waiting: int = 0  # batches whose summaries wait for the stream's next round
+    oldest_waiting_since: datetime | None = None  # when the oldest of them committed
 
 
 # ---------------------------------------------------------------- panels
@@ -567,4 +570,6 @@ def stream_health(conn: Connection, now: datetime) -> StreamHealth:
         ),
         {"since": since, "cap": DEAD_LETTER_COUNT_CAP},
     ).one()
-    return StreamHealth(heartbeat, event_time, int(total), int(recent))
+    # A handful of rows: the batches since the stream's last summary round (storage.stream.summaries).
+    waiting, oldest = conn.execute(text(f"SELECT COUNT(*), MIN(recorded_at) FROM {STREAM_UNSUMMARIZED}")).one()
+    return StreamHealth(heartbeat, event_time, int(total), int(recent), int(waiting), oldest)

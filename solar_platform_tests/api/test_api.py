@@ -377,6 +377,19 @@ def test_health(api_settings: Settings) -> None:
     assert body["stream"]["heartbeat_age_seconds"] == pytest.approx(2.0)
     assert body["stream"]["last_heartbeat"] == heartbeat.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     assert body["dead_letters_total"] == len(MALFORMED) and body["dead_letters_last_24h"] == len(MALFORMED)
+    # Everything the stream committed is summarized (it wrote what waited when it stopped) ...
+    assert (body["stream"]["summaries_waiting_batches"], body["stream"]["summaries_behind_seconds"]) == (0, None)
+    # ... and a batch waiting for its round says so, with how long it has waited.
+    committed = (heartbeat - timedelta(seconds=8)).replace(tzinfo=None)
+    with engine(api_settings, role="migrator").begin() as conn:
+        conn.execute(text("INSERT INTO stream_unsummarized (query_id, batch_id, earliest_time, readings, recorded_at) "
+                          "VALUES ('q', 1, :t, 10, :t)"), {"t": committed})
+    try:
+        waiting = fresh.test_client().get("/api/v1/health").get_json()["stream"]
+    finally:
+        with engine(api_settings, role="migrator").begin() as conn:
+            conn.execute(text("DELETE FROM stream_unsummarized"))
+    assert waiting["summaries_waiting_batches"] == 1 and waiting["summaries_behind_seconds"] == pytest.approx(10.0)
 
     later = create_app(api_settings, rate_per_second=None, clock=lambda: heartbeat + timedelta(hours=1))
     stale = later.test_client().get("/api/v1/health").get_json()

@@ -35,6 +35,8 @@ ADDITIONS = {
     "Site", "SiteDetail", "SitesPage", "Energy.site_id",
     # yield figures: specific yield and performance ratio
     "Yield", "YieldValue", "YieldUnit",
+    # how far the stream's summaries (windows, buckets, latest rows) trail panelData
+    "StreamStatus.summaries_waiting_batches", "StreamStatus.summaries_behind_seconds",
 }
 ADDED_TAGS = {"sites"}
 ADDED_OPERATIONS = {
