@@ -7,8 +7,11 @@ defined once, in `kafka_clients.topic_acls`.
 
 from __future__ import annotations
 
+import time
+from contextlib import suppress
+
 from kafka.admin import NewPartitions, NewTopic, UserScramCredentialUpsertion
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import RetriableError, TopicAlreadyExistsError, UnknownBrokerIdError, UnknownTopicOrPartitionError
 
 from solar_platform import kafka_clients
 from solar_platform.runtime.host import SetupError
@@ -52,8 +55,21 @@ def ensure_topic(settings: Settings, topic: str | None = None, *, role: KafkaRol
                 client.create_partitions({name: NewPartitions(total_count=settings.topic_partitions)})
 
 
-def drop_topic(settings: Settings, topic: str) -> None:
-    """Delete a topic and the ACLs `ensure_topic` granted on it, as admin."""
-    with kafka_clients.admin(settings, request_timeout_ms=_ADMIN_TIMEOUT_MS) as client:
-        client.delete_topics([topic])
-        client.delete_acls([kafka_clients.acls_on_topic(topic)])
+def drop_topic(settings: Settings, topic: str, retry_seconds: float = 30.0) -> None:
+    """Delete a topic and the ACLs `ensure_topic` granted on it, as admin.
+
+    Retried with a new client for `retry_seconds` while the cluster settles: just after a broker
+    restarted, the admin client may be sent to it as the controller before its metadata lists it
+    (`UnknownBrokerIdError`), or find it not ready yet."""
+    deadline = time.monotonic() + retry_seconds
+    while True:
+        try:
+            with kafka_clients.admin(settings, request_timeout_ms=_ADMIN_TIMEOUT_MS) as client:
+                with suppress(UnknownTopicOrPartitionError):  # an earlier attempt deleted it, its answer lost
+                    client.delete_topics([topic])
+                client.delete_acls([kafka_clients.acls_on_topic(topic)])
+            return
+        except (UnknownBrokerIdError, RetriableError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
